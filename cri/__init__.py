@@ -1,0 +1,1 @@
+"""nodelet: cri package."""

@@ -1,0 +1,1 @@
+"""nodelet: kubelet package."""
