@@ -27,3 +27,13 @@ def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped while NODELET_FORBID_SKIPS=1 (CI must run every test): {reason}"
+
+
+@pytest.fixture(scope="session")
+def containerd():  # type: ignore[no-untyped-def]
+    """The private test containerd (started once per session, adopted if already running), with local images."""
+    if not is_root():
+        pytest.skip("needs root to run containerd")
+    from kubelet.runtime.testing import start_test_runtime
+
+    return start_test_runtime()

@@ -1,0 +1,57 @@
+"""The test runtime: one private containerd with the local images, shared by a whole pytest session.
+
+Its base directory (default /var/lib/nodelet-test/containerd, or $NODELET_TEST_RUNTIME_DIR) persists between
+runs so images are imported once; the instance itself is started by the first session that needs it and
+adopted by later ones.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from kubelet.runtime.containerd import PrivateContainerd
+from kubelet.runtime.images import BUSYBOX_IMAGE, PAUSE_IMAGE, ensure_images
+
+DEFAULT_BASE = "/var/lib/nodelet-test/containerd"
+TEST_POD_SUBNET = "10.244.250.0/24"
+TEST_BRIDGE = "nlt-br0"
+
+__all__ = ["BUSYBOX_IMAGE", "PAUSE_IMAGE", "reference_cni_conflist", "start_test_runtime"]
+
+
+def reference_cni_conflist(*, ipam_dir: Path, subnet: str = TEST_POD_SUBNET, bridge: str = TEST_BRIDGE) -> dict:
+    """A conflist for the reference bridge + host-local plugins (what containerd users run without nodelet)."""
+    return {
+        "cniVersion": "1.0.0",
+        "name": "nodelet-test",
+        "plugins": [
+            {
+                "type": "bridge",
+                "bridge": bridge,
+                "isGateway": True,
+                "hairpinMode": True,
+                "ipMasq": False,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": subnet}]],
+                    "routes": [{"dst": "0.0.0.0/0"}],
+                    "dataDir": str(ipam_dir),
+                },
+            }
+        ],
+    }
+
+
+def start_test_runtime(base: str | None = None, *, cni_conflist: dict | None = None) -> PrivateContainerd:
+    base_dir = Path(base or os.environ.get("NODELET_TEST_RUNTIME_DIR", DEFAULT_BASE))
+    instance = PrivateContainerd(base_dir, sandbox_image=PAUSE_IMAGE)
+    instance.write_config()
+    conf = cni_conflist or reference_cni_conflist(ipam_dir=base_dir / "cni-ipam")
+    conf_path = instance.layout.cni_conf_dir / "10-nodelet-test.conflist"
+    tmp = conf_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(conf, indent=2))
+    os.replace(tmp, conf_path)
+    instance.start()
+    ensure_images(instance, cache_dir=base_dir / "images")
+    return instance
