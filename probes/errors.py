@@ -1,0 +1,57 @@
+"""The probes package's one error tree.
+
+``ProbeSpecError`` is a permanent validation error on a pod manifest, shaped like an apimachinery ``field.Error``:
+``.field`` is the full field path and ``str()`` is ``"<field>: <type>: <detail>"``.
+``ExecTimeoutError`` is what an :class:`~probes.types.ExecRunner` raises when a command outlives its timeout.
+"""
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["ProbeError", "ProbeSpecError", "ExecTimeoutError", "ProbeRunError"]
+
+
+class ProbeError(Exception):
+    """Base of every error raised by ``probes``."""
+
+
+class ProbeSpecError(ProbeError, ValueError):
+    """A probe object in a pod manifest is invalid. Permanent: the pod must not start."""
+
+    REQUIRED: Final = "Required value"
+    INVALID: Final = "Invalid value"
+    FORBIDDEN: Final = "Forbidden"
+    UNSUPPORTED: Final = "Unsupported value"
+    NOT_FOUND: Final = "Not found"
+
+    def __init__(self, *, field: str, type: str, detail: str, value: object = None) -> None:
+        self.field = field
+        self.type = type
+        self.detail = detail
+        self.value = value
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        if self.type in (self.INVALID, self.UNSUPPORTED, self.NOT_FOUND):
+            body = f"{self.type}: {render_field_value(self.value)}"
+            return f"{self.field}: {body}: {self.detail}" if self.detail else f"{self.field}: {body}"
+        return f"{self.field}: {self.type}: {self.detail}" if self.detail else f"{self.field}: {self.type}"
+
+
+class ExecTimeoutError(ProbeError, TimeoutError):
+    """An exec probe's command did not finish within its timeout (a probe failure, never a hang)."""
+
+
+class ProbeRunError(ProbeError):
+    """A probe could not be run at all (the prober's own fault, not the container's): the result is thrown away."""
+
+
+def render_field_value(value: object) -> str:
+    """Render a value the way apimachinery's field errors do: strings quoted, numbers bare."""
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
