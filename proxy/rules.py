@@ -1,0 +1,327 @@
+"""Rendering service ports into iptables-restore input (pure). The nftables renderer lives in ``rules_nft``.
+
+Layout is kube-proxy's (``pkg/proxy/iptables/proxier.go``) with the ``NODELET-`` prefix, so it never clashes with a
+kube-proxy on the same host: ``NODELET-SERVICES`` → ``NODELET-SVC-<hash>`` (``SVL-`` local policy, ``EXT-`` for
+NodePort / external IPs) → ``NODELET-SEP-<hash>`` per endpoint; masquerade by mark via ``NODELET-MARK-MASQ`` and
+``NODELET-POSTROUTING``; services without (local) endpoints get REJECT (DROP) in the filter table. Every rule carries
+a comment naming its service port.
+
+``render_iptables`` writes the fixed chains in full and, in a partial sync, only the chains of the service ports that
+changed (``:CHAIN - [0:0]`` flushes a chain in ``iptables-restore --noflush``); chains that disappeared are declared and
+deleted with ``-X``.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Collection, Iterable, Mapping, MutableMapping
+from dataclasses import dataclass
+
+from proxy.model import Endpoint, ServicePortInfo, ServicePortName
+
+PREFIX = "NODELET-"
+SERVICES = "NODELET-SERVICES"
+EXTERNAL_SERVICES = "NODELET-EXTERNAL-SERVICES"
+NODEPORTS = "NODELET-NODEPORTS"
+POSTROUTING = "NODELET-POSTROUTING"
+MARK_MASQ = "NODELET-MARK-MASQ"
+FORWARD = "NODELET-FORWARD"
+CANARY = "NODELET-PROXY-CANARY"
+FIXED_NAT_CHAINS = (SERVICES, NODEPORTS, POSTROUTING, MARK_MASQ, CANARY)
+FIXED_FILTER_CHAINS = (SERVICES, EXTERNAL_SERVICES, FORWARD, CANARY)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuleConfig:
+    cluster_cidr: str | None = None  # pod CIDR: traffic to a ClusterIP from outside it is masqueraded
+    masquerade_mark: int = 0x4000
+
+
+def _hash16(text: str) -> str:
+    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
+
+
+def port_proto_hash(name: ServicePortName, protocol: str) -> str:
+    """kube-proxy's ``portProtoHash``: base32(sha256("ns/svc:port" + protocol lowercased))[:16]."""
+    return _hash16(str(name) + protocol.lower())
+
+
+def endpoint_hash(name: ServicePortName, protocol: str, endpoint: str) -> str:
+    """kube-proxy's ``servicePortEndpointChainName`` hash: sha256("ns/svc:port" + protocol + "ip:port")."""
+    return _hash16(str(name) + protocol.lower() + endpoint)
+
+
+def svc_chain(sp: ServicePortInfo) -> str:
+    return f"{PREFIX}SVC-{port_proto_hash(sp.name, sp.protocol)}"
+
+
+def svl_chain(sp: ServicePortInfo) -> str:
+    return f"{PREFIX}SVL-{port_proto_hash(sp.name, sp.protocol)}"
+
+
+def ext_chain(sp: ServicePortInfo) -> str:
+    return f"{PREFIX}EXT-{port_proto_hash(sp.name, sp.protocol)}"
+
+
+def sep_chain(sp: ServicePortInfo, ep: Endpoint) -> str:
+    return f"{PREFIX}SEP-{endpoint_hash(sp.name, sp.protocol, ep.addr)}"
+
+
+# Jumps from the built-in chains; ensured with `iptables -C/-I` (a restore cannot add a rule idempotently).
+IPTABLES_JUMPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("nat", "PREROUTING", ("-m", "comment", "--comment", "nodelet service portals", "-j", SERVICES)),
+    ("nat", "OUTPUT", ("-m", "comment", "--comment", "nodelet service portals", "-j", SERVICES)),
+    ("nat", "POSTROUTING", ("-m", "comment", "--comment", "nodelet postrouting rules", "-j", POSTROUTING)),
+    ("filter", "INPUT", ("-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment",
+                         "nodelet externally-visible service portals", "-j", EXTERNAL_SERVICES)),
+    ("filter", "FORWARD", ("-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment",
+                           "nodelet service portals", "-j", SERVICES)),
+    ("filter", "FORWARD", ("-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment",
+                           "nodelet externally-visible service portals", "-j", EXTERNAL_SERVICES)),
+    ("filter", "FORWARD", ("-m", "comment", "--comment", "nodelet forwarding rules", "-j", FORWARD)),
+    ("filter", "OUTPUT", ("-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment",
+                          "nodelet service portals", "-j", SERVICES)),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IptablesPortRules:
+    """What one service port contributes: lines in the shared chains, and its own nat chains."""
+
+    nat_services: tuple[str, ...] = ()
+    nat_nodeports: tuple[str, ...] = ()
+    filter_services: tuple[str, ...] = ()
+    filter_external: tuple[str, ...] = ()
+    nat_chains: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def chain_names(self) -> frozenset[str]:
+        return frozenset(c for c, _ in self.nat_chains)
+
+
+def _proto_match(sp: ServicePortInfo, port: int) -> str:
+    p = sp.protocol.lower()
+    return f"-p {p} -m {p} --dport {port}"
+
+
+def _dispatch(sp: ServicePortInfo, chain: str, eps: tuple[Endpoint, ...], c: str) -> list[str]:
+    """Rules of an SVC/SVL chain: affinity checks first, then random choice (probability 1/(n-i), 10 decimals)."""
+    rules = []
+    if sp.affinity_timeout is not None:
+        for ep in eps:
+            sep = sep_chain(sp, ep)
+            rules.append(
+                f'-A {chain} -m comment --comment "{c} -> {ep.addr}" -m recent --name {sep} --rcheck '
+                f"--seconds {sp.affinity_timeout} --reap -j {sep}"
+            )
+    n = len(eps)
+    for i, ep in enumerate(eps):
+        sep = sep_chain(sp, ep)
+        if i < n - 1:
+            rules.append(
+                f'-A {chain} -m comment --comment "{c} -> {ep.addr}" -m statistic --mode random '
+                f"--probability {1.0 / (n - i):0.10f} -j {sep}"
+            )
+        else:
+            rules.append(f'-A {chain} -m comment --comment "{c} -> {ep.addr}" -j {sep}')
+    return rules
+
+
+def compute_iptables_port(sp: ServicePortInfo, config: RuleConfig) -> IptablesPortRules:
+    c = str(sp.name)
+    proto = sp.protocol.lower()
+    cip = f"-d {sp.cluster_ip}/32 {_proto_match(sp, sp.port)}"
+    eps = sp.endpoints
+    local = sp.local_endpoints
+    has_ext = sp.node_port is not None or bool(sp.external_ips)
+    svc, svl, ext = svc_chain(sp), svl_chain(sp), ext_chain(sp)
+    # SVC (all endpoints): the ClusterIP under Cluster policy, and every EXT chain (pod/LOCAL traffic under Local).
+    need_svc = bool(eps) and (not sp.internal_local or has_ext)
+    need_svl = bool(local) and (sp.internal_local or (has_ext and sp.external_local))
+    internal = svl if sp.internal_local else svc
+    internal_ok = bool(local) if sp.internal_local else bool(eps)
+
+    nat_services: list[str] = []
+    nat_nodeports: list[str] = []
+    filter_services: list[str] = []
+    filter_external: list[str] = []
+    chains: list[tuple[str, tuple[str, ...]]] = []
+
+    # ClusterIP
+    if internal_ok:
+        nat_services.append(f'-A {SERVICES} -m comment --comment "{c} cluster IP" {cip} -j {internal}')
+    elif eps:
+        filter_services.append(f'-A {SERVICES} -m comment --comment "{c} has no local endpoints" {cip} -j DROP')
+    else:
+        filter_services.append(f'-A {SERVICES} -m comment --comment "{c} has no endpoints" {cip} -j REJECT')
+
+    # External IPs and NodePort
+    external_ok = bool(local) if sp.external_local else bool(eps)
+    for ip in sp.external_ips:
+        m = f"-d {ip}/32 {_proto_match(sp, sp.port)}"
+        if eps:
+            nat_services.append(f'-A {SERVICES} -m comment --comment "{c} external IP" {m} -j {ext}')
+        if not external_ok:
+            why = "has no local endpoints" if eps else "has no endpoints"
+            target = "DROP" if eps else "REJECT"
+            filter_external.append(f'-A {EXTERNAL_SERVICES} -m comment --comment "{c} {why}" {m} -j {target}')
+    if sp.node_port is not None:
+        m = _proto_match(sp, sp.node_port)
+        if eps:
+            nat_nodeports.append(f'-A {NODEPORTS} -m comment --comment "{c}" {m} -j {ext}')
+        if not external_ok:
+            why = "has no local endpoints" if eps else "has no endpoints"
+            target = "DROP" if eps else "REJECT"
+            filter_external.append(
+                f'-A {EXTERNAL_SERVICES} -m comment --comment "{c} {why}" -m addrtype --dst-type LOCAL {m} -j {target}'
+            )
+
+    if not eps:
+        return IptablesPortRules(
+            filter_services=tuple(filter_services), filter_external=tuple(filter_external)
+        )
+
+    masq_rule = (
+        f'-A {{chain}} -m comment --comment "{c} cluster IP" ! -s {config.cluster_cidr} {cip} -j {MARK_MASQ}'
+        if config.cluster_cidr
+        else None
+    )
+    if need_svc:
+        rules = [masq_rule.format(chain=svc)] if masq_rule else []
+        chains.append((svc, tuple(rules + _dispatch(sp, svc, eps, c))))
+    if need_svl:
+        rules = [masq_rule.format(chain=svl)] if masq_rule and sp.internal_local else []
+        chains.append((svl, tuple(rules + _dispatch(sp, svl, local, c))))
+    if has_ext:
+        if sp.external_local:
+            rules = []
+            if config.cluster_cidr:
+                rules.append(
+                    f'-A {ext} -m comment --comment "pod traffic for {c} external destinations" '
+                    f"-s {config.cluster_cidr} -j {svc}"
+                )
+            rules.append(
+                f'-A {ext} -m comment --comment "masquerade LOCAL traffic for {c} external destinations" '
+                f"-m addrtype --src-type LOCAL -j {MARK_MASQ}"
+            )
+            rules.append(
+                f'-A {ext} -m comment --comment "route LOCAL traffic for {c} external destinations" '
+                f"-m addrtype --src-type LOCAL -j {svc}"
+            )
+            if local:
+                rules.append(f'-A {ext} -m comment --comment "{c}" -j {svl}')
+        else:
+            rules = [
+                f'-A {ext} -m comment --comment "masquerade traffic for {c} external destinations" -j {MARK_MASQ}',
+                f'-A {ext} -m comment --comment "{c}" -j {svc}',
+            ]
+        chains.append((ext, tuple(rules)))
+    for ep in eps:
+        sep = sep_chain(sp, ep)
+        recent = f"-m recent --name {sep} --set " if sp.affinity_timeout is not None else ""
+        chains.append(
+            (
+                sep,
+                (
+                    f'-A {sep} -m comment --comment "{c}" -s {ep.ip}/32 -j {MARK_MASQ}',
+                    f'-A {sep} -m comment --comment "{c}" -p {proto} {recent}-m {proto} -j DNAT --to-destination {ep.addr}',
+                ),
+            )
+        )
+    return IptablesPortRules(
+        nat_services=tuple(nat_services),
+        nat_nodeports=tuple(nat_nodeports),
+        filter_services=tuple(filter_services),
+        filter_external=tuple(filter_external),
+        nat_chains=tuple(chains),
+    )
+
+
+def compile_iptables(
+    ports: Mapping[ServicePortName, ServicePortInfo],
+    config: RuleConfig,
+    cache: MutableMapping[ServicePortInfo, IptablesPortRules] | None = None,
+) -> dict[ServicePortName, IptablesPortRules]:
+    """Per-port rules, memoised on the (frozen, hashable) port value."""
+    out = {}
+    for name, sp in ports.items():
+        if cache is None:
+            out[name] = compute_iptables_port(sp, config)
+            continue
+        r = cache.get(sp)
+        if r is None:
+            r = cache[sp] = compute_iptables_port(sp, config)
+        out[name] = r
+    return out
+
+
+def render_iptables(
+    ports: Mapping[ServicePortName, ServicePortInfo],
+    *,
+    config: RuleConfig,
+    changed: Collection[ServicePortName] | None = None,
+    stale_chains: Iterable[str] = (),
+    cache: MutableMapping[ServicePortInfo, IptablesPortRules] | None = None,
+) -> str:
+    """The ``iptables-restore --noflush`` input. ``changed=None``: full; else only those ports' chains are written.
+
+    ``stale_chains``: chains nodelet created before that are no longer wanted (flushed and deleted).
+    """
+    compiled = compile_iptables(ports, config, cache)
+    order = sorted(compiled)
+    mark = f"{config.masquerade_mark:#x}"
+    out: list[str] = ["*filter"]
+    for ch in FIXED_FILTER_CHAINS:
+        out.append(f":{ch} - [0:0]")
+    out.append(
+        f'-A {FORWARD} -m comment --comment "nodelet forwarding rules" -m mark --mark {mark}/{mark} -j ACCEPT'
+    )
+    out.append(
+        f'-A {FORWARD} -m comment --comment "nodelet forwarding conntrack rule" '
+        "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
+    )
+    for n in order:
+        out.extend(compiled[n].filter_services)
+    for n in order:
+        out.extend(compiled[n].filter_external)
+    out.append("COMMIT")
+
+    out.append("*nat")
+    for ch in FIXED_NAT_CHAINS:
+        out.append(f":{ch} - [0:0]")
+    write = order if changed is None else [n for n in order if n in changed]
+    wanted: set[str] = set()
+    for n in write:
+        for ch, _ in compiled[n].nat_chains:
+            out.append(f":{ch} - [0:0]")
+            wanted.add(ch)
+    stale = sorted(
+        set(stale_chains) - wanted - set(FIXED_NAT_CHAINS) - {c for n in order for c in compiled[n].chain_names}
+    )
+    for ch in stale:
+        out.append(f":{ch} - [0:0]")
+    out.append(
+        f'-A {POSTROUTING} -m comment --comment "nodelet: not marked for masquerade" '
+        f"-m mark ! --mark {mark}/{mark} -j RETURN"
+    )
+    out.append(f'-A {POSTROUTING} -m comment --comment "nodelet: clear the masquerade mark" -j MARK --xor-mark {mark}')
+    out.append(
+        f'-A {POSTROUTING} -m comment --comment "nodelet service traffic requiring SNAT" -j MASQUERADE --random-fully'
+    )
+    out.append(f'-A {MARK_MASQ} -m comment --comment "nodelet: mark for masquerade" -j MARK --or-mark {mark}')
+    for n in order:
+        out.extend(compiled[n].nat_services)
+    out.append(
+        f'-A {SERVICES} -m comment --comment "nodelet service nodeports; NOTE: this must be the last rule in this chain" '
+        f"-m addrtype --dst-type LOCAL -j {NODEPORTS}"
+    )
+    for n in order:
+        out.extend(compiled[n].nat_nodeports)
+    for n in write:
+        for _, rules in compiled[n].nat_chains:
+            out.extend(rules)
+    for ch in stale:
+        out.append(f"-X {ch}")
+    out.append("COMMIT")
+    out.append("")
+    return "\n".join(out)
