@@ -152,7 +152,11 @@ async def _exchange(url: str, headers: tuple[tuple[str, str], ...], host_overrid
 
 async def _exchange_tls(sock: socket.socket, host: str, request: bytes) -> _Response:
     server_name = None if _is_ip(host) else host
-    reader, writer = await asyncio.open_connection(sock=sock, ssl=_TLS, server_hostname=server_name or "")
+    try:
+        reader, writer = await asyncio.open_connection(sock=sock, ssl=_TLS, server_hostname=server_name or "")
+    except BaseException:  # handshake failed or timed out: the socket is still ours to close
+        close_probe_socket(sock)
+        raise
     try:
         writer.write(request)
         await writer.drain()

@@ -162,6 +162,11 @@ class WorkerHost(Protocol):
     def worker_stopped(self, worker: ProbeWorker) -> None: ...
 
 
+def _wake_up(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
 class ProbeWorker:
     def __init__(self, *, pod_key: PodKey, pod_uid: PodUID, container_name: str, spec: ProbeSpec,
                  host: WorkerHost, prober: ProbeRunner, clock: Clock, jitter_fraction: float | None,
@@ -227,8 +232,12 @@ class ProbeWorker:
             return
         loop = asyncio.get_running_loop()
         self._wake = wake = loop.create_future()
-        sleeper = loop.create_task(self._clock.sleep(seconds))
-        sleeper.add_done_callback(lambda _t: wake.done() or wake.set_result(None))
+        sleeper: asyncio.Task[None] | asyncio.TimerHandle
+        if type(self._clock) is SystemClock:  # the real clock: a timer handle, no task per tick
+            sleeper = loop.call_later(seconds, _wake_up, wake)
+        else:
+            sleeper = loop.create_task(self._clock.sleep(seconds))
+            sleeper.add_done_callback(lambda _t: _wake_up(wake))
         try:
             await wake
         finally:
