@@ -181,3 +181,36 @@ def ping(netns_path: str, address: str, *, count: int = 1, timeout: int = 2) -> 
     p = run_in(netns_path, "busybox", "ping", "-c", str(count), "-W", str(timeout), address, check=False,
                timeout=timeout * count + 5)
     return p.returncode == 0
+
+
+class FakeCommands:
+    """Stateful fake of `cni.__main__.Commands`: records calls, returns a canned ADD result, and raises an
+    injected error for a method (`inject_error("add", err)`)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any, Any]] = []
+        self.errors: dict[str, BaseException] = {}
+
+    def inject_error(self, method: str, err: BaseException) -> None:
+        self.errors[method] = err
+
+    async def _call(self, method: str, env: Any, conf: Any) -> None:
+        self.calls.append((method, env, conf))
+        if method in self.errors:
+            raise self.errors.pop(method)
+
+    async def add(self, env: Any, conf: Any) -> dict[str, Any]:
+        await self._call("add", env, conf)
+        return {"cniVersion": conf.cni_version, "interfaces": [], "ips": [{"address": "10.1.0.2/24"}]}
+
+    async def delete(self, env: Any, conf: Any) -> None:
+        await self._call("delete", env, conf)
+
+    async def check(self, env: Any, conf: Any) -> None:
+        await self._call("check", env, conf)
+
+    async def gc(self, env: Any, conf: Any) -> None:
+        await self._call("gc", env, conf)
+
+    async def status(self, env: Any, conf: Any) -> None:
+        await self._call("status", env, conf)

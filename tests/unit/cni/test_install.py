@@ -1,0 +1,69 @@
+"""The installed client: real interpreter with -IS, idempotent install, and the wire protocol end to end
+(client exec'ed against an in-process server, and the no-server fallback) on commands that need no root."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+from cni.install import ensure_plugin_installed
+from cni.server import parse_env_blob, render_request, serve
+
+
+def test_client_names_the_real_interpreter_and_is_idempotent(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    p = ensure_plugin_installed(tmp_path / "bin", socket_path=str(tmp_path / "s.sock"))
+    first = p.read_text().splitlines()[0]
+    assert first == f"#!{sys.executable} -IS" and "shims" not in first
+    assert os.access(p, os.X_OK)
+    ino = os.stat(p).st_ino
+    assert ensure_plugin_installed(tmp_path / "bin", socket_path=str(tmp_path / "s.sock")) == p
+    assert os.stat(p).st_ino == ino  # unchanged content → not rewritten
+    ensure_plugin_installed(tmp_path / "bin", socket_path=str(tmp_path / "other.sock"))
+    assert "other.sock" in p.read_text() and os.stat(p).st_ino != ino
+
+
+def test_request_encoding_only_forwards_cni_vars() -> None:
+    req = render_request({"CNI_COMMAND": "ADD", "HOME": "/root", "CNI_ARGS": "A=b=c"}, b"{}")
+    header, _, rest = req.partition(b"\n")
+    _, env_len, stdin_len = header.split()
+    assert parse_env_blob(rest[:int(env_len)]) == {"CNI_COMMAND": "ADD", "CNI_ARGS": "A=b=c"}
+    assert rest[int(env_len):] == b"{}" and int(stdin_len) == 2
+
+
+def _exec(client: str, env: dict[str, str], stdin: bytes) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([client], input=stdin, env=env, capture_output=True, timeout=60)
+
+
+async def test_client_through_server_and_fallback(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    sock = str(tmp_path / "cni.sock")
+    client = str(ensure_plugin_installed(tmp_path / "bin", socket_path=sock))
+    bad_add = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "x", "CNI_NETNS": "/nonexistent", "CNI_IFNAME": "eth0",
+               "CNI_PATH": "/usr/lib/cni"}
+    conf = json.dumps({"cniVersion": "1.0.0", "name": "n", "type": "nodelet-cni",
+                       "ipam": {"type": "dhcp"}}).encode()
+    # no server: fallback path answers the same
+    r = await asyncio.to_thread(_exec, client, bad_add, conf)
+    assert r.returncode == 1 and json.loads(r.stdout)["code"] == 2, r.stderr
+    ready = asyncio.Event()
+    task = asyncio.create_task(serve(sock, ready=ready))
+    try:
+        await asyncio.wait_for(ready.wait(), 30)
+        r = await asyncio.to_thread(_exec, client, {"CNI_COMMAND": "VERSION"}, b"{}")
+        assert r.returncode == 0 and json.loads(r.stdout)["supportedVersions"][-1] == "1.1.0"
+        r = await asyncio.to_thread(_exec, client, bad_add, conf)
+        assert r.returncode == 1 and json.loads(r.stdout) == {
+            "cniVersion": "1.0.0", "code": 2,
+            "msg": "ipam.type: 'dhcp' is not supported; nodelet-cni has host-local built in "
+                   "(use \"type\": \"host-local\")"}
+        # a second server refuses to steal the live socket
+        try:
+            await serve(sock)
+            raise AssertionError("second serve() should refuse")
+        except RuntimeError as e:
+            assert "another nodelet-cni server" in str(e)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert not os.path.exists(sock)
