@@ -1,0 +1,367 @@
+"""The thin executor: carries out PodActions over the CRI client (the kubelet's SyncPod / KillPod).
+
+Every error that concerns one container is recorded as that container's waiting reason and an event, and the
+sync goes on with the rest; a sandbox failure stops the sync (there is nothing to start containers in).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cri
+from cri import api
+from kubelet import events as ev
+from kubelet.actions import KillAction, PodActions
+from kubelet.backoff import Backoff
+from kubelet.clock import Clock
+from kubelet.podconfig import NodeInfo, compute_container_config, compute_sandbox_config, parse_resolv_conf, pod_log_dir
+from kubelet.runtime_view import ContainerInfo, PodRuntimeStatus, RuntimeView
+from kubelet.types import ContainerSpec, Pod
+
+log = logging.getLogger(__name__)
+
+MIN_GRACE = 2  # the kubelet floors the remaining grace after preStop at 2 s
+
+
+class SandboxError(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass
+class SyncResult:
+    """What a sync learnt that the status needs: waiting reasons of containers that could not start."""
+
+    waiting: dict[str, tuple[str, str]] = field(default_factory=dict)
+    sandbox_error: tuple[str, str] | None = None
+    retry_after: float | None = None
+
+
+def backoff_key(pod: Pod, c: ContainerSpec) -> str:
+    return f"{pod.uid}/{c.name}/{c.hash}"
+
+
+class KubeRuntime:
+    def __init__(
+        self,
+        *,
+        client: cri.RuntimeClient,
+        view: RuntimeView,
+        node: NodeInfo,
+        recorder: ev.EventRecorder,
+        backoff: Backoff,
+        image_backoff: Backoff,
+        clock: Clock,
+        root_dir: Path,
+    ) -> None:
+        self.client = client
+        self.view = view
+        self.node = node
+        self.recorder = recorder
+        self.backoff = backoff
+        self.image_backoff = image_backoff
+        self.clock = clock
+        self.root_dir = root_dir
+        self.containers_log_dir = Path(node.pod_logs_dir).parent / "containers"
+        self._pull_locks: dict[str, asyncio.Lock] = {}
+
+    # ---- backoff helpers used by compute_pod_actions ----
+
+    def backoff_left(self, pod: Pod, c: ContainerSpec, info: ContainerInfo) -> float:
+        finished = info.finished_at / 1e9 if info.finished_at else self.clock.now()
+        return self.backoff.in_backoff_since(backoff_key(pod, c), finished)
+
+    def backoff_delay(self, pod: Pod, c: ContainerSpec) -> float:
+        return self.backoff.delay(backoff_key(pod, c))
+
+    # ---- sync ----
+
+    async def sync_pod(self, pod: Pod, actions: PodActions, rt: PodRuntimeStatus) -> SyncResult:
+        result = SyncResult(waiting=dict(actions.waiting))
+        if actions.kill_pod:
+            await self.kill_pod(pod, rt, stop_sandboxes=True)
+            if not actions.create_sandbox:
+                return result
+        elif actions.containers_to_kill:
+            await asyncio.gather(*(self.kill_container(pod, k, rt) for k in actions.containers_to_kill))
+
+        sandbox_id, pod_ip = actions.sandbox_id, ""
+        newest = rt.newest_sandbox
+        if newest is not None and newest.id == sandbox_id:
+            pod_ip = newest.ip
+        host_resolv = self._host_resolv()
+        sconf = compute_sandbox_config(pod, self.node, attempt=actions.attempt, host_resolv=host_resolv)
+        if actions.create_sandbox:
+            try:
+                sandbox_id, pod_ip = await self._create_sandbox(pod, sconf, actions)
+            except SandboxError as err:
+                result.sandbox_error = (err.reason, err.message)
+                result.retry_after = 10.0
+                return result
+        if pod.spec.host_network:
+            pod_ip = self.node.host_ip
+
+        if actions.init_container_to_start:
+            c = pod.container(actions.init_container_to_start)
+            assert c is not None
+            await self._start_container(pod, c, rt, sandbox_id, sconf, pod_ip, init=True, result=result)
+        for name in actions.containers_to_start:
+            c = pod.container(name)
+            assert c is not None
+            await self._start_container(pod, c, rt, sandbox_id, sconf, pod_ip, init=False, result=result)
+        return result
+
+    def _host_resolv(self) -> api.DNSConfig:
+        try:
+            return parse_resolv_conf(Path(self.node.host_resolv_conf).read_text())
+        except OSError:
+            return api.DNSConfig()
+
+    async def _create_sandbox(self, pod: Pod, sconf: api.PodSandboxConfig, actions: PodActions) -> tuple[str, str]:
+        if actions.attempt > 0 or actions.sandbox_reason not in ("", "no sandbox"):
+            self.recorder.pod(pod, reason="SandboxChanged", message="Pod sandbox changed, it will be killed and re-created.")
+        Path(sconf.log_directory).mkdir(parents=True, exist_ok=True)
+        (self.root_dir / "pods" / pod.uid).mkdir(parents=True, exist_ok=True)
+        try:
+            sid = await self.client.run_pod_sandbox(sconf)
+        except cri.CRIError as err:
+            msg = f"Failed to create pod sandbox: {err.message}"
+            self.recorder.pod(pod, reason="FailedCreatePodSandBox", message=msg, type=ev.WARNING)
+            raise SandboxError("CreatePodSandboxError", msg) from err
+        try:
+            st = await self.client.pod_sandbox_status(sid)
+        except cri.CRIError as err:
+            raise SandboxError("CreatePodSandboxError", f"Failed to get pod sandbox status: {err.message}") from err
+        log.info("sandbox created pod=%s uid=%s sandbox=%s attempt=%d ip=%s", pod.key, pod.uid, sid[:13], actions.attempt, st.ip)
+        return sid, st.ip
+
+    async def _ensure_image(self, pod: Pod, c: ContainerSpec, result: SyncResult) -> str | None:
+        """The image ref to create with, or None (waiting reason recorded)."""
+        policy = c.image_pull_policy
+        image = c.image
+        present = None
+        try:
+            present = await self.client.image_status(image)
+        except cri.CRIError as err:
+            result.waiting[c.name] = ("ErrImagePull", f"failed to inspect image {image!r}: {err.message}")
+            return None
+        if present is not None and policy != "Always":
+            return image
+        if policy == "Never":
+            msg = f'Container image "{image}" is not present with pull policy of Never'
+            result.waiting[c.name] = ("ErrImageNeverPull", msg)
+            self.recorder.pod(pod, reason="ErrImageNeverPull", message=msg, type=ev.WARNING, container=c.name)
+            return None
+        key = f"{pod.uid}/{image}"
+        left = self.image_backoff.in_backoff_since(key, self.image_backoff.clock.now()) if self.image_backoff.delay(key) else 0
+        if left > 0:
+            msg = f'Back-off pulling image "{image}"'
+            result.waiting[c.name] = ("ImagePullBackOff", msg)
+            self.recorder.pod(pod, reason="BackOff", message=msg, type=ev.NORMAL, container=c.name)
+            result.retry_after = min(result.retry_after or left, left)
+            return None
+        lock = self._pull_locks.setdefault(image, asyncio.Lock())
+        async with lock:
+            self.recorder.pod(pod, reason="Pulling", message=f'Pulling image "{image}"', container=c.name)
+            t0 = self.clock.monotonic()
+            try:
+                await self.client.pull_image(image)
+            except cri.CRIError as err:
+                if present is not None:
+                    # Always policy but the registry is unreachable and the image is local: use it, say so.
+                    self.recorder.pod(pod, reason="Pulled", message=f'Pull of "{image}" failed ({err.message}); using the image already present on the node', container=c.name, type=ev.WARNING)
+                    return image
+                self.image_backoff.next(key, self.image_backoff.clock.now())
+                msg = f'Failed to pull image "{image}": {err.message}'
+                result.waiting[c.name] = ("ErrImagePull", msg)
+                result.retry_after = min(result.retry_after or 10.0, self.image_backoff.delay(key) or 10.0)
+                self.recorder.pod(pod, reason="Failed", message=msg, type=ev.WARNING, container=c.name)
+                return None
+            self.recorder.pod(pod, reason="Pulled", message=f'Successfully pulled image "{image}" in {self.clock.monotonic() - t0:.3f}s', container=c.name)
+        return image
+
+    def _next_restart_count(self, c: ContainerSpec, rt: PodRuntimeStatus, sconf: api.PodSandboxConfig) -> int:
+        latest = rt.latest(c.name)
+        if latest is not None:
+            return latest.restart_count + 1
+        # No instance left (GC'd, or a new sandbox): continue from the highest <n>.log, as the kubelet does.
+        d = Path(sconf.log_directory) / c.name
+        best = -1
+        try:
+            for f in d.iterdir():
+                stem = f.name.split(".")[0]
+                if stem.isdigit():
+                    best = max(best, int(stem))
+        except OSError:
+            pass
+        return best + 1
+
+    async def _start_container(
+        self,
+        pod: Pod,
+        c: ContainerSpec,
+        rt: PodRuntimeStatus,
+        sandbox_id: str,
+        sconf: api.PodSandboxConfig,
+        pod_ip: str,
+        *,
+        init: bool,
+        result: SyncResult,
+    ) -> None:
+        latest = rt.latest(c.name)
+        if latest is not None and latest.exited:
+            # A restart of a container that ran: count it for CrashLoopBackOff, from its FinishedAt.
+            finished = latest.finished_at / 1e9 if latest.finished_at else self.clock.now()
+            self.backoff.next(backoff_key(pod, c), finished)
+        image = await self._ensure_image(pod, c, result)
+        if image is None:
+            return
+        restart_count = self._next_restart_count(c, rt, sconf)
+        config = compute_container_config(pod, c, restart_count=restart_count, init=init, pod_ip=pod_ip, host_ip=self.node.host_ip, image=image)
+        (Path(sconf.log_directory) / c.name).mkdir(parents=True, exist_ok=True)
+        try:
+            cid = await self.client.create_container(sandbox_id, config, sconf)
+        except cri.CRIError as err:
+            msg = err.message
+            result.waiting[c.name] = ("CreateContainerError", msg)
+            self.recorder.pod(pod, reason="Failed", message=f"Error: {msg}", type=ev.WARNING, container=c.name)
+            result.retry_after = min(result.retry_after or 10.0, 10.0)
+            return
+        self.recorder.pod(pod, reason="Created", message=f"Created container {c.name}", container=c.name)
+        try:
+            await self.client.start_container(cid)
+        except cri.CRIError as err:
+            msg = err.message
+            result.waiting[c.name] = ("RunContainerError", msg)
+            self.recorder.pod(pod, reason="Failed", message=f"Error: {msg}", type=ev.WARNING, container=c.name)
+            result.retry_after = min(result.retry_after or 10.0, 10.0)
+            return
+        self.recorder.pod(pod, reason="Started", message=f"Started container {c.name}", container=c.name)
+        result.waiting.pop(c.name, None)
+        self._link_log(pod, c.name, cid, Path(sconf.log_directory) / config.log_path)
+        log.info("container started pod=%s container=%s id=%s restartCount=%d", pod.key, c.name, cid[:13], restart_count)
+
+    def _link_log(self, pod: Pod, name: str, cid: str, target: Path) -> None:
+        try:
+            self.containers_log_dir.mkdir(parents=True, exist_ok=True)
+            link = self.containers_log_dir / f"{pod.name}_{pod.namespace}_{name}-{cid}.log"
+            tmp = link.with_suffix(".tmp")
+            if tmp.is_symlink():
+                tmp.unlink()
+            os.symlink(target, tmp)
+            os.replace(tmp, link)
+        except OSError as err:
+            log.warning("cannot link container log pod=%s container=%s err=%s", pod.key, name, err)
+
+    # ---- kill ----
+
+    def _grace(self, pod: Pod | None, k: KillAction | None, override: int | None = None) -> int:
+        if override is not None:
+            return override
+        if k is not None and k.grace_seconds is not None:
+            return k.grace_seconds
+        return pod.spec.termination_grace_period_seconds if pod is not None else 30
+
+    async def kill_container(self, pod: Pod | None, k: KillAction, rt: PodRuntimeStatus | None = None, *, grace: int | None = None) -> None:
+        g = self._grace(pod, k, grace)
+        if pod is not None:
+            self.recorder.pod(pod, reason="Killing", message=f"Stopping container {k.name}" if not k.message else k.message, container=k.name)
+        try:
+            await self.client.stop_container(k.container_id, timeout=g)
+        except cri.NotFound:
+            pass
+
+    async def kill_pod(self, pod: Pod | None, rt: PodRuntimeStatus, *, stop_sandboxes: bool, grace: int | None = None) -> None:
+        """Stop all running containers in parallel (each with the grace period), then the sandboxes."""
+        kills = [KillAction(container_id=c.id, name=c.name, message="") for c in rt.running_containers]
+        await asyncio.gather(*(self.kill_container(pod, k, rt, grace=grace) for k in kills))
+        if stop_sandboxes:
+            for s in rt.sandboxes:
+                if s.ready:
+                    try:
+                        await self.client.stop_pod_sandbox(s.id)
+                    except cri.NotFound:
+                        pass
+
+    async def remove_pod(self, uid: str, rt: PodRuntimeStatus, *, pod: Pod | None, grace: int | None = None) -> None:
+        """Terminate and remove everything of a pod nodelet no longer wants: containers, sandboxes, log dir, pod dir."""
+        await self.kill_pod(pod, rt, stop_sandboxes=True, grace=grace)
+        for c in rt.containers:
+            try:
+                await self.client.remove_container(c.id)
+            except cri.NotFound:
+                pass
+            self._unlink_logs(c.id)
+        for s in rt.sandboxes:
+            try:
+                await self.client.remove_pod_sandbox(s.id)
+            except cri.NotFound:
+                pass
+        self.backoff.forget(f"{uid}/")
+        if rt.name:
+            log_dir = Path(self.node.pod_logs_dir) / f"{rt.namespace}_{rt.name}_{uid}"
+            shutil.rmtree(log_dir, ignore_errors=True)
+        shutil.rmtree(self.root_dir / "pods" / uid, ignore_errors=True)
+        log.info("pod removed uid=%s pod=%s/%s", uid, rt.namespace, rt.name)
+
+    def _unlink_logs(self, cid: str) -> None:
+        try:
+            for link in self.containers_log_dir.glob(f"*-{cid}.log"):
+                link.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+    # ---- garbage collection ----
+
+    async def gc_pod(self, pod: Pod, rt: PodRuntimeStatus) -> int:
+        """Keep one dead instance per container name; remove not-ready sandboxes that are not the newest."""
+        removed = 0
+        seen: set[str] = set()
+        for c in rt.containers:  # newest first
+            if c.running or c.state == api.ContainerState.CREATED:
+                seen.add(c.name)
+                continue
+            if c.name in seen:
+                try:
+                    await self.client.remove_container(c.id)
+                    removed += 1
+                except cri.NotFound:
+                    pass
+                self._unlink_logs(c.id)
+            else:
+                seen.add(c.name)
+        live_sandboxes = {c.sandbox_id for c in rt.containers}
+        for s in rt.sandboxes[1:]:
+            if not s.ready and s.id not in live_sandboxes:
+                try:
+                    await self.client.remove_pod_sandbox(s.id)
+                    removed += 1
+                except cri.NotFound:
+                    pass
+        return removed
+
+    def gc_log_dirs(self, keep_uids: set[str]) -> int:
+        """Delete log dirs of pods nodelet created (root_dir/pods/<uid> marker) that are gone."""
+        removed = 0
+        pods_dir = self.root_dir / "pods"
+        if not pods_dir.is_dir():
+            return 0
+        for marker in pods_dir.iterdir():
+            uid = marker.name
+            if uid in keep_uids:
+                continue
+            for d in Path(self.node.pod_logs_dir).glob(f"*_*_{uid}"):
+                shutil.rmtree(d, ignore_errors=True)
+                removed += 1
+            shutil.rmtree(marker, ignore_errors=True)
+        return removed
+
+
+def pod_log_directory(pod: Pod, node: NodeInfo) -> str:
+    return pod_log_dir(pod, node.pod_logs_dir)
