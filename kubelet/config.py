@@ -1,0 +1,414 @@
+"""The agent's configuration: a YAML file in the spirit of KubeletConfiguration, overridden by flags (pure).
+
+``load_config(path, overrides)`` reads the file (optional ``apiVersion: nodelet.io/v1alpha1``,
+``kind: NodeletConfiguration``), applies flag values (keyed by the YAML key name; flags win) and validates every value.
+Unknown keys and bad values raise :class:`ConfigError` naming the file (or flag), the key and the reason.
+``config_keys()`` describes every key (type, default, help) for the README table and the CLI flags.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import yaml
+
+from kubelet.validation import is_dns1123_subdomain
+
+__all__ = [
+    "API_VERSION", "KIND", "ConfigError", "ConfigKey", "NodeletConfig", "config_keys", "load_config",
+    "parse_duration", "parse_quantity",
+]
+
+API_VERSION = "nodelet.io/v1alpha1"
+KIND = "NodeletConfiguration"
+
+
+class ConfigError(ValueError):
+    """The configuration is unusable. ``str()`` is ``<file or flag>: <key>: <reason>``."""
+
+    def __init__(self, *, where: str, key: str, reason: str) -> None:
+        self.where = where
+        self.key = key
+        self.reason = reason
+        super().__init__(f"{where}: {key}: {reason}" if key else f"{where}: {reason}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeletConfig:
+    static_pod_path: str = "/etc/kubernetes/manifests"
+    container_runtime_endpoint: str = "unix:///run/containerd/containerd.sock"
+    node_name: str = ""  # load_config fills in the lowercased hostname
+    pod_cidr: str = ""
+    cluster_dns: tuple[str, ...] = ()
+    cluster_domain: str = "cluster.local"
+    pod_logs_dir: str = "/var/log/pods"
+    root_dir: str = "/var/lib/nodelet"
+    healthz_bind_address: str = "127.0.0.1"
+    healthz_port: int = 10248
+    file_check_frequency: float = 20.0  # seconds
+    sync_frequency: float = 60.0  # seconds
+    max_pods: int = 110
+    api_socket: str = "/run/nodelet/nodelet.sock"
+    cni_conf_dir: str = "/etc/cni/net.d"
+    cni_bin_dir: str = "/opt/cni/bin"
+    proxy_mode: str = "iptables"  # iptables | nftables | none
+    service_cidr: str = "10.96.0.0/12"
+    node_port_range: tuple[int, int] = (30000, 32767)
+    cluster_dir: str = ""
+    container_log_max_size: int = 10 * 1024 * 1024  # bytes
+    container_log_max_files: int = 5
+    image_gc_high_threshold_percent: int = 85
+    image_gc_low_threshold_percent: int = 80
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfigKey:
+    """One configuration key as documented: YAML key, attribute, flag, type, default (as written in YAML), help."""
+
+    key: str
+    attr: str
+    flag: str
+    type: str
+    default: str
+    help: str
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# value parsers: each takes the raw value and whether it came from a flag (a string), returns the typed value or
+# raises ValueError with the reason.
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_QUANTITY_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+_QUANTITY_UNITS = {None: 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+                   "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
+
+
+def parse_duration(text: str) -> float:
+    """A Go duration ("20s", "1m30s", "500ms", "1.5h", "0") as float seconds. Negative durations are refused."""
+    text = text.strip()
+    if text == "0":
+        return 0.0
+    if not text:
+        raise ValueError("empty duration")
+    pos, total = 0, 0.0
+    for m in _DURATION_RE.finditer(text):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+        pos = m.end()
+    if pos != len(text):
+        raise ValueError(f'invalid duration "{text}" (expected a Go duration such as "20s", "1m30s", "500ms")')
+    return total
+
+
+def parse_quantity(text: str) -> int:
+    """A Kubernetes quantity of bytes ("10Mi", "100M", "1048576") as an int."""
+    m = _QUANTITY_RE.match(text.strip())
+    if not m:
+        raise ValueError(f'invalid quantity "{text}" (expected a number with an optional suffix such as "10Mi")')
+    value = float(m.group(1)) * _QUANTITY_UNITS[m.group(2)]
+    if value != int(value):
+        raise ValueError(f'invalid quantity "{text}": not a whole number of bytes')
+    return int(value)
+
+
+def _string(value: Any, flag: bool) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, not {_yaml_type(value)}")
+    return value
+
+
+def _abs_path(value: Any, flag: bool) -> str:
+    value = _string(value, flag)
+    if not os.path.isabs(value):
+        raise ValueError(f'must be an absolute path, not "{value}"')
+    return os.path.normpath(value)
+
+
+def _opt_abs_path(value: Any, flag: bool) -> str:
+    return "" if _string(value, flag) == "" else _abs_path(value, flag)
+
+
+def _nonempty_path(value: Any, flag: bool) -> str:
+    value = _string(value, flag)
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def _endpoint(value: Any, flag: bool) -> str:
+    value = _string(value, flag)
+    if value.startswith("unix://") and os.path.isabs(value[len("unix://"):]):
+        return value
+    if os.path.isabs(value):
+        return "unix://" + value
+    raise ValueError(f'must be "unix:///path/to/socket" (or an absolute socket path), not "{value}"')
+
+
+def _int(lo: int, hi: int | None = None) -> Callable[[Any, bool], int]:
+    def parse(value: Any, flag: bool) -> int:
+        if flag and isinstance(value, str):
+            try:
+                value = int(value.strip(), 10)
+            except ValueError:
+                raise ValueError(f'must be an integer, not "{value}"') from None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"must be an integer, not {_yaml_type(value)}")
+        if value < lo or (hi is not None and value > hi):
+            raise ValueError(f"must be between {lo} and {hi}, inclusive, not {value}" if hi is not None
+                             else f"must be at least {lo}, not {value}")
+        return value
+    return parse
+
+
+def _duration(value: Any, flag: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f'must be a duration such as "20s", not {_yaml_type(value)}')
+    if not isinstance(value, str):  # a bare number in YAML: refuse rather than guess the unit
+        raise ValueError(f'must be a duration with a unit such as "{value}s", not the number {value}')
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError(f'must be greater than zero, not "{value}"')
+    return seconds
+
+
+def _quantity(value: Any, flag: bool) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    elif isinstance(value, str):
+        size = parse_quantity(value)
+    else:
+        raise ValueError(f'must be a quantity such as "10Mi", not {_yaml_type(value)}')
+    if size <= 0:
+        raise ValueError("must be greater than zero")
+    return size
+
+
+def _ip(value: Any, flag: bool) -> str:
+    value = _string(value, flag)
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f'must be an IP address, not "{value}"') from None
+
+
+def _ip_list(value: Any, flag: bool) -> tuple[str, ...]:
+    if flag and isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"must be a list of IP addresses, not {_yaml_type(value)}")
+    out = []
+    for i, item in enumerate(value):
+        try:
+            out.append(_ip(item, flag))
+        except ValueError as e:
+            raise ValueError(f"item {i}: {e}") from None
+    return tuple(out)
+
+
+def _cidr(optional: bool) -> Callable[[Any, bool], str]:
+    def parse(value: Any, flag: bool) -> str:
+        value = _string(value, flag)
+        if optional and value == "":
+            return ""
+        try:
+            return str(ipaddress.ip_network(value, strict=True))
+        except ValueError as e:
+            raise ValueError(f'must be a CIDR such as "10.244.0.0/24", not "{value}" ({e})') from None
+    return parse
+
+
+def _domain(value: Any, flag: bool) -> str:
+    value = _string(value, flag)
+    if value and is_dns1123_subdomain(value):
+        raise ValueError(f'must be a DNS domain such as "cluster.local", not "{value}"')
+    return value
+
+
+def _node_name(value: Any, flag: bool) -> str:
+    value = _string(value, flag)
+    problems = is_dns1123_subdomain(value)
+    if problems:
+        raise ValueError(f'invalid node name "{value}": {problems[0]}')
+    return value
+
+
+def _enum(*choices: str) -> Callable[[Any, bool], str]:
+    def parse(value: Any, flag: bool) -> str:
+        value = _string(value, flag)
+        if value not in choices:
+            raise ValueError(f'must be one of {", ".join(choices)}, not "{value}"')
+        return value
+    return parse
+
+
+def _port_range(value: Any, flag: bool) -> tuple[int, int]:
+    value = _string(value, flag)
+    m = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", value)
+    if not m:
+        raise ValueError(f'must be a range such as "30000-32767", not "{value}"')
+    lo, hi = int(m.group(1)), int(m.group(2))
+    if not 1 <= lo <= hi <= 65535:
+        raise ValueError(f'must satisfy 1 <= first <= last <= 65535, not "{value}"')
+    return lo, hi
+
+
+def _percent(value: Any, flag: bool) -> int:
+    return _int(0, 100)(value, flag)
+
+
+def _yaml_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the table: key, parser, type name, default as written in YAML, help
+
+_KEYS: tuple[tuple[str, Callable[[Any, bool], Any], str, str, str], ...] = (
+    ("staticPodPath", _nonempty_path, "string", "/etc/kubernetes/manifests",
+     "directory (or single file) of static pod manifests"),
+    ("containerRuntimeEndpoint", _endpoint, "string", "unix:///run/containerd/containerd.sock",
+     "CRI runtime socket"),
+    ("nodeName", _node_name, "string", "hostname, lowercased", "this node's name (suffix of static pod names)"),
+    ("podCIDR", _cidr(optional=True), "CIDR", '""', "pod network of this node (empty: none)"),
+    ("clusterDNS", _ip_list, "list of IPs", "[]", "DNS servers for ClusterFirst pods"),
+    ("clusterDomain", _domain, "string", "cluster.local", "cluster DNS domain (search path of pods)"),
+    ("podLogsDir", _abs_path, "path", "/var/log/pods", "where container logs are written"),
+    ("rootDir", _abs_path, "path", "/var/lib/nodelet", "the agent's state directory"),
+    ("healthzBindAddress", _ip, "IP", "127.0.0.1", "address of the /healthz and /metrics server"),
+    ("healthzPort", _int(0, 65535), "int", "10248", "port of the /healthz and /metrics server (0: disabled)"),
+    ("fileCheckFrequency", _duration, "duration", "20s", "full relist of the manifest directory (inotify is sooner)"),
+    ("syncFrequency", _duration, "duration", "1m", "resync period of every pod"),
+    ("maxPods", _int(1), "int", "110", "most pods this node runs"),
+    ("apiSocket", _abs_path, "path", "/run/nodelet/nodelet.sock", "the local API's unix socket (mode 0600)"),
+    ("cniConfDir", _abs_path, "path", "/etc/cni/net.d", "CNI network configuration directory"),
+    ("cniBinDir", _abs_path, "path", "/opt/cni/bin", "CNI plugin binaries"),
+    ("proxyMode", _enum("iptables", "nftables", "none"), "iptables|nftables|none", "iptables",
+     "service proxy backend"),
+    ("serviceCIDR", _cidr(optional=False), "CIDR", "10.96.0.0/12", "service ClusterIP range"),
+    ("nodePortRange", _port_range, "range", "30000-32767", "NodePort range"),
+    ("clusterDir", _opt_abs_path, "path", '""', "shared directory for a multi-node cluster (empty: single node)"),
+    ("containerLogMaxSize", _quantity, "quantity", "10Mi", "rotate a container log at this size"),
+    ("containerLogMaxFiles", _int(2), "int", "5", "container log files kept (current included)"),
+    ("imageGCHighThresholdPercent", _percent, "int", "85", "disk usage that starts image GC"),
+    ("imageGCLowThresholdPercent", _percent, "int", "80", "disk usage image GC frees down to"),
+)
+
+
+def _attr(key: str) -> str:
+    special = {"podCIDR": "pod_cidr", "clusterDNS": "cluster_dns", "serviceCIDR": "service_cidr",
+               "imageGCHighThresholdPercent": "image_gc_high_threshold_percent",
+               "imageGCLowThresholdPercent": "image_gc_low_threshold_percent"}
+    return special.get(key) or re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+
+
+def _flag(key: str) -> str:
+    return "--" + _attr(key).replace("_", "-")
+
+
+_PARSERS = {key: parser for key, parser, *_ in _KEYS}
+assert {_attr(k) for k in _PARSERS} == {f.name for f in fields(NodeletConfig)}
+
+
+def config_keys() -> tuple[ConfigKey, ...]:
+    """Every key, in documentation order."""
+    return tuple(ConfigKey(key=key, attr=_attr(key), flag=_flag(key), type=type_, default=default, help=help_)
+                 for key, _, type_, default, help_ in _KEYS)
+
+
+def default_node_name() -> str:
+    return socket.gethostname().lower()
+
+
+def load_config(path: str | None, overrides: Mapping[str, Any] = {}) -> NodeletConfig:
+    """The configuration from ``path`` (None: defaults only) with ``overrides`` (flag values by YAML key) applied."""
+    where = path or "configuration"
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw = _read_file(path)
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in ("apiVersion", "kind"):
+            expected = API_VERSION if key == "apiVersion" else KIND
+            if value != expected:
+                raise ConfigError(where=where, key=key, reason=f'must be "{expected}", not {_shown(value)}')
+            continue
+        values[key] = _parse(where, key, value, flag=False)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        flag_where = f"flag {_flag(key)}" if key in _PARSERS else "flags"
+        values[key] = _parse(flag_where, key, value, flag=True)
+    if "nodeName" not in values:
+        values["nodeName"] = _parse(where, "nodeName", default_node_name(), flag=False)
+    config = NodeletConfig(**{_attr(k): v for k, v in values.items()})
+    if config.image_gc_low_threshold_percent >= config.image_gc_high_threshold_percent:
+        raise ConfigError(where=where, key="imageGCLowThresholdPercent",
+                          reason=f"must be less than imageGCHighThresholdPercent "
+                                 f"({config.image_gc_low_threshold_percent} >= "
+                                 f"{config.image_gc_high_threshold_percent})")
+    return config
+
+
+def _read_file(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ConfigError(where=path, key="", reason=f"cannot read: {e.strerror or e}") from None
+    try:
+        doc = yaml.safe_load(data)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(where=path, key="", reason=f"invalid YAML: {line}{problem}") from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise ConfigError(where=path, key="", reason=f"must be a mapping of keys to values, not {_yaml_type(doc)}")
+    return doc
+
+
+def _parse(where: str, key: Any, value: Any, *, flag: bool) -> Any:
+    parser = _PARSERS.get(key) if isinstance(key, str) else None
+    if parser is None:
+        hint = _suggest(str(key))
+        raise ConfigError(where=where, key=str(key), reason="unknown key" + (f' (did you mean "{hint}"?)' if hint
+                                                                            else ""))
+    try:
+        return parser(value, flag)
+    except ValueError as e:
+        raise ConfigError(where=where, key=key, reason=str(e)) from None
+
+
+def _suggest(key: str) -> str | None:
+    lowered = key.lower().replace("-", "").replace("_", "")
+    for known in _PARSERS:
+        if known.lower() == lowered:
+            return known
+    return None
+
+
+def _shown(value: Any) -> str:
+    return f'"{value}"' if isinstance(value, str) else _yaml_type(value)
