@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import grpc
 import grpc.aio
@@ -69,6 +69,8 @@ class RuntimeClient:
         self._runtime: pb_grpc.RuntimeServiceStub | None = None
         self._images: pb_grpc.ImageServiceStub | None = None
         self.errors_total: dict[str, int] = {}
+        # Called after every RPC with (rpc, seconds, failed): the agent's runtime-operation metrics.
+        self.observer: Callable[[str, float, bool], None] | None = None
 
     # ---- plumbing ----
 
@@ -91,6 +93,19 @@ class RuntimeClient:
         await self.close()
 
     async def _call(self, rpc: str, request: Any, *, image: bool = False, timeout: float, retry: bool) -> Any:
+        observer = self.observer
+        if observer is None:
+            return await self._call_inner(rpc, request, image=image, timeout=timeout, retry=retry)
+        t0 = time.perf_counter()
+        try:
+            result = await self._call_inner(rpc, request, image=image, timeout=timeout, retry=retry)
+        except CRIError:
+            observer(rpc, time.perf_counter() - t0, True)
+            raise
+        observer(rpc, time.perf_counter() - t0, False)
+        return result
+
+    async def _call_inner(self, rpc: str, request: Any, *, image: bool, timeout: float, retry: bool) -> Any:
         runtime, images = self._runtime, self._images
         if runtime is None or images is None:
             runtime, images = self._stubs()

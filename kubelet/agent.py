@@ -162,10 +162,17 @@ class Agent:
     def attach_probes(self, manager: Any) -> None:
         self.probes = manager
 
-    def on_probe_result(self, uid: str) -> None:
-        """A probe result took effect: liveness/startup failures need a sync (kill), readiness a status refresh."""
+    def on_probe_kill(self, uid: str) -> None:
+        """A liveness/startup failure took effect: the next sync kills (and restarts per policy) the container."""
         if uid in self.desired:
             self.workers.sync(uid)
+
+    def on_probe_status(self, uid: str) -> None:
+        """Readiness or started changed: recompute the status from what the runtime last said (no CRI call)."""
+        pod = self.desired.get(uid)
+        rt = self.runtime_pods.get(uid)
+        if pod is not None and rt is not None:
+            self._update_status(pod, rt, self.results.get(uid, SyncResult()))
 
     # ---- pod worker callbacks ----
 
@@ -173,7 +180,7 @@ class Agent:
         def fn(c: Any, info: Any) -> ProbeKill | None:
             if self.probes is None:
                 return None
-            return self.probes.kill_request(pod.uid, c.name, info.id) if hasattr(self.probes, "kill_request") else None
+            return self.probes.kill_request(pod.uid, c.name, info.id)
 
         return fn
 
@@ -225,7 +232,7 @@ class Agent:
         prev = self.statuses.get(pod.uid)
         status = compute_pod_status(pod, rt, inputs, previous=prev)
         self.statuses[pod.uid] = status
-        if self.probes is not None and hasattr(self.probes, "sync_pod"):
+        if self.probes is not None:
             self.probes.sync_pod(pod, rt, status)
         if prev is None or is_ready(prev) != is_ready(status) or prev.get("podIP") != status.get("podIP"):
             self._notify_pods_changed()

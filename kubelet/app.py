@@ -1,0 +1,181 @@
+"""`nodelet run`: wires the agent, the manifest source, pod networking (CNI), the service proxy, probes and the
+local API, and supervises them — the first root task to fail stops the rest; SIGTERM stops everything cleanly
+(pods keep running in the runtime; the next start adopts them)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import signal
+from collections import Counter as Tally
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import cri
+from kubelet.agent import VERSION, Agent
+from kubelet.api import LocalAPI
+from kubelet.config import NodeletConfig
+from kubelet.metrics import AgentMetrics
+from kubelet.probing import AgentProbes
+from kubelet.sdnotify import Notifier
+from kubelet.sources import ManifestSource
+
+log = logging.getLogger(__name__)
+
+_SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def _operation(rpc: str) -> str:
+    """CRI RPC name → the kubelet's runtime operation_type label (RunPodSandbox → run_podsandbox)."""
+    return _SNAKE.sub("_", rpc.replace("PodSandbox", "Podsandbox")).lower()
+
+
+class AgentAPIView:
+    """What the local API shows, read from the agent (and, when wired, probes and the proxy)."""
+
+    def __init__(self, app: "NodeletApp") -> None:
+        self.app = app
+
+    def pods(self) -> list[dict[str, Any]]:
+        return self.app.agent.pod_objects()
+
+    def events(self) -> list[dict[str, Any]]:
+        return self.app.agent.recorder.list()
+
+    def health(self) -> tuple[bool, str]:
+        return self.app.agent.health()
+
+    def metrics_text(self) -> str:
+        self.app.refresh_metrics()
+        return self.app.metrics.render()
+
+    def node(self) -> dict[str, Any]:
+        a, c = self.app.agent, self.app.config
+        return {
+            "name": c.node_name,
+            "hostIP": a.host_ip,
+            "nodeletVersion": VERSION,
+            "runtimeVersion": a.runtime_version,
+            "runtimeEndpoint": c.container_runtime_endpoint,
+            "podCIDR": c.pod_cidr,
+            "staticPodPath": c.static_pod_path,
+            "proxyMode": c.proxy_mode,
+            "manifestErrors": [str(e) for e in a.manifests.errors],
+        }
+
+    def extra(self, name: str) -> Any | None:
+        provider = self.app.extras.get(name)
+        return provider() if provider else None
+
+
+class NodeletApp:
+    def __init__(self, config: NodeletConfig, *, client: cri.RuntimeClient | None = None, notifier: Notifier | None = None) -> None:
+        self.config = config
+        self.metrics = AgentMetrics(node_name=config.node_name)
+        self.agent = Agent(config, client=client)
+        self.agent.client.observer = self._observe_runtime_call
+        self.notifier = notifier or Notifier()
+        self.probes = AgentProbes(client=self.agent.client, recorder=self.agent.recorder, on_kill=self.agent.on_probe_kill, on_status=self.agent.on_probe_status)
+        self.agent.attach_probes(self.probes)
+        self.source = ManifestSource(
+            path=config.static_pod_path,
+            node_name=config.node_name,
+            check_frequency=config.file_check_frequency,
+            on_change=self.agent.on_manifests,
+        )
+        self.api = LocalAPI(
+            AgentAPIView(self),
+            socket_path=config.api_socket,
+            healthz_address=config.healthz_bind_address,
+            healthz_port=config.healthz_port or None,
+        )
+        self.extras: dict[str, Callable[[], Any]] = {"probes": self.probes.snapshot}
+        self.stopping = asyncio.Event()
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    def _observe_runtime_call(self, rpc: str, seconds: float, failed: bool) -> None:
+        self.metrics.observe_runtime_call(_operation(rpc), seconds, error=failed)
+
+    def refresh_metrics(self) -> None:
+        a = self.agent
+        self.metrics.set_pod_phases(Tally(st.get("phase", "Pending") for st in a.statuses.values()))
+        states: Tally[str] = Tally()
+        for rt in a.runtime_pods.values():
+            for c in rt.containers:
+                states[c.state.name.lower()] += 1
+        self.metrics.set_containers(states)
+        self.metrics.running_pods.set(sum(1 for rt in a.runtime_pods.values() if any(s.ready for s in rt.sandboxes)))
+        self.metrics.manifest_errors.set(len(a.manifests.errors))
+        self.metrics.pleg_last_seen.set(a.pleg.last_relist)
+
+    def _on_sync_done(self, uid: str, seconds: float, err: BaseException | None) -> None:
+        self.metrics.pod_sync_duration.labels(operation_type="sync").observe(seconds)
+        if err is not None:
+            self.metrics.pod_worker_sync_errors.inc()
+
+    async def _supervise(self, coros: dict[str, Callable[[], Awaitable[Any]]]) -> None:
+        self.tasks = [asyncio.create_task(fn(), name=name) for name, fn in coros.items()]
+        stop = asyncio.create_task(self.stopping.wait(), name="stop")
+        done, _ = await asyncio.wait([*self.tasks, stop], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stop and not task.cancelled() and task.exception() is not None:
+                log.error("root task failed, stopping task=%s err=%r", task.get_name(), task.exception())
+        for task in self.tasks:
+            task.cancel()
+        stop.cancel()
+        await asyncio.gather(*self.tasks, stop, return_exceptions=True)
+        for task in done:
+            if task is not stop and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+    async def _notify_loop(self) -> None:
+        """READY=1 after the first full sync; STATUS= with pod counts; WATCHDOG=1 while the sync loop is alive."""
+        await self.agent.first_sync_done.wait()
+        self.notifier.notify(READY="1", STATUS=self._status_line())
+        interval = self.notifier.watchdog_seconds / 2 if self.notifier.watchdog_seconds else 5.0
+        while True:
+            await asyncio.sleep(interval)
+            healthy, _ = self.agent.health()
+            fields = {"STATUS": self._status_line()}
+            if healthy and self.notifier.watchdog_seconds:
+                fields["WATCHDOG"] = "1"
+            self.notifier.notify(**fields)
+
+    def _status_line(self) -> str:
+        phases = Tally(st.get("phase", "Pending") for st in self.agent.statuses.values())
+        parts = ", ".join(f"{n} {p.lower()}" for p, n in sorted(phases.items()))
+        return f"{len(self.agent.desired)} pods" + (f" ({parts})" if parts else "")
+
+    async def run(self) -> None:
+        self.agent.workers._on_sync_done = self._chain_sync_done(self.agent.workers._on_sync_done)
+        await self.api.start()
+        try:
+            await self.agent.start_runtime()
+            Path(self.config.root_dir).mkdir(parents=True, exist_ok=True)
+            coros: dict[str, Callable[[], Awaitable[Any]]] = {"manifests": self.source.run, "notify": self._notify_loop}
+            for fn in self.agent.tasks():
+                coros[fn.__name__.strip("_")] = fn
+            await self._supervise(coros)
+        finally:
+            await self.agent.stop()
+            await self.probes.aclose()
+            await self.api.stop()
+            await self.agent.client.close()
+
+    def _chain_sync_done(self, first: Callable[[str, float, BaseException | None], None]) -> Callable[[str, float, BaseException | None], None]:
+        def both(uid: str, secs: float, err: BaseException | None) -> None:
+            first(uid, secs, err)
+            self._on_sync_done(uid, secs, err)
+
+        return both
+
+
+async def run(config: NodeletConfig) -> None:
+    app = NodeletApp(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, app.stopping.set)
+    log.info("nodelet %s starting node=%s pid=%d manifests=%s runtime=%s", VERSION, config.node_name, os.getpid(), config.static_pod_path, config.container_runtime_endpoint)
+    await app.run()
+    log.info("nodelet stopped (pods keep running in the runtime)")
