@@ -105,11 +105,15 @@ async def host() -> AsyncIterator[AsyncIPRoute]:
 
 @contextlib.asynccontextmanager
 async def in_netns(ns_fd: int, path: str = "") -> AsyncIterator[AsyncIPRoute]:
-    ipr = AsyncIPRoute(use_socket=netns_socket(ns_fd, path))
+    sock = netns_socket(ns_fd, path)
     try:
-        yield ipr
+        ipr = AsyncIPRoute(use_socket=sock)
+        try:
+            yield ipr
+        finally:
+            ipr.close()
     finally:
-        ipr.close()
+        sock.close()  # pyroute2 leaves a borrowed socket open; it would pin the pod's netns (and its veth)
 
 
 def _fail(what: str, e: NetlinkError) -> CNIError:

@@ -214,3 +214,42 @@ class FakeCommands:
 
     async def status(self, env: Any, conf: Any) -> None:
         await self._call("status", env, conf)
+
+
+class CniHarness:
+    """A private "host" netns with nodelet-cni installed (client + optional server) and a temp data dir.
+
+    `call(command, ...)` runs the installed executable inside the host netns: through the server when
+    `server=True` (fast path), else the in-process fallback.
+    """
+
+    def __init__(self, *, host: str, workdir: str, network: str = "ncnitest", bridge: str = "ncnibr0",
+                 subnet: str = "10.88.0.0/24") -> None:
+        from .install import ensure_plugin_installed
+        self.host, self.workdir, self.network, self.bridge, self.subnet = host, workdir, network, bridge, subnet
+        self.data_dir = os.path.join(workdir, "data")
+        self.socket = os.path.join(workdir, "cni.sock")
+        self.client = str(ensure_plugin_installed(os.path.join(workdir, "bin"), socket_path=self.socket))
+
+    def conf(self, **extra: Any) -> dict[str, Any]:
+        base = bridge_conf(name=self.network, bridge=self.bridge, subnet=self.subnet, data_dir=self.data_dir)
+        return {**base, **extra}
+
+    def call(self, command: str, *, conf: Mapping[str, Any] | bytes | None = None, container_id: str = "",
+             netns: str = "", ifname: str = "eth0", args: str = "", fast: bool = True,
+             extra_env: Mapping[str, str] | None = None) -> PluginRun:
+        extra = dict(extra_env or {})
+        if not fast:
+            extra["NODELET_CNI_SOCKET"] = os.path.join(self.workdir, "no-server.sock")
+        env = plugin_env(command, container_id=container_id, netns=netns, ifname=ifname, args=args, extra=extra)
+        return exec_plugin(self.client, env, self.conf() if conf is None else conf, host_netns=self.host)
+
+    def allocations(self) -> list[str]:
+        return allocation_files(self.data_dir, self.network)
+
+    def veths(self) -> list[str]:
+        return veth_links(self.host)
+
+    def masq_elements(self) -> str:
+        p = run_in(self.host, "nft", "list", "table", "ip", "nodelet-cni", check=False)
+        return p.stdout if p.returncode == 0 else ""
