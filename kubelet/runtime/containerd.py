@@ -71,6 +71,10 @@ class ContainerdLayout:
         return self.base / "cni" / "net.d"
 
     @property
+    def cni_bin_dir(self) -> Path:
+        return self.base / "cni" / "bin"
+
+    @property
     def log_file(self) -> Path:
         return self.base / "containerd.log"
 
@@ -152,6 +156,22 @@ def pick_cni_bin_dir(candidates: tuple[str, ...] = DEFAULT_CNI_BIN_DIRS) -> str:
     return candidates[0]
 
 
+def link_reference_plugins(bin_dir: Path, sources: tuple[str, ...] = DEFAULT_CNI_BIN_DIRS) -> list[str]:
+    """Symlink the host's CNI plugins (loopback, bridge, portmap, …) into bin_dir; existing entries are kept."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    linked = []
+    for src in sources:
+        d = Path(src)
+        if not d.is_dir() or d.resolve() == bin_dir.resolve():
+            continue
+        for plugin in sorted(d.iterdir()):
+            dest = bin_dir / plugin.name
+            if plugin.is_file() and os.access(plugin, os.X_OK) and not dest.exists() and not dest.is_symlink():
+                dest.symlink_to(plugin)
+                linked.append(plugin.name)
+    return linked
+
+
 def ensure_packages(packages: tuple[str, ...] = APT_PACKAGES) -> list[str]:
     """Install Debian packages that are missing (idempotent). Returns those installed."""
     missing = [p for p in packages if not _dpkg_installed(p)]
@@ -183,7 +203,9 @@ class PrivateContainerd:
     ) -> None:
         self.layout = ContainerdLayout(base=Path(base))
         self.sandbox_image = sandbox_image
-        self.cni_bin_dir = cni_bin_dir or pick_cni_bin_dir()
+        # Our own bin dir: links to the host's reference plugins (loopback is required by containerd) plus
+        # whatever nodelet installs there (nodelet-cni), without writing into a package-owned directory.
+        self.cni_bin_dir = cni_bin_dir or str(self.layout.cni_bin_dir)
         self.containerd_bin = containerd_bin
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -191,10 +213,13 @@ class PrivateContainerd:
     def endpoint(self) -> str:
         return self.layout.endpoint
 
-    def write_config(self) -> Path:
+    def write_config(self) -> bool:
+        """Write the config (and link the CNI plugins). True when the config changed."""
         lay = self.layout
         for d in (lay.base, lay.root, lay.state, lay.cni_conf_dir):
             d.mkdir(parents=True, exist_ok=True)
+        if Path(self.cni_bin_dir) == lay.cni_bin_dir:
+            link_reference_plugins(lay.cni_bin_dir)
         text = render_config(
             sandbox_image=self.sandbox_image,
             cni_bin_dirs=(self.cni_bin_dir,),
@@ -202,10 +227,15 @@ class PrivateContainerd:
             restrict_oom_score_adj=needs_restrict_oom_score_adj(),
             layout=lay,
         )
+        try:
+            if lay.config.read_text() == text:
+                return False
+        except OSError:
+            pass
         tmp = lay.config.with_suffix(".tmp")
         tmp.write_text(text)
         os.replace(tmp, lay.config)
-        return lay.config
+        return True
 
     def pid(self) -> int | None:
         """The pid of the running instance (ours or adopted from the pid file), else None."""
@@ -225,8 +255,11 @@ class PrivateContainerd:
         """Start (or adopt an already running) instance and wait until its socket answers."""
         if shutil.which(self.containerd_bin) is None:
             raise RuntimeSetupError(f"{self.containerd_bin} not found: run `nodelet runtime setup` (installs containerd and runc)")
+        changed = self.write_config()
+        if changed and self.pid() is not None:
+            log.info("containerd config changed, restarting base=%s", self.layout.base)
+            self.stop()
         if self.pid() is None:
-            self.write_config()
             logf = open(self.layout.log_file, "ab")
             self._proc = subprocess.Popen(
                 [self.containerd_bin, "--config", str(self.layout.config)],

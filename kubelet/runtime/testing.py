@@ -46,7 +46,7 @@ def reference_cni_conflist(*, ipam_dir: Path, subnet: str = TEST_POD_SUBNET, bri
 def start_test_runtime(base: str | None = None, *, cni_conflist: dict | None = None) -> PrivateContainerd:
     base_dir = Path(base or os.environ.get("NODELET_TEST_RUNTIME_DIR", DEFAULT_BASE))
     instance = PrivateContainerd(base_dir, sandbox_image=PAUSE_IMAGE)
-    instance.write_config()
+    instance.layout.cni_conf_dir.mkdir(parents=True, exist_ok=True)
     conf = cni_conflist or reference_cni_conflist(ipam_dir=base_dir / "cni-ipam")
     conf_path = instance.layout.cni_conf_dir / "10-nodelet-test.conflist"
     tmp = conf_path.with_suffix(".tmp")
