@@ -162,8 +162,10 @@ async def _child(variant: str, http_port: int, tcp_port: int, pods: int, duratio
 
     stop_at = 0.0
     if variant in ("bare", "exec-bare"):
-        from probes.testing import SubprocessExecRunner
-        runner = SubprocessExecRunner()
+        runner = None
+        if is_exec:  # only then: importing probes pulls in grpc, which would inflate the floor's RSS
+            from probes.testing import SubprocessExecRunner
+            runner = SubprocessExecRunner()
         n_targets = exec_rate if is_exec else 2 * pods
 
         async def one(i: int, intended: float) -> None:
@@ -171,7 +173,7 @@ async def _child(variant: str, http_port: int, tcp_port: int, pods: int, duratio
             note(loop.time() - intended)
             try:
                 async with asyncio.timeout(1):
-                    if is_exec:
+                    if runner is not None:
                         res = await runner.exec_sync("c", ("true",), 1)
                         good = res.exit_code == 0
                     else:

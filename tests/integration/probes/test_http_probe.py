@@ -139,7 +139,7 @@ async def test_hung_server_times_out_and_others_are_unaffected() -> None:
         out = await slow
         elapsed = time.monotonic() - t0
         assert all(o.result is S for o in fast)
-        assert fast_elapsed < 0.5, fast_elapsed
+        assert fast_elapsed < 0.9, fast_elapsed  # well inside the hung probe's 1 s timeout
         assert out.result is F
         assert out.message == (f'Get "http://127.0.0.1:{hung.port}/": context deadline exceeded '
                                f"(Client.Timeout exceeded while awaiting headers)")
