@@ -91,6 +91,7 @@ class _Document:
     index: int
     obj: Any
     lines: dict[Path, int]
+    broken: bool = False  # a YAML-level problem (duplicate key): the document yields errors, never objects
 
 
 class _DocumentError(Exception):
@@ -190,7 +191,7 @@ def _load_yaml(text: str, file: str, errors: list[ManifestError]) -> list[_Docum
             for line, path, reason in builder.problems:
                 errors.append(ManifestError(file=file, line=line, field=render_path(path), reason=reason,
                                             document=index))
-            docs.append(_Document(index=index, obj=obj, lines=builder.lines))
+            docs.append(_Document(index=index, obj=obj, lines=builder.lines, broken=bool(builder.problems)))
             index += 1
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
@@ -211,6 +212,7 @@ def _load_json(text: str, file: str, errors: list[ManifestError]) -> list[_Docum
         return []
     # Line numbers (and duplicate keys) from YAML's view of the same text; values from the JSON parser.
     lines: dict[Path, int] = {}
+    broken = False
     try:
         node = yaml.compose(text, Loader=_Loader)
         if node is not None:
@@ -219,9 +221,10 @@ def _load_json(text: str, file: str, errors: list[ManifestError]) -> list[_Docum
             lines = builder.lines
             for line, path, reason in builder.problems:
                 errors.append(ManifestError(file=file, line=line, field=render_path(path), reason=reason))
+            broken = bool(builder.problems)
     except (yaml.YAMLError, _DocumentError):
         pass
-    return [_Document(index=0, obj=obj, lines=lines)]
+    return [_Document(index=0, obj=obj, lines=lines, broken=broken)]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -273,7 +276,10 @@ def _parse(data: bytes, *, file: str, node_name: str, first_seen: MutableMapping
     for doc in docs:
         if doc.obj is None:
             continue  # an empty document (a trailing ---)
+        found_before = len(result.found)
         _document(doc, doc.obj, (), result, file=file, node_name=node_name, first_seen=first_seen, clock_ns=clock_ns)
+        if doc.broken:
+            del result.found[found_before:]
     return result
 
 
