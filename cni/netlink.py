@@ -7,6 +7,7 @@ fork-based `netns=` helper. pyroute2's NetlinkError is translated to the package
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import errno
@@ -72,6 +73,15 @@ def netns_socket(ns_fd: int, path: str = "") -> socket.socket:
 
 
 _shared_host: AsyncIPRoute | None = None
+# The kernel runs one dump at a time per netlink socket (EBUSY otherwise): dumps on the shared socket queue here.
+_dump_lock: asyncio.Lock | None = None
+
+
+def _dumps() -> asyncio.Lock:
+    global _dump_lock
+    if _dump_lock is None:
+        _dump_lock = asyncio.Lock()
+    return _dump_lock
 
 
 async def open_shared_host() -> None:
@@ -142,7 +152,11 @@ async def get_link(ipr: AsyncIPRoute, name: str) -> LinkInfo | None:
 
 
 async def list_links(ipr: AsyncIPRoute) -> list[LinkInfo]:
-    return [_info(m) async for m in await ipr.link("dump")]
+    try:
+        async with _dumps():
+            return [_info(m) async for m in await ipr.link("dump")]
+    except NetlinkError as e:
+        raise _fail("list links", e) from None
 
 
 async def ensure_bridge(ipr: AsyncIPRoute, *, name: str, mtu: int, promisc: bool) -> LinkInfo:
@@ -179,8 +193,13 @@ async def ensure_address(ipr: AsyncIPRoute, *, link: LinkInfo, address: IPAddres
     """The gateway address on the bridge (reference ensureAddr semantics incl. forceAddress)."""
     family = socket.AF_INET if address.version == 4 else socket.AF_INET6
     want = ipaddress.ip_interface(f"{address}/{prefixlen}")
-    async for m in await ipr.addr("dump", index=link.index, family=family):
-        have = ipaddress.ip_interface(f"{m.get('IFA_ADDRESS')}/{m['prefixlen']}")
+    try:
+        async with _dumps():
+            current = [ipaddress.ip_interface(f"{m.get('IFA_ADDRESS')}/{m['prefixlen']}")
+                       async for m in await ipr.addr("dump", index=link.index, family=family)]
+    except NetlinkError as e:
+        raise _fail(f"list addresses of bridge {link.name}", e) from None
+    for have in current:
         if have.ip.is_link_local:
             continue
         if have == want:
