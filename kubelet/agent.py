@@ -67,7 +67,7 @@ class Agent:
         )
         root = Path(config.root_dir)
         self.recorder = ev.EventRecorder(host=config.node_name, clock=self.clock)
-        self.view = RuntimeView(self.client)
+        self.view = RuntimeView(self.client, node_name=config.node_name)
         self.pleg = PLEG(view=self.view, on_change=self._on_pleg, period=pleg_period)
         self.backoff = Backoff(clock=self.clock, path=root / "state" / "backoff.json")
         self.image_backoff = Backoff(clock=self.clock)

@@ -120,7 +120,7 @@ def compute_dns(pod: Pod, node: NodeInfo, host_resolv: api.DNSConfig) -> api.DNS
 
 def compute_sandbox_config(pod: Pod, node: NodeInfo, *, attempt: int, host_resolv: api.DNSConfig) -> api.PodSandboxConfig:
     spec = pod.spec
-    labels = {**pod.labels, t.LABEL_POD_NAME: pod.name, t.LABEL_POD_NAMESPACE: pod.namespace, t.LABEL_POD_UID: pod.uid, t.LABEL_MANAGED_BY: "true"}
+    labels = {**pod.labels, t.LABEL_POD_NAME: pod.name, t.LABEL_POD_NAMESPACE: pod.namespace, t.LABEL_POD_UID: pod.uid, t.LABEL_MANAGED_BY: pod.spec.node_name}
     hostname = ""
     if not spec.host_network:
         hostname = (spec.hostname or pod.name)[:63].rstrip("-.")
@@ -164,7 +164,7 @@ def compute_container_config(
         t.LABEL_POD_NAMESPACE: pod.namespace,
         t.LABEL_POD_UID: pod.uid,
         t.LABEL_CONTAINER_NAME: c.name,
-        t.LABEL_MANAGED_BY: "true",
+        t.LABEL_MANAGED_BY: pod.spec.node_name,
     }
     annotations = {
         t.ANN_CONTAINER_HASH: c.hash,

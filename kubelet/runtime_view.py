@@ -93,7 +93,6 @@ class PodRuntimeStatus:
         return (tuple((s.id, s.ready) for s in self.sandboxes), tuple((c.id, int(c.state)) for c in self.containers))
 
 
-MANAGED = {t.LABEL_MANAGED_BY: "true"}
 
 
 def _int_or_none(v: str | None) -> int | None:
@@ -113,8 +112,10 @@ def _restart_count(c: api.Container | api.ContainerStatus) -> int:
 class RuntimeView:
     """Reads pods from the runtime. ContainerStatus answers are cached per (container id, state)."""
 
-    def __init__(self, client: cri.RuntimeClient) -> None:
+    def __init__(self, client: cri.RuntimeClient, *, node_name: str) -> None:
         self.client = client
+        # Only what this agent created: sandboxes/containers labelled with its node name.
+        self.selector = {t.LABEL_MANAGED_BY: node_name}
         self._status_cache: dict[tuple[str, int], api.ContainerStatus] = {}
 
     async def _container_info(self, c: api.Container) -> ContainerInfo | None:
@@ -180,7 +181,7 @@ class RuntimeView:
         return out
 
     async def pod(self, uid: str) -> PodRuntimeStatus:
-        sel = {t.LABEL_POD_UID: uid, **MANAGED}
+        sel = {t.LABEL_POD_UID: uid, **self.selector}
         sandboxes, containers = await asyncio.gather(
             self.client.list_pod_sandboxes(labels=sel), self.client.list_containers(labels=sel)
         )
@@ -188,7 +189,7 @@ class RuntimeView:
 
     async def all_pods(self) -> dict[str, PodRuntimeStatus]:
         sandboxes, containers = await asyncio.gather(
-            self.client.list_pod_sandboxes(labels=MANAGED), self.client.list_containers(labels=MANAGED)
+            self.client.list_pod_sandboxes(labels=self.selector), self.client.list_containers(labels=self.selector)
         )
         live = {c.id for c in containers}
         for key in [k for k in self._status_cache if k[0] not in live]:

@@ -73,3 +73,120 @@ def cinfo(
 def rt(*containers: ContainerInfo, sandboxes: tuple[SandboxInfo, ...] | None = None, uid: str = "uid1") -> PodRuntimeStatus:
     ordered = tuple(sorted(containers, key=lambda c: (c.restart_count, c.created_at), reverse=True))
     return PodRuntimeStatus(uid=uid, name="web-node1", namespace="default", sandboxes=sandboxes if sandboxes is not None else (sandbox(),), containers=ordered)
+
+
+# ---- the whole daemon as a subprocess, for end-to-end tests ----
+
+import json as _json  # noqa: E402
+import os as _os  # noqa: E402
+import signal as _signal  # noqa: E402
+import subprocess as _subprocess  # noqa: E402
+import sys as _sys  # noqa: E402
+import time as _time  # noqa: E402
+from pathlib import Path as _Path  # noqa: E402
+
+
+def wait_until(predicate: Any, *, timeout: float = 30.0, interval: float = 0.1, what: str = "condition") -> Any:
+    """Poll predicate() until it returns something truthy; AssertionError with the last value after timeout."""
+    deadline = _time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = predicate()
+        except Exception as err:  # noqa: BLE001 - a transient failure is "not yet"
+            last = err
+        if last and not isinstance(last, Exception):
+            return last
+        if _time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout}s; last: {last!r}")
+        _time.sleep(interval)
+
+
+class AgentProcess:
+    """`nodelet run` in a subprocess with its own manifest dir, state dirs and API socket under `base`."""
+
+    def __init__(self, base: _Path, *, endpoint: str, node_name: str = "node1", extra: dict[str, Any] | None = None) -> None:
+        self.base = base
+        self.manifests = base / "manifests"
+        self.manifests.mkdir(parents=True, exist_ok=True)
+        self.socket = str(base / "nodelet.sock")
+        self.log_path = base / "agent.log"
+        self.config_path = base / "config.yaml"
+        config = {
+            "staticPodPath": str(self.manifests),
+            "containerRuntimeEndpoint": endpoint,
+            "nodeName": node_name,
+            "podLogsDir": str(base / "log" / "pods"),
+            "rootDir": str(base / "root"),
+            "apiSocket": self.socket,
+            "healthzPort": 0,
+            "fileCheckFrequency": "20s",
+            "proxyMode": "none",
+        } | (extra or {})
+        self.config = config
+        self.config_path.write_text(_json.dumps(config))
+        self.proc: _subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "AgentProcess":
+        logf = open(self.log_path, "ab")
+        self.proc = _subprocess.Popen(
+            [_sys.executable, "-m", "kubelet.cli", "run", "--config", str(self.config_path)],
+            stdout=logf,
+            stderr=_subprocess.STDOUT,
+            start_new_session=True,
+        )
+        logf.close()
+        wait_until(lambda: self._api_up(), timeout=30, what="agent API socket")
+        return self
+
+    def _api_up(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"agent exited with {self.proc.returncode}:\n{self.log()}")
+        try:
+            self.get("/healthz")
+            return True
+        except Exception:  # noqa: BLE001
+            return False
+
+    def get(self, path: str) -> Any:
+        from kubelet.apiclient import APIClient
+
+        return APIClient(self.socket, timeout=10).get(path)
+
+    def pods(self) -> list[dict[str, Any]]:
+        return self.get("/api/v1/pods")["items"]
+
+    def pod(self, name: str, namespace: str = "default") -> dict[str, Any] | None:
+        return next((p for p in self.pods() if p["metadata"]["name"] == name and p["metadata"]["namespace"] == namespace), None)
+
+    def events(self) -> list[dict[str, Any]]:
+        return self.get("/api/v1/events")["items"]
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-6000:]
+        except OSError:
+            return ""
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        _os.killpg(self.proc.pid, _signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(_signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except _subprocess.TimeoutExpired:
+            _os.killpg(self.proc.pid, _signal.SIGKILL)
+            return self.proc.wait(timeout=10)
+
+    def write(self, name: str, text: str) -> _Path:
+        """Write a manifest atomically (as editors and config management do: temp file + rename)."""
+        path = self.manifests / name
+        tmp = self.manifests / f".{name}.tmp"
+        tmp.write_text(text)
+        _os.replace(tmp, path)
+        return path
