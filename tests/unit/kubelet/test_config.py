@@ -1,0 +1,187 @@
+"""The configuration file and flags: defaults, value parsing, errors naming file/flag, key and reason."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from kubelet.config import (
+    ConfigError, NodeletConfig, config_keys, default_node_name, load_config, parse_duration, parse_quantity,
+)
+
+
+def write(tmp_path: Path, text: str) -> str:
+    f = tmp_path / "config.yaml"
+    f.write_text(text)
+    return str(f)
+
+
+def test_defaults() -> None:
+    c = load_config(None)
+    assert c == NodeletConfig(node_name=default_node_name())
+    assert c.node_name == default_node_name() and c.node_name == c.node_name.lower()
+    assert (c.static_pod_path, c.container_runtime_endpoint) == ("/etc/kubernetes/manifests",
+                                                                  "unix:///run/containerd/containerd.sock")
+    assert (c.pod_cidr, c.cluster_dns, c.cluster_domain) == ("", (), "cluster.local")
+    assert (c.pod_logs_dir, c.root_dir) == ("/var/log/pods", "/var/lib/nodelet")
+    assert (c.healthz_bind_address, c.healthz_port) == ("127.0.0.1", 10248)
+    assert (c.file_check_frequency, c.sync_frequency, c.max_pods) == (20.0, 60.0, 110)
+    assert (c.api_socket, c.cni_conf_dir, c.cni_bin_dir) == ("/run/nodelet/nodelet.sock", "/etc/cni/net.d",
+                                                             "/opt/cni/bin")
+    assert (c.proxy_mode, c.service_cidr, c.node_port_range, c.cluster_dir) == ("iptables", "10.96.0.0/12",
+                                                                                (30000, 32767), "")
+    assert (c.container_log_max_size, c.container_log_max_files) == (10 * 2**20, 5)
+    assert (c.image_gc_high_threshold_percent, c.image_gc_low_threshold_percent) == (85, 80)
+
+
+def test_full_file(tmp_path: Path) -> None:
+    f = write(tmp_path, """
+apiVersion: nodelet.io/v1alpha1
+kind: NodeletConfiguration
+staticPodPath: /srv/manifests
+containerRuntimeEndpoint: /run/k3s/containerd.sock
+nodeName: worker-1.example
+podCIDR: 10.244.1.0/24
+clusterDNS: [10.96.0.10, "fd00::a"]
+clusterDomain: corp.local
+healthzPort: 0
+fileCheckFrequency: 1m30s
+syncFrequency: 500ms
+maxPods: 20
+proxyMode: nftables
+nodePortRange: 31000-31999
+clusterDir: /srv/cluster
+containerLogMaxSize: 1Gi
+containerLogMaxFiles: 2
+imageGCHighThresholdPercent: 95
+imageGCLowThresholdPercent: 90
+""")
+    c = load_config(f)
+    assert c.static_pod_path == "/srv/manifests"
+    assert c.container_runtime_endpoint == "unix:///run/k3s/containerd.sock"
+    assert (c.node_name, c.pod_cidr, c.cluster_dns) == ("worker-1.example", "10.244.1.0/24", ("10.96.0.10", "fd00::a"))
+    assert (c.cluster_domain, c.healthz_port, c.file_check_frequency, c.sync_frequency) == ("corp.local", 0, 90.0,
+                                                                                            0.5)
+    assert (c.max_pods, c.proxy_mode, c.node_port_range, c.cluster_dir) == (20, "nftables", (31000, 31999),
+                                                                            "/srv/cluster")
+    assert (c.container_log_max_size, c.container_log_max_files) == (2**30, 2)
+    assert (c.image_gc_high_threshold_percent, c.image_gc_low_threshold_percent) == (95, 90)
+
+
+def test_empty_file_is_defaults(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "# nothing\n"), {"nodeName": "n"}) == NodeletConfig(node_name="n")
+
+
+def test_flags_win(tmp_path: Path) -> None:
+    f = write(tmp_path, "maxPods: 20\nnodeName: from-file\nclusterDNS: [10.0.0.1]\n")
+    c = load_config(f, {"maxPods": "30", "clusterDNS": "10.0.0.2, 10.0.0.3", "fileCheckFrequency": "5s",
+                        "nodeName": None})
+    assert (c.max_pods, c.cluster_dns, c.file_check_frequency, c.node_name) == (30, ("10.0.0.2", "10.0.0.3"), 5.0,
+                                                                                "from-file")
+    assert load_config(None, {"maxPods": 7}).max_pods == 7  # typed flag values too
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("maxPod: 20\n", "maxPod: unknown key"),
+    ("maxpods: 20\n", 'maxpods: unknown key (did you mean "maxPods"?)'),
+    ("apiVersion: kubelet.config.k8s.io/v1beta1\n", 'apiVersion: must be "nodelet.io/v1alpha1", not '
+                                                    '"kubelet.config.k8s.io/v1beta1"'),
+    ("kind: KubeletConfiguration\n", 'kind: must be "NodeletConfiguration", not "KubeletConfiguration"'),
+    ("maxPods: many\n", 'maxPods: must be an integer, not a string'),
+    ("maxPods: 0\n", "maxPods: must be at least 1, not 0"),
+    ("maxPods: true\n", "maxPods: must be an integer, not a boolean"),
+    ("healthzPort: 70000\n", "healthzPort: must be between 0 and 65535, inclusive, not 70000"),
+    ("fileCheckFrequency: 20\n", 'fileCheckFrequency: must be a duration with a unit such as "20s", not the '
+                                 "number 20"),
+    ("fileCheckFrequency: 20 s\n", 'fileCheckFrequency: invalid duration "20 s" (expected a Go duration such as '
+                                   '"20s", "1m30s", "500ms")'),
+    ("syncFrequency: 0s\n", 'syncFrequency: must be greater than zero, not "0s"'),
+    ("podCIDR: 10.244.1.1/24\n", 'podCIDR: must be a CIDR such as "10.244.0.0/24", not "10.244.1.1/24" '
+                                 "(10.244.1.1/24 has host bits set)"),
+    ("clusterDNS: 10.96.0.10\n", "clusterDNS: must be a list of IP addresses, not a string"),
+    ("clusterDNS: [10.96.0.300]\n", 'clusterDNS: item 0: must be an IP address, not "10.96.0.300"'),
+    ("clusterDomain: Cluster.Local\n", 'clusterDomain: must be a DNS domain such as "cluster.local", not '
+                                       '"Cluster.Local"'),
+    ("podLogsDir: logs\n", 'podLogsDir: must be an absolute path, not "logs"'),
+    ("containerRuntimeEndpoint: tcp://1.2.3.4:1\n", 'containerRuntimeEndpoint: must be "unix:///path/to/socket" '
+                                                    '(or an absolute socket path), not "tcp://1.2.3.4:1"'),
+    ("nodeName: My_Node\n", 'nodeName: invalid node name "My_Node": a lowercase RFC 1123 subdomain must consist '
+                            "of lower case alphanumeric characters, '-' or '.', and must start and end with an "
+                            "alphanumeric character (e.g. 'example.com', regex used for validation is "
+                            "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"),
+    ("proxyMode: ipvs\n", 'proxyMode: must be one of iptables, nftables, none, not "ipvs"'),
+    ("nodePortRange: 32767-30000\n", 'nodePortRange: must satisfy 1 <= first <= last <= 65535, not '
+                                     '"32767-30000"'),
+    ("containerLogMaxSize: 10MB\n", 'containerLogMaxSize: invalid quantity "10MB" (expected a number with an '
+                                    'optional suffix such as "10Mi")'),
+    ("containerLogMaxFiles: 1\n", "containerLogMaxFiles: must be at least 2, not 1"),
+    ("imageGCLowThresholdPercent: 85\n", "imageGCLowThresholdPercent: must be less than "
+                                         "imageGCHighThresholdPercent (85 >= 85)"),
+    ("imageGCHighThresholdPercent: 101\n", "imageGCHighThresholdPercent: must be between 0 and 100, inclusive, "
+                                           "not 101"),
+    ("- a\n", "must be a mapping of keys to values, not a list"),
+    ("maxPods: [\n", "invalid YAML: line 3: expected the node content, but found '<stream end>'"),
+])
+def test_bad_file_values(tmp_path: Path, text: str, expected: str) -> None:
+    f = write(tmp_path, "nodeName: n\n" + text if not text.startswith("-") else text)
+    with pytest.raises(ConfigError) as e:
+        load_config(f)
+    assert str(e.value) == f"{f}: {expected}".replace(":  ", ": ")
+
+
+@pytest.mark.parametrize("overrides,expected", [
+    ({"maxPods": "x"}, 'flag --max-pods: maxPods: must be an integer, not "x"'),
+    ({"nope": "1"}, "flags: nope: unknown key"),
+    ({"fileCheckFrequency": "fast"}, 'flag --file-check-frequency: fileCheckFrequency: invalid duration "fast" '
+                                     '(expected a Go duration such as "20s", "1m30s", "500ms")'),
+])
+def test_bad_flags(overrides: dict, expected: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_config(None, {"nodeName": "n", **overrides})
+    assert str(e.value) == expected
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_config(str(tmp_path / "none.yaml"))
+    assert str(e.value) == f"{tmp_path / 'none.yaml'}: cannot read: No such file or directory"
+
+
+@pytest.mark.parametrize("text,seconds", [
+    ("20s", 20.0), ("1m", 60.0), ("1m30s", 90.0), ("500ms", 0.5), ("1h2m3s", 3723.0), ("1.5h", 5400.0),
+    ("0", 0.0), ("100us", 1e-4), ("2µs", 2e-6), ("7ns", 7e-9),
+])
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "s", "20", "-1s", "1d", "1m 30s", "1.2.3s"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("text,size", [
+    ("10Mi", 10 * 2**20), ("1Gi", 2**30), ("100M", 10**8), ("1k", 1000), ("512", 512), ("1.5Ki", 1536),
+])
+def test_parse_quantity(text: str, size: int) -> None:
+    assert parse_quantity(text) == size
+
+
+def test_config_keys_cover_every_field() -> None:
+    keys = config_keys()
+    assert [k.attr for k in keys] == [f.name for f in dataclasses.fields(NodeletConfig)]
+    by_key = {k.key: k for k in keys}
+    assert by_key["staticPodPath"].default == "/etc/kubernetes/manifests"
+    assert by_key["fileCheckFrequency"].type == "duration" and by_key["fileCheckFrequency"].default == "20s"
+    assert by_key["podCIDR"].flag == "--pod-cidr"
+    assert all(k.help for k in keys)
+    # every documented default parses to the dataclass default
+    for k in keys:
+        if k.key == "nodeName":
+            continue
+        default_text = "" if k.default == '""' else k.default
+        value = [] if k.default == "[]" else default_text
+        parsed = load_config(None, {"nodeName": "n", k.key: value})
+        assert getattr(parsed, k.attr) == getattr(NodeletConfig(), k.attr), k.key
