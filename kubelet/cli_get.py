@@ -1,0 +1,135 @@
+"""`nodelet get pods|events`: the agent's pods and events from its local API, printed as kubectl prints them."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any, NoReturn
+from urllib.parse import quote, urlencode
+
+import click
+
+from kubelet.api import DEFAULT_SOCKET_PATH
+from kubelet.apiclient import APIClient, APIClientError
+from kubelet.printers import render_events_table, render_list, render_names, render_object, render_pods_table
+
+__all__ = ["get_group"]
+
+OUTPUT_FORMATS = ("wide", "json", "yaml", "name")
+DEFAULT_NAMESPACE = "default"  # kubectl's namespace when the kubeconfig names none
+
+
+class _AliasedGroup(click.Group):
+    """Subcommands reachable under kubectl's short names (pod, po, ev)."""
+
+    aliases: dict[str, str] = {"pod": "pods", "po": "pods", "event": "events", "ev": "events"}
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        _, cmd, rest = super().resolve_command(ctx, args)
+        return (cmd.name if cmd else None), cmd, rest
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"nodelet: {message}", err=True)
+    raise click.exceptions.Exit(1)
+
+
+def _common(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--socket", "socket_path", envvar="NODELET_SOCKET", default=DEFAULT_SOCKET_PATH, show_default=True,
+                     metavar="PATH", help="the agent's API socket (env NODELET_SOCKET)")(f)
+    f = click.option("-l", "--selector", default="", metavar="SELECTOR",
+                     help="label selector: a=b,c!=d,e,!f,g in (x,y)")(f)
+    f = click.option("-A", "--all-namespaces", is_flag=True, help="list across all namespaces")(f)
+    f = click.option("-n", "--namespace", default=None, metavar="NS", help=f"namespace (default: {DEFAULT_NAMESPACE})")(f)
+    f = click.option("-o", "--output", type=click.Choice(OUTPUT_FORMATS), default=None, help="output format")(f)
+    return f
+
+
+def _fetch(client: APIClient, path: str) -> Any:
+    try:
+        return client.get(path)
+    except APIClientError as e:
+        _fail(str(e))
+
+
+def _list_path(resource: str, namespace: str | None, selector: str) -> str:
+    base = f"/api/v1/namespaces/{quote(namespace, safe='')}/{resource}" if namespace else f"/api/v1/{resource}"
+    return base + (f"?{urlencode({'labelSelector': selector})}" if selector else "")
+
+
+def _run_get(*, resource: str, names: tuple[str, ...], output: str | None, namespace: str | None,
+             all_namespaces: bool, selector: str, socket_path: str) -> None:
+    if names and all_namespaces:
+        raise click.UsageError("a resource cannot be retrieved by name across all namespaces")
+    if names and selector:
+        raise click.UsageError("when names are given, a selector (-l) cannot be used")
+    ns = None if all_namespaces else (namespace or DEFAULT_NAMESPACE)
+    client = APIClient(socket_path)
+    items: list[dict[str, Any]] = []
+    errors: list[str] = []
+    if names:
+        if resource != "pods":
+            raise click.UsageError("events cannot be retrieved by name here; list them")
+        for name in names:
+            try:
+                obj = client.get(f"/api/v1/namespaces/{quote(ns or '', safe='')}/pods/{quote(name, safe='')}")
+            except APIClientError as e:
+                if getattr(e, "code", None) == 404:
+                    errors.append(str(e))
+                    continue
+                _fail(str(e))
+            items.append(obj)  # type: ignore[arg-type]
+    else:
+        body = _fetch(client, _list_path(resource, ns, selector))
+        if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+            _fail(f"unexpected answer from the daemon for {resource}")
+        items = body["items"]
+
+    now = _now()
+    singular = resource.rstrip("s")
+    if output in ("json", "yaml"):
+        if len(names) == 1 and items:
+            click.echo(render_object(items[0], output), nl=False)
+        elif items or not names:
+            click.echo(render_list(items, "List", output), nl=False)
+    elif output == "name":
+        click.echo(render_names(items, singular), nl=False)
+    elif items:
+        render = render_pods_table if resource == "pods" else render_events_table
+        click.echo(render(items, wide=output == "wide", now=now, all_namespaces=ns is None), nl=False)
+    elif not names:
+        click.echo(f"No resources found in {ns} namespace." if ns else "No resources found", err=True)
+    for err in errors:
+        click.echo(f"nodelet: {err}", err=True)
+    if errors:
+        sys.stdout.flush()
+        raise click.exceptions.Exit(1)
+
+
+@click.group("get", cls=_AliasedGroup)
+def get_group() -> None:
+    """Show what the running agent manages (like kubectl get)."""
+
+
+@get_group.command("pods")
+@click.argument("names", nargs=-1)
+@_common
+def get_pods(names: tuple[str, ...], output: str | None, namespace: str | None, all_namespaces: bool, selector: str, socket_path: str) -> None:
+    """List pods (aliases: pod, po), or show the named ones."""
+    _run_get(resource="pods", names=names, output=output, namespace=namespace, all_namespaces=all_namespaces,
+             selector=selector, socket_path=socket_path)
+
+
+@get_group.command("events")
+@_common
+def get_events(output: str | None, namespace: str | None, all_namespaces: bool, selector: str, socket_path: str) -> None:
+    """List events (alias: ev), oldest first."""
+    _run_get(resource="events", names=(), output=output, namespace=namespace, all_namespaces=all_namespaces,
+             selector=selector, socket_path=socket_path)
