@@ -190,3 +190,47 @@ class AgentProcess:
         tmp.write_text(text)
         _os.replace(tmp, path)
         return path
+
+
+BUSYBOX = "localhost/nodelet/busybox:1.35"
+
+
+def runtime_pods(endpoint: str, node: str) -> dict[str, Any]:
+    """{uid: {"sandboxes": [...], "containers": [ContainerStatus...]}} of one node's pods, straight from CRI."""
+    import asyncio
+
+    import cri
+    from kubelet.types import LABEL_MANAGED_BY, LABEL_POD_UID
+
+    async def go() -> dict[str, Any]:
+        async with cri.RuntimeClient(endpoint) as c:
+            sel = {LABEL_MANAGED_BY: node}
+            out: dict[str, Any] = {}
+            for s in await c.list_pod_sandboxes(labels=sel):
+                out.setdefault(s.labels[LABEL_POD_UID], {"sandboxes": [], "containers": []})["sandboxes"].append(s)
+            for ct in await c.list_containers(labels=sel):
+                try:
+                    st = await c.container_status(ct.id)
+                except cri.NotFound:
+                    continue
+                out.setdefault(ct.labels[LABEL_POD_UID], {"sandboxes": [], "containers": []})["containers"].append(st)
+            return out
+
+    return asyncio.run(go())
+
+
+def exec_in(endpoint: str, cid: str, cmd: list[str], timeout: float = 10) -> Any:
+    import asyncio
+
+    import cri
+
+    async def go() -> Any:
+        async with cri.RuntimeClient(endpoint) as c:
+            return await c.exec_sync(cid, cmd, timeout=timeout)
+
+    return asyncio.run(go())
+
+
+def cstatus(pod: dict[str, Any], name: str) -> dict[str, Any]:
+    """A container's status (regular or init) from a v1 Pod object."""
+    return next(c for c in pod["status"].get("containerStatuses", []) + pod["status"].get("initContainerStatuses", []) if c["name"] == name)

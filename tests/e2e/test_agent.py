@@ -1,52 +1,15 @@
 """The whole agent (`nodelet run` as a process) against the real private containerd: manifests in, pods out."""
 from __future__ import annotations
 
-import asyncio
-import os
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import cri
-from cri import api
-from kubelet.testing import AgentProcess, wait_until
-from kubelet.types import LABEL_MANAGED_BY, LABEL_POD_UID
+from kubelet.testing import BUSYBOX, AgentProcess, cstatus, exec_in, runtime_pods, wait_until
 
 pytestmark = [pytest.mark.root, pytest.mark.containerd]
-
-BUSYBOX = "localhost/nodelet/busybox:1.35"
-
-
-def runtime_pods(endpoint: str, node: str) -> dict[str, Any]:
-    """{uid: {"sandboxes": [...], "containers": [...]}} straight from CRI, for assertions independent of the agent."""
-
-    async def go() -> dict[str, Any]:
-        async with cri.RuntimeClient(endpoint) as c:
-            sel = {LABEL_MANAGED_BY: node}
-            out: dict[str, Any] = {}
-            for s in await c.list_pod_sandboxes(labels=sel):
-                out.setdefault(s.labels[LABEL_POD_UID], {"sandboxes": [], "containers": []})["sandboxes"].append(s)
-            for ct in await c.list_containers(labels=sel):
-                st = await c.container_status(ct.id)
-                out.setdefault(ct.labels[LABEL_POD_UID], {"sandboxes": [], "containers": []})["containers"].append(st)
-            return out
-
-    return asyncio.run(go())
-
-
-def exec_in(endpoint: str, cid: str, cmd: list[str]) -> api.ExecResult:
-    async def go() -> api.ExecResult:
-        async with cri.RuntimeClient(endpoint) as c:
-            return await c.exec_sync(cid, cmd, timeout=10)
-
-    return asyncio.run(go())
-
-
-def cstatus(pod: dict[str, Any], name: str) -> dict[str, Any]:
-    return next(c for c in pod["status"].get("containerStatuses", []) + pod["status"].get("initContainerStatuses", []) if c["name"] == name)
-
 
 def phase(agent: AgentProcess, name: str) -> str | None:
     p = agent.pod(name)
