@@ -6,9 +6,11 @@ import json
 import socket
 from typing import Any
 
-from kubelet.api import DEFAULT_SOCKET_PATH
+__all__ = ["APIClient", "APIClientError", "APIError", "APIUnavailable", "DEFAULT_SOCKET_PATH"]
 
-__all__ = ["APIClient", "APIClientError", "APIError", "APIUnavailable"]
+# The same path as kubelet.api.DEFAULT_SOCKET_PATH (a test keeps them equal): not imported from there so the CLI
+# does not pay for asyncio and the server's imports.
+DEFAULT_SOCKET_PATH = "/run/nodelet/nodelet.sock"
 
 
 class APIClientError(Exception):

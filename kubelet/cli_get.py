@@ -9,8 +9,7 @@ from urllib.parse import quote, urlencode
 
 import click
 
-from kubelet.api import DEFAULT_SOCKET_PATH
-from kubelet.apiclient import APIClient, APIClientError
+from kubelet.apiclient import DEFAULT_SOCKET_PATH, APIClient, APIClientError
 from kubelet.printers import render_events_table, render_list, render_names, render_object, render_pods_table
 
 __all__ = ["get_group"]

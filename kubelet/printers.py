@@ -8,8 +8,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import yaml
-
 __all__ = [
     "compute_pod_cells", "parse_time", "render_events_table", "render_human_duration", "render_json", "render_list",
     "render_names", "render_object", "render_pods_table", "render_table", "render_yaml",
@@ -268,25 +266,34 @@ def render_json(obj: Any) -> str:
     return text + "\n"
 
 
-class _GoYAMLDumper(yaml.SafeDumper):
-    """PyYAML tuned toward sigs.k8s.io/yaml (go-yaml v2): double quotes where quoting is needed, `|` for multi-line."""
-
-    def choose_scalar_style(self) -> str:
-        style = super().choose_scalar_style()
-        return '"' if style == "'" else style
+_DUMPER: Any = None
 
 
-def _str_representer(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
-    if "\n" in data:
-        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data)
+def _go_yaml_dumper() -> Any:
+    """PyYAML tuned toward sigs.k8s.io/yaml (go-yaml v2): double quotes where quoting is needed, `|` for multi-line.
+    Built on first use: the CLI does not import yaml unless asked for -o yaml."""
+    global _DUMPER
+    if _DUMPER is None:
+        import yaml
 
+        class GoYAMLDumper(yaml.SafeDumper):
+            def choose_scalar_style(self) -> str:
+                style = super().choose_scalar_style()
+                return '"' if style == "'" else style
 
-_GoYAMLDumper.add_representer(str, _str_representer)
+        def represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+            style = "|" if "\n" in data else None
+            return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+        GoYAMLDumper.add_representer(str, represent_str)
+        _DUMPER = GoYAMLDumper
+    return _DUMPER
 
 
 def render_yaml(obj: Any) -> str:
-    return yaml.dump(obj, Dumper=_GoYAMLDumper, default_flow_style=False, sort_keys=True, allow_unicode=True)
+    import yaml
+
+    return yaml.dump(obj, Dumper=_go_yaml_dumper(), default_flow_style=False, sort_keys=True, allow_unicode=True)
 
 
 def render_object(obj: Any, fmt: str = "json") -> str:

@@ -86,3 +86,8 @@ def test_hung_daemon_is_unavailable_after_the_timeout(tmpdir_short: str) -> None
         assert ei.value.detail == "no answer within 0.3s"
     finally:
         s.close()
+
+
+def test_default_socket_path_is_the_servers() -> None:
+    from kubelet import api, apiclient
+    assert apiclient.DEFAULT_SOCKET_PATH == api.DEFAULT_SOCKET_PATH == "/run/nodelet/nodelet.sock"
