@@ -146,7 +146,8 @@ class ManifestSource:
             log.warning("reading inotify events failed err=%s", e)
             self._wake.set()
             return
-        if any(self._relevant(ev) for ev in events):
+        relevant = [self._relevant(ev) for ev in events]  # every event: a lost watch must be noticed
+        if any(relevant):
             self._wake.set()
 
     def _relevant(self, ev: InotifyEvent) -> bool:
