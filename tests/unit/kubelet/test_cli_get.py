@@ -215,3 +215,17 @@ def _run_raw(args: list[str]) -> tuple[int, str, str]:
 def test_group_is_named_get() -> None:
     assert isinstance(get_group, click.Group) and get_group.name == "get"
     assert set(get_group.commands) == {"pods", "events"}
+
+
+def test_wired_into_the_nodelet_command(server: str) -> None:
+    """The real entry point (a separate process, real clock): `nodelet get pods` reaches the API."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "kubelet.cli", "get", "po", "-A", "-o", "name"],
+                          env={**os.environ, "NODELET_SOCKET": server}, capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "pod/web-node1\npod/crash-node1\npod/etcd-node1\n", "")
+    proc = subprocess.run([sys.executable, "-m", "kubelet.cli", "get", "pods", "--socket", server + ".missing"],
+                          capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr == f"nodelet: cannot reach the nodelet daemon at {server}.missing (is `nodelet run` running?)\n"
