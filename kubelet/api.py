@@ -49,6 +49,7 @@ MAX_HEADERS = 100
 MAX_BODY = 1024 * 1024
 READ_TIMEOUT = 10.0
 WRITE_TIMEOUT = 30.0
+MAX_CONNECTIONS = 128  # open connections per agent; more get a 503 at once (each may hold READ_TIMEOUT)
 JSON_TYPE = "application/json"
 TEXT_TYPE = "text/plain; charset=utf-8"
 
@@ -578,6 +579,12 @@ class LocalAPI:
     def _connection(self, healthz_only: bool) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             if self._closing:  # accepted just before stop(): the handler started after it
+                writer.close()
+                return
+            if len(self._tasks) >= MAX_CONNECTIONS:
+                writer.write(render_response(_status_response(HTTPError(503, "too many open connections, retry later"))))
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(writer.drain(), 1.0)
                 writer.close()
                 return
             task = asyncio.current_task()

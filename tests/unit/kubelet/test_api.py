@@ -232,6 +232,24 @@ async def test_slow_client_gets_408(served: tuple[LocalAPI, StaticView, str], mo
     assert json.loads(resp.partition(b"\r\n\r\n")[2])["reason"] == "Timeout"
 
 
+async def test_connection_limit(served: tuple[LocalAPI, StaticView, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    api, _, path = served
+    monkeypatch.setattr(api_mod, "MAX_CONNECTIONS", 2)
+    idle = [await asyncio.open_unix_connection(path) for _ in range(2)]
+    deadline = asyncio.get_running_loop().time() + 2
+    while len(api._tasks) < 2:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.01)
+    code, _, body = await get(path, "/healthz")
+    assert (code, json.loads(body)["reason"]) == (503, "ServiceUnavailable")
+    for _, w in idle:
+        w.close()
+    while api._tasks:  # the idle ones end (EOF) and the slots free up
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.01)
+    assert (await get(path, "/healthz"))[0] == 200
+
+
 async def test_client_that_sends_nothing_is_closed_quietly(served: tuple[LocalAPI, StaticView, str]) -> None:
     _, _, path = served
     reader, writer = await asyncio.open_unix_connection(path)
