@@ -117,6 +117,8 @@ class RuntimeView:
         # Only what this agent created: sandboxes/containers labelled with its node name.
         self.selector = {t.LABEL_MANAGED_BY: node_name}
         self._status_cache: dict[tuple[str, int], api.ContainerStatus] = {}
+        # A sandbox's IP and network mode never change while it is READY: one PodSandboxStatus per sandbox.
+        self._sandbox_cache: dict[tuple[str, int], tuple[str, bool]] = {}
 
     async def _container_info(self, c: api.Container) -> ContainerInfo | None:
         key = (c.id, int(c.state))
@@ -152,11 +154,16 @@ class RuntimeView:
     async def _sandbox_info(self, s: api.PodSandbox) -> SandboxInfo:
         ip, host = "", False
         if s.state == api.SandboxState.READY:
-            try:
-                st = await self.client.pod_sandbox_status(s.id)
-                ip, host = st.ip, st.network_mode == api.NamespaceMode.NODE
-            except cri.NotFound:
-                pass
+            cached = self._sandbox_cache.get((s.id, int(s.state)))
+            if cached is not None:
+                ip, host = cached
+            else:
+                try:
+                    st = await self.client.pod_sandbox_status(s.id)
+                    ip, host = st.ip, st.network_mode == api.NamespaceMode.NODE
+                    self._sandbox_cache[(s.id, int(s.state))] = (ip, host)
+                except cri.NotFound:
+                    pass
         return SandboxInfo(id=s.id, attempt=s.metadata.attempt, ready=s.state == api.SandboxState.READY, created_at=s.created_at, ip=ip, host_network=host)
 
     async def _group(self, sandboxes: Iterable[api.PodSandbox], containers: Iterable[api.Container]) -> dict[str, PodRuntimeStatus]:
@@ -194,6 +201,9 @@ class RuntimeView:
         live = {c.id for c in containers}
         for key in [k for k in self._status_cache if k[0] not in live]:
             del self._status_cache[key]
+        live_sandboxes = {(s.id, int(s.state)) for s in sandboxes}
+        for skey in [k for k in self._sandbox_cache if k not in live_sandboxes]:
+            del self._sandbox_cache[skey]
         return await self._group(sandboxes, containers)
 
 
