@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from proxy.errors import BackendError, BackendUnavailable
-from proxy.rules import IPTABLES_JUMPS, PREFIX
-from proxy.rules_nft import CANARY_CHAIN, TABLE
+from proxy.rules import CANARY, IPTABLES_JUMPS, PREFIX
+from proxy.rules_nft import CANARY as NFT_CANARY
+from proxy.rules_nft import TABLE
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,11 @@ async def run_command(
     return res
 
 
+def chains_in(saved: str) -> list[str]:
+    """Our chains (``NODELET-`` prefix) in ``iptables-save`` output."""
+    return [line[1:].split()[0] for line in saved.splitlines() if line.startswith(f":{PREFIX}")]
+
+
 def _count_rules(save_output: str) -> tuple[int, bool]:
     hint = any(f":{h} " in save_output for h in _HINT_CHAINS)
     return sum(1 for line in save_output.splitlines() if line.startswith("-")), hint
@@ -113,25 +119,17 @@ class IptablesBackend:
         await run_command(self.ctx, [f"{self.iptables}-restore", "-w", "--noflush"], stdin=text)
 
     async def canary_exists(self) -> bool:
-        from proxy.rules import CANARY
-
         res = await run_command(self.ctx, [self.iptables, "-w", "-t", "nat", "-S", CANARY], check=False)
         return res.returncode == 0
 
-    async def ensure_jumps(self) -> int:
-        """Prepend the jumps from the built-in chains that are missing. Returns how many were added."""
-        added = 0
-        for table, chain, args in IPTABLES_JUMPS:
-            res = await run_command(self.ctx, [self.iptables, "-w", "-t", table, "-C", chain, *args], check=False)
-            if res.returncode != 0:
-                await run_command(self.ctx, [self.iptables, "-w", "-t", table, "-I", chain, "1", *args])
-                added += 1
-        return added
+    async def save(self, table: str) -> str:
+        """``iptables-save -t <table>`` (empty if the table does not exist)."""
+        res = await run_command(self.ctx, [f"{self.iptables}-save", "-t", table], check=False)
+        return res.stdout if res.returncode == 0 else ""
 
     async def list_chains(self, table: str) -> list[str]:
         """Our chains (``NODELET-`` prefix) in a table."""
-        res = await run_command(self.ctx, [f"{self.iptables}-save", "-t", table], check=False)
-        return [line[1:].split()[0] for line in res.stdout.splitlines() if line.startswith(f":{PREFIX}")]
+        return chains_in(await self.save(table))
 
     async def cleanup(self) -> dict[str, int]:
         """Remove our jumps and chains. Leaves every other rule and chain alone."""
@@ -166,7 +164,7 @@ class NftBackend:
         await run_command(self.ctx, ["nft", "-f", "-"], stdin=text)
 
     async def canary_exists(self) -> bool:
-        res = await run_command(self.ctx, ["nft", "list", "chain", "ip", TABLE, CANARY_CHAIN], check=False)
+        res = await run_command(self.ctx, ["nft", "list", "set", "ip", TABLE, NFT_CANARY], check=False)
         return res.returncode == 0
 
     async def table_exists(self) -> bool:

@@ -11,16 +11,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from proxy.backend import CommandContext, IptablesBackend, NftBackend, delete_conntrack, detect_iptables_flavor
+from proxy.backend import (
+    CommandContext,
+    IptablesBackend,
+    NftBackend,
+    chains_in,
+    delete_conntrack,
+    detect_iptables_flavor,
+)
 from proxy.errors import ProxyError, ServiceSpecError
 from proxy.ipalloc import DEFAULT_SERVICE_CIDR, AllocationStore
 from proxy.model import DEFAULT_NODE_PORT_RANGE, ManifestDoc, PodInfo, ServicePortInfo, ServicePortName
 from proxy.resolve import compute_state
-from proxy.rules import IptablesPortRules, RuleConfig, compile_iptables, render_iptables
-from proxy.rules_nft import NftPortObjects, compile_nft, render_nftables
+from proxy.rules import IptablesPortRules, RuleConfig, missing_jumps, render_iptables
+from proxy.rules_nft import NftPortObjects, render_nftables
 from proxy.tracker import Change, ChangeTracker
 
 log = logging.getLogger(__name__)
@@ -41,6 +49,7 @@ class ProxyConfig:
     masquerade_mark: int = 0x4000
     command_prefix: tuple[str, ...] = ()  # e.g. ("ip", "netns", "exec", "ns1"): program another namespace
     iptables_flavor: str | None = None  # "nft" | "legacy"; None: detect as kube-proxy's iptables-wrapper does
+    keep_last_ruleset: bool = False  # keep the text of the last applied transaction (diagnostics, benchmarks)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -91,8 +100,7 @@ class Proxier:
         self._errors: tuple[ServiceSpecError, ...] = ()
         self._fresh = True  # kernel state unknown: first sync deletes whatever of ours is there
         self._need_full = True
-        self._ipt_cache: dict[ServicePortInfo, IptablesPortRules] = {}
-        self._nft_cache: dict[ServicePortInfo, NftPortObjects] = {}
+        self._nft_ip_counts: Counter[str] = Counter()
         self._applied_ipt: dict[ServicePortName, IptablesPortRules] = {}
         self._applied_nft: dict[ServicePortName, NftPortObjects] = {}
         self._ipt: IptablesBackend | None = None
@@ -105,6 +113,7 @@ class Proxier:
         self._last_full: float | None = None
         self._last_kind: str | None = None
         self._last_error: str | None = None
+        self.last_ruleset: str | None = None
 
     # ------------------------------------------------------------------ input
 
@@ -219,42 +228,46 @@ class Proxier:
         kind = "fresh" if fresh else ("full" if full else "partial")
         ports = self._current
         try:
-            t0 = self._clock()
             if self._nft is not None:
-                text, objs = render_nftables(
+                t0 = self._clock()
+                nft = render_nftables(
                     ports,
                     config=self._rule_config,
                     previous=self._applied_nft,
                     changed=None if full else set(changes),
                     fresh=fresh,
-                    cache=self._nft_cache,
+                    endpoint_ip_counts=None if fresh else self._nft_ip_counts,
                 )
                 t1 = self._clock()
-                await self._nft.apply(text)
-                self._applied_nft = objs
-                self._nft_cache = {sp: self._nft_cache[sp] for sp in ports.values() if sp in self._nft_cache}
+                await self._nft.apply(nft.text)
+                t2 = self._clock()
+                self._applied_nft, self._nft_ip_counts = nft.compiled, nft.endpoint_ip_counts
+                text = nft.text
             else:
                 assert self._ipt is not None
-                if fresh:
-                    stale = set(await self._ipt.list_chains("nat"))
-                elif full:
-                    stale = {c for r in self._applied_ipt.values() for c in r.chain_names}
-                else:
-                    stale = {c for n in changes if n in self._applied_ipt for c in self._applied_ipt[n].chain_names}
-                text = render_iptables(
+                existing: list[str] = []
+                missing: list[int] = []
+                if fresh:  # kernel state unknown: find our chains and jumps (this is discovery, not rendering)
+                    saved = {t: await self._ipt.save(t) for t in ("nat", "filter")}
+                    existing = chains_in(saved["nat"])
+                    missing = missing_jumps(saved)
+                t0 = self._clock()
+                ipt = render_iptables(
                     ports,
                     config=self._rule_config,
+                    previous={} if fresh else self._applied_ipt,
                     changed=None if full else set(changes),
-                    stale_chains=stale,
-                    cache=self._ipt_cache,
+                    existing_chains=existing,
+                    insert_jumps=missing,
+                    replace_jumps=full and not fresh,
                 )
                 t1 = self._clock()
-                await self._ipt.restore(text)
-                if full:
-                    await self._ipt.ensure_jumps()
-                self._applied_ipt = compile_iptables(ports, self._rule_config, self._ipt_cache)
-                self._ipt_cache = {sp: self._ipt_cache[sp] for sp in ports.values() if sp in self._ipt_cache}
-            t2 = self._clock()
+                await self._ipt.restore(ipt.text)
+                t2 = self._clock()
+                self._applied_ipt = ipt.compiled
+                text = ipt.text
+            if self.config.keep_last_ruleset:
+                self.last_ruleset = text
         except ProxyError:
             self._tracker.restore(changes)
             raise

@@ -237,39 +237,67 @@ def compute_iptables_port(sp: ServicePortInfo, config: RuleConfig) -> IptablesPo
     )
 
 
-def compile_iptables(
-    ports: Mapping[ServicePortName, ServicePortInfo],
-    config: RuleConfig,
-    cache: MutableMapping[ServicePortInfo, IptablesPortRules] | None = None,
-) -> dict[ServicePortName, IptablesPortRules]:
-    """Per-port rules, memoised on the (frozen, hashable) port value."""
-    out = {}
-    for name, sp in ports.items():
-        if cache is None:
-            out[name] = compute_iptables_port(sp, config)
-            continue
-        r = cache.get(sp)
-        if r is None:
-            r = cache[sp] = compute_iptables_port(sp, config)
-        out[name] = r
+def _quote(arg: str) -> str:
+    return f'"{arg}"' if " " in arg else arg
+
+
+def jump_rule(chain: str, args: tuple[str, ...]) -> str:
+    """The rule as ``iptables-save`` prints it (and as a restore line takes it), without the ``-A chain``."""
+    return " ".join(_quote(a) for a in args)
+
+
+def missing_jumps(saved: Mapping[str, str]) -> list[int]:
+    """Indices into IPTABLES_JUMPS not present in ``iptables-save`` output (table -> text)."""
+    out = []
+    for i, (table, chain, args) in enumerate(IPTABLES_JUMPS):
+        line = f"-A {chain} {jump_rule(chain, args)}"
+        if line not in saved.get(table, "").splitlines():
+            out.append(i)
     return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class IptablesRender:
+    text: str
+    compiled: dict[ServicePortName, IptablesPortRules]
 
 
 def render_iptables(
     ports: Mapping[ServicePortName, ServicePortInfo],
     *,
     config: RuleConfig,
+    previous: Mapping[ServicePortName, IptablesPortRules] | None = None,
     changed: Collection[ServicePortName] | None = None,
-    stale_chains: Iterable[str] = (),
-    cache: MutableMapping[ServicePortInfo, IptablesPortRules] | None = None,
-) -> str:
-    """The ``iptables-restore --noflush`` input. ``changed=None``: full; else only those ports' chains are written.
+    existing_chains: Iterable[str] = (),
+    insert_jumps: Collection[int] = (),
+    replace_jumps: bool = False,
+) -> IptablesRender:
+    """The ``iptables-restore --noflush`` input, and the per-port rules it leaves in the kernel.
 
-    ``stale_chains``: chains nodelet created before that are no longer wanted (flushed and deleted).
+    ``previous``: the per-port rules of the last successful sync (what the kernel holds). ``changed=None``: full
+    (every chain written, every stale one deleted); else only the changed ports are compiled and their chains
+    written — the shared chains (SERVICES, NODEPORTS, filter) are always rewritten whole, as kube-proxy does.
+    ``existing_chains``: our chains found in the kernel when its state is unknown (deleted unless still wanted).
+    ``insert_jumps``: indices of IPTABLES_JUMPS to insert; ``replace_jumps``: delete and re-insert all of them
+    (fails the restore — and so forces a fresh sync — if one was removed behind our back).
     """
-    compiled = compile_iptables(ports, config, cache)
+    previous = previous or {}
+    if changed is None:
+        compiled = {n: compute_iptables_port(sp, config) for n, sp in ports.items()}
+        write = sorted(compiled)
+        stale_src = {c for r in previous.values() for c in r.chain_names} | set(existing_chains)
+    else:
+        compiled = {n: r for n, r in previous.items() if n in ports}
+        for n in changed:
+            if n in ports:
+                compiled[n] = compute_iptables_port(ports[n], config)
+            else:
+                compiled.pop(n, None)
+        write = sorted(n for n in changed if n in compiled)
+        stale_src = {c for n in changed if n in previous for c in previous[n].chain_names} | set(existing_chains)
     order = sorted(compiled)
     mark = f"{config.masquerade_mark:#x}"
+    jumps = sorted(set(range(len(IPTABLES_JUMPS))) if replace_jumps else set(insert_jumps), reverse=True)
     out: list[str] = ["*filter"]
     for ch in FIXED_FILTER_CHAINS:
         out.append(f":{ch} - [0:0]")
@@ -284,20 +312,19 @@ def render_iptables(
         out.extend(compiled[n].filter_services)
     for n in order:
         out.extend(compiled[n].filter_external)
+    _jump_lines(out, "filter", jumps, replace_jumps)
     out.append("COMMIT")
 
     out.append("*nat")
     for ch in FIXED_NAT_CHAINS:
         out.append(f":{ch} - [0:0]")
-    write = order if changed is None else [n for n in order if n in changed]
     wanted: set[str] = set()
     for n in write:
         for ch, _ in compiled[n].nat_chains:
             out.append(f":{ch} - [0:0]")
             wanted.add(ch)
-    stale = sorted(
-        set(stale_chains) - wanted - set(FIXED_NAT_CHAINS) - {c for n in order for c in compiled[n].chain_names}
-    )
+    still_used = wanted if changed is None else {c for n in order for c in compiled[n].chain_names}
+    stale = sorted(stale_src - still_used - set(FIXED_NAT_CHAINS))
     for ch in stale:
         out.append(f":{ch} - [0:0]")
     out.append(
@@ -322,6 +349,17 @@ def render_iptables(
             out.extend(rules)
     for ch in stale:
         out.append(f"-X {ch}")
+    _jump_lines(out, "nat", jumps, replace_jumps)
     out.append("COMMIT")
     out.append("")
-    return "\n".join(out)
+    return IptablesRender(text="\n".join(out), compiled=compiled)
+
+
+def _jump_lines(out: list[str], table: str, jumps: list[int], replace: bool) -> None:
+    for i in jumps:
+        t, chain, args = IPTABLES_JUMPS[i]
+        if t != table:
+            continue
+        if replace:
+            out.append(f"-D {chain} {jump_rule(chain, args)}")
+        out.append(f"-I {chain} 1 {jump_rule(chain, args)}")
