@@ -51,7 +51,7 @@ OTHER_KINDS: Mapping[str, tuple[str, ...]] = {
     "Secret": ("v1",), "Node": ("v1",),
 }
 _CLUSTER_SCOPED = frozenset({"Node"})
-_MAX_NODES = 1_000_000  # alias expansion guard ("billion laughs")
+_MAX_NODES = 250_000  # alias expansion guard ("billion laughs"): no sane manifest comes close
 
 try:
     _Loader: Any = yaml.CSafeLoader
@@ -114,7 +114,7 @@ class _Builder:
         self.count += 1
         if self.count > _MAX_NODES:
             raise _DocumentError(node.start_mark.line + 1, path, f"document too large (more than {_MAX_NODES} "
-                                                                 "nodes after alias expansion)")
+                                                                 "YAML nodes, aliases expanded)")
         if isinstance(node, yaml.ScalarNode):
             try:
                 return _plain(self.constructor.construct_object(node))
@@ -405,17 +405,34 @@ def _error_order(e: ManifestError) -> tuple[int, int]:
     return (e.document, e.line)
 
 
-def _read(file: str) -> bytes | None:
-    """The file's bytes (at most MAX_FILE_SIZE + 1), None if it vanished or is not a regular file."""
+_RACY_S = 2.0  # a file changed this recently is never served from the cache (timestamps are coarse: "racy git")
+
+
+@dataclass(frozen=True)
+class _Stamp:
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+
+def _read(file: str, cache: MutableMapping[str, tuple[_Stamp, Any]] | None) -> tuple[bytes | None, _Stamp | None]:
+    """The file's bytes (at most MAX_FILE_SIZE + 1) and its stamp; (None, None) if it vanished or is not a regular
+    file; (None, stamp) when ``cache`` holds a result for exactly this stamp."""
     try:
         fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
         if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
-            return None
+            return None, None
         raise
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None, None
+        stamp = _Stamp(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if cache is not None and file in cache and cache[file][0] == stamp:
+            return None, stamp
         chunks = []
         remaining = MAX_FILE_SIZE + 1
         while remaining > 0:
@@ -424,18 +441,24 @@ def _read(file: str) -> bytes | None:
                 break
             chunks.append(chunk)
             remaining -= len(chunk)
-        return b"".join(chunks)
+        return b"".join(chunks), stamp
     finally:
         os.close(fd)
 
 
 def compute_manifest_set(path: str, *, node_name: str, first_seen: MutableMapping[PodUID, str] | None = None,
-                         clock_ns: Callable[[], int] = time.time_ns) -> ManifestSet:
+                         clock_ns: Callable[[], int] = time.time_ns,
+                         cache: MutableMapping[str, tuple[Any, Any]] | None = None) -> ManifestSet:
     """Everything ``path`` (a directory or one file) declares right now, as one snapshot.
 
     ``first_seen`` maps UIDs to their ``kubernetes.io/config.seen`` time: read for known UIDs, recorded for new ones,
-    so the annotation stays stable across relists."""
+    so the annotation stays stable across relists. ``cache`` (owned by the caller, one per path and node name) keeps
+    each file's parse result by (device, inode, size, mtime, ctime), so a periodic relist of unchanged files only
+    stats them; files modified in the last 2 s are always read again."""
     files = list_manifest_files(path)
+    if cache is not None:
+        for stale in set(cache) - set(files or ()):
+            del cache[stale]
     if not files:
         return ManifestSet()
     claimed: dict[str, _Found] = {}
@@ -445,14 +468,23 @@ def compute_manifest_set(path: str, *, node_name: str, first_seen: MutableMappin
     broken: set[str] = set()
     for file in files:
         try:
-            data = _read(file)
+            data, stamp = _read(file, cache)
         except OSError as e:
             errors.append(ManifestError(file=file, reason=f"cannot read: {e.strerror or e}"))
             broken.add(file)
             continue
-        if data is None:
+        if stamp is None:
             continue
-        result = _parse(data, file=file, node_name=node_name, first_seen=first_seen, clock_ns=clock_ns)
+        if data is None:
+            assert cache is not None
+            result = cache[file][1]
+        else:
+            result = _parse(data, file=file, node_name=node_name, first_seen=first_seen, clock_ns=clock_ns)
+            if cache is not None:
+                if clock_ns() - max(stamp.mtime_ns, stamp.ctime_ns) > _RACY_S * 1e9:
+                    cache[file] = (stamp, result)
+                else:
+                    cache.pop(file, None)
         file_errors = list(result.errors)
         for found in result.found:  # every valid object claims its name, even in a file that is broken otherwise
             err = _claim(found, claimed)

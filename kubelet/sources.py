@@ -44,6 +44,7 @@ class ManifestSource:
         self._current = ManifestSet()
         self._sent = False
         self._first_seen: dict[PodUID, str] = {}
+        self._cache: dict[str, tuple[Any, Any]] = {}  # per-file parse results, see compute_manifest_set
         self._last_present: dict[PodUID, float] = {}
         self._logged_errors: frozenset[ManifestError] = frozenset()
         self._inotify: Inotify | None = None
@@ -169,7 +170,8 @@ class ManifestSource:
     async def _relist(self) -> None:
         self.relists += 1
         manifests = await asyncio.to_thread(compute_manifest_set, self.path, node_name=self.node_name,
-                                            first_seen=self._first_seen, clock_ns=self._clock_ns)
+                                            first_seen=self._first_seen, clock_ns=self._clock_ns,
+                                            cache=self._cache)
         self._forget_absent(manifests)
         self._log_errors(manifests)
         if self._sent and manifests == self._current:

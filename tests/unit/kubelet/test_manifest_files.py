@@ -184,3 +184,41 @@ def test_first_seen_is_recorded_and_reused(tmp_path: Path) -> None:
     two = compute_manifest_set(str(tmp_path), node_name="n", first_seen=seen, clock_ns=lambda: 2 * 10**18)
     assert one == two
     assert seen == {one.pods[0].uid: "2001-09-09T01:46:40Z"}
+
+
+def test_cache_serves_unchanged_files_and_rereads_changed_ones(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    import kubelet.manifest as manifest
+
+    parsed: list[str] = []
+    real_parse = manifest._parse
+
+    def counting_parse(data, *, file, **kw):  # type: ignore[no-untyped-def]
+        parsed.append(os.path.basename(file))
+        return real_parse(data, file=file, **kw)
+
+    monkeypatch.setattr(manifest, "_parse", counting_parse)
+    later = lambda: time.time_ns() + 10**10  # noqa: E731 - as if the files were written 10 s ago
+    write(tmp_path, "a.yaml", pod_yaml("a"))
+    write(tmp_path, "b.yaml", pod_yaml("b"))
+    cache: dict = {}
+    one = compute_manifest_set(str(tmp_path), node_name="n", cache=cache, clock_ns=later)
+    two = compute_manifest_set(str(tmp_path), node_name="n", cache=cache, clock_ns=later)
+    assert one == two and parsed == ["a.yaml", "b.yaml"]
+    write(tmp_path, "b.yaml", pod_yaml("b", image="busybox:1.37"))  # same size, new content
+    three = compute_manifest_set(str(tmp_path), node_name="n", cache=cache, clock_ns=later)
+    assert parsed == ["a.yaml", "b.yaml", "b.yaml"]
+    assert three.pods[1].spec.containers[0].image == "busybox:1.37"
+    os.unlink(tmp_path / "a.yaml")
+    assert [p.name for p in compute_manifest_set(str(tmp_path), node_name="n", cache=cache,
+                                                 clock_ns=later).pods] == ["b-n"]
+    assert set(cache) == {str(tmp_path / "b.yaml")}
+
+
+def test_recently_written_files_are_not_cached(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", pod_yaml("a"))
+    cache: dict = {}
+    compute_manifest_set(str(tmp_path), node_name="n", cache=cache)
+    assert cache == {}  # written just now: its timestamp cannot tell a same-size rewrite within the same tick
