@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kubelet.inotify import (
@@ -35,7 +35,10 @@ FIRST_SEEN_TTL_S = 600.0  # forget a UID's first-seen time after it has been abs
 
 class ManifestSource:
     def __init__(self, *, path: str, node_name: str, check_frequency: float,
-                 on_change: Callable[[ManifestSet], None], clock_ns: Callable[[], int] = time.time_ns) -> None:
+                 on_change: Callable[[ManifestSet], None], clock_ns: Callable[[], int] = time.time_ns,
+                 first_seen: Mapping[PodUID, str] | None = None) -> None:
+        """``first_seen`` may seed UID → ``kubernetes.io/config.seen`` (e.g. read back from adopted sandboxes'
+        annotations after a restart), so a pod that kept running keeps the seen time it was created with."""
         self.path = os.path.abspath(path)
         self.node_name = node_name
         self.check_frequency = check_frequency
@@ -43,7 +46,8 @@ class ManifestSource:
         self._clock_ns = clock_ns
         self._current = ManifestSet()
         self._sent = False
-        self._first_seen: dict[PodUID, str] = {}
+        self._missing = False
+        self._first_seen: dict[PodUID, str] = dict(first_seen or {})
         self._cache: dict[str, tuple[Any, Any]] = {}  # per-file parse results, see compute_manifest_set
         self._last_present: dict[PodUID, float] = {}
         self._logged_errors: frozenset[ManifestError] = frozenset()
@@ -133,8 +137,10 @@ class ManifestSource:
             log.info("watching manifests path=%s dir=%s", self.path, target)
         except OSError as e:
             self._next_retry = now + self._retry_delay
-            log.warning("cannot watch manifest path, retrying in %.0fs path=%s err=%s", self._retry_delay, target,
-                        e.strerror or e)
+            # the first failure is a warning; the retries (every 20 s at most, forever) only debug lines
+            (log.warning if self._retry_delay == RETRY_MIN_S else log.debug)(
+                "cannot watch manifest path, retrying in %.0fs path=%s err=%s", self._retry_delay, target,
+                e.strerror or e)
             self._retry_delay = min(self._retry_delay * 2, RETRY_MAX_S)
 
     _watched = ""
@@ -174,10 +180,12 @@ class ManifestSource:
                                             cache=self._cache)
         self._forget_absent(manifests)
         self._log_errors(manifests)
+        missing = not os.path.exists(self.path)
+        if missing and not self._missing:
+            log.warning("manifest path does not exist, no static pods path=%s", self.path)
+        self._missing = missing
         if self._sent and manifests == self._current:
             return
-        if not self._sent and not os.path.exists(self.path):
-            log.warning("manifest path does not exist (yet), no static pods path=%s", self.path)
         self._current = manifests
         self._sent = True
         log.info("manifests changed path=%s pods=%d others=%d errors=%d broken_files=%d", self.path,

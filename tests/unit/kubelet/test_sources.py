@@ -83,3 +83,15 @@ async def test_first_seen_forgotten_after_ttl(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(sources, "FIRST_SEEN_TTL_S", -1.0)
     await src._relist()
     assert uid not in src._first_seen
+
+
+async def test_seeded_first_seen_survives_a_restart(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(POD)
+    calls: list[ManifestSet] = []
+    await source(tmp_path, calls)._relist()
+    pod = calls[0].pods[0]
+    restarted: list[ManifestSet] = []
+    src = ManifestSource(path=str(tmp_path), node_name="n", check_frequency=20, on_change=restarted.append,
+                         first_seen={pod.uid: "2020-01-01T00:00:00Z"})
+    await src._relist()
+    assert restarted[0].pods[0].annotations["kubernetes.io/config.seen"] == "2020-01-01T00:00:00Z"
