@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -47,11 +47,13 @@ def compute_allocations(
     *,
     service_cidr: str = DEFAULT_SERVICE_CIDR,
     node_port_range: tuple[int, int] = (30000, 32767),
+    reserved: Collection[str] = (),
 ) -> tuple[list[Service], Allocations, list[AllocationError]]:
     """Give every service its ClusterIP and nodePorts. Returns (services with them filled in, allocations, errors).
 
     A service with an error is left out of the returned list; the others are unaffected. Allocations of services
-    no longer present are released.
+    no longer present are released, except those in ``reserved`` ("ns/name" of services whose document is
+    currently invalid): they keep their addresses so that fixing the file brings them back unchanged.
     """
     net = ipaddress.ip_network(service_cidr)
     first, last = int(net.network_address) + 1, int(net.broadcast_address) - 1  # network/broadcast never handed out
@@ -60,8 +62,12 @@ def compute_allocations(
     svcs = sorted(services, key=lambda s: (s.key not in previous.cluster_ips, s.source, s.key))
     errors: list[AllocationError] = []
     bad: set[str] = set()
-    ip_owner: dict[str, Service] = {}
+    ip_owner: dict[str, str] = {}  # ip -> "Service ns/name (source)"
     new_ips: dict[str, str] = {}
+    reserved = set(reserved)
+    for key in sorted(reserved):
+        if key in previous.cluster_ips:
+            ip_owner[previous.cluster_ips[key]] = f"Service {key} (invalid now, its address is kept)"
 
     def fail(svc: Service, field_path: str, reason: str) -> None:
         errors.append(AllocationError(svc.source, field_path, reason, obj=f"Service {svc.key}"))
@@ -89,11 +95,10 @@ def compute_allocations(
                 fail(svc, "spec.clusterIP", f"{want} is not in the service CIDR {service_cidr}")
             continue  # a remembered IP from another CIDR: allocate anew below
         if want in ip_owner:
-            other = ip_owner[want]
             if svc.cluster_ip:
-                fail(svc, "spec.clusterIP", f"{want} is already allocated to Service {other.key} ({other.source})")
+                fail(svc, "spec.clusterIP", f"{want} is already allocated to {ip_owner[want]}")
             continue
-        ip_owner[want] = svc
+        ip_owner[want] = f"Service {svc.key} ({svc.source})"
         new_ips[svc.key] = want
 
     # pass 2: new services without an IP
@@ -104,7 +109,7 @@ def compute_allocations(
         for i in range(size):
             cand = str(ipaddress.ip_address(first + (start + i) % size))
             if cand not in ip_owner:
-                ip_owner[cand] = svc
+                ip_owner[cand] = f"Service {svc.key} ({svc.source})"
                 new_ips[svc.key] = cand
                 break
         else:
@@ -114,6 +119,9 @@ def compute_allocations(
     lo, hi = node_port_range
     np_owner: dict[tuple[int, str], str] = {}
     new_nps: dict[str, int] = {}
+    for key, port in previous.node_ports.items():
+        if key.split(":", 1)[0] in reserved:
+            np_owner[(port, key.rsplit("/", 1)[1])] = f"Service {key.split(':', 1)[0]} (invalid now, its port is kept)"
     wanted: list[tuple[Service, int, str, int | None]] = []
     for svc in svcs:
         if svc.key in bad or svc.type != "NodePort":
@@ -177,8 +185,9 @@ def compute_allocations(
         node_ports={k: v for k, v in sorted(new_nps.items()) if k.split(":", 1)[0] in good},
     )
     # Keep the allocations of services that failed this time (e.g. a file mid-edit) so they do not move.
-    keep_ips = {k: v for k, v in previous.cluster_ips.items() if k in bad and v not in allocs.cluster_ips.values()}
-    keep_nps = {k: v for k, v in previous.node_ports.items() if k.split(":", 1)[0] in bad}
+    keep = bad | reserved
+    keep_ips = {k: v for k, v in previous.cluster_ips.items() if k in keep and v not in allocs.cluster_ips.values()}
+    keep_nps = {k: v for k, v in previous.node_ports.items() if k.split(":", 1)[0] in keep and k not in allocs.node_ports}
     if keep_ips or keep_nps:
         allocs = Allocations(
             cluster_ips=dict(sorted({**allocs.cluster_ips, **keep_ips}.items())),

@@ -10,6 +10,7 @@ import ipaddress
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from proxy.errors import ServiceSpecError
 from proxy.ipalloc import Allocations, compute_allocations
@@ -109,6 +110,14 @@ def compute_service_ports(
     return out
 
 
+def _doc_key(doc: Any) -> str:
+    meta = doc.get("metadata") if isinstance(doc, Mapping) else None
+    if not isinstance(meta, Mapping) or not isinstance(meta.get("name"), str):
+        return ""
+    ns = meta.get("namespace") or "default"
+    return f"{ns}/{meta['name']}" if isinstance(ns, str) else ""
+
+
 def compute_state(
     *,
     services: Sequence[ManifestDoc],
@@ -122,11 +131,15 @@ def compute_state(
     """Parse, allocate and resolve. Every bad document becomes one error; the rest is served."""
     errors: list[ServiceSpecError] = []
     parsed: list[Service] = []
+    invalid: set[str] = set()
     for d in services:
         try:
             parsed.append(parse_service(d.doc, source=d.source, node_port_range=node_port_range))
         except ServiceSpecError as e:
             errors.append(e)
+            key = _doc_key(d.doc)
+            if key:
+                invalid.add(key)
     sets: list[EndpointSet] = []
     for d in endpoint_docs:
         try:
@@ -134,7 +147,8 @@ def compute_state(
         except ServiceSpecError as e:
             errors.append(e)
     good, allocs, alloc_errors = compute_allocations(
-        parsed, previous, service_cidr=service_cidr, node_port_range=node_port_range
+        parsed, previous, service_cidr=service_cidr, node_port_range=node_port_range,
+        reserved=invalid - {s.key for s in parsed},
     )
     errors.extend(alloc_errors)
     ports = compute_service_ports(good, sets, pods, node_name=node_name)
