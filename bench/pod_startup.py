@@ -90,7 +90,7 @@ async def main(n: int, idle: float, repeat: int) -> None:
     instance = await asyncio.to_thread(start_test_runtime)
     client = cri.RuntimeClient(instance.endpoint)
     base = Path(tempfile.mkdtemp(prefix="nodelet-bench-"))
-    agent = AgentProcess(base, endpoint=instance.endpoint, node_name=f"bench-{uuid.uuid4().hex[:6]}")
+    agent = AgentProcess(base, endpoint=instance.endpoint, node_name=f"bench-{uuid.uuid4().hex[:6]}", runtime=instance)
     await asyncio.to_thread(agent.start)
     results: dict[str, list[float]] = {"agent1": [], "direct1": [], "agentN": [], "directN": []}
     try:

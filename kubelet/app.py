@@ -91,6 +91,7 @@ class NodeletApp:
             healthz_port=config.healthz_port or None,
         )
         self.extras: dict[str, Callable[[], Any]] = {"probes": self.probes.snapshot}
+        self.cni_socket = str(Path(config.api_socket).parent / "cni.sock")
         self.stopping = asyncio.Event()
         self.tasks: list[asyncio.Task[Any]] = []
 
@@ -154,6 +155,9 @@ class NodeletApp:
             await self.agent.start_runtime()
             Path(self.config.root_dir).mkdir(parents=True, exist_ok=True)
             coros: dict[str, Callable[[], Awaitable[Any]]] = {"manifests": self.source.run, "notify": self._notify_loop}
+            if self.config.pod_cidr:
+                self.ensure_pod_network()
+                coros["cni-server"] = self._cni_server
             for fn in self.agent.tasks():
                 coros[fn.__name__.strip("_")] = fn
             await self._supervise(coros)
@@ -162,6 +166,22 @@ class NodeletApp:
             await self.probes.aclose()
             await self.api.stop()
             await self.agent.client.close()
+
+    def ensure_pod_network(self) -> None:
+        """Write our conflist as the first file of the runtime's CNI conf dir and install nodelet-cni where the
+        runtime looks for plugins. Idempotent; other files in those dirs are never touched."""
+        from cni.config import ensure_conflist, render_conflist
+        from cni.install import ensure_plugin_installed
+
+        plugin = ensure_plugin_installed(self.config.cni_bin_dir, socket_path=self.cni_socket)
+        conf = ensure_conflist(self.config.cni_conf_dir, render_conflist(pod_cidr=self.config.pod_cidr))
+        log.info("pod network configured podCIDR=%s conflist=%s plugin=%s", self.config.pod_cidr, conf, plugin)
+
+    async def _cni_server(self) -> None:
+        """Serve CNI requests in-process (warm netlink), so a pod's network costs milliseconds, not an interpreter."""
+        from cni.server import serve
+
+        await serve(self.cni_socket)
 
     def _chain_sync_done(self, first: Callable[[str, float, BaseException | None], None]) -> Callable[[str, float, BaseException | None], None]:
         def both(uid: str, secs: float, err: BaseException | None) -> None:

@@ -105,7 +105,8 @@ def wait_until(predicate: Any, *, timeout: float = 30.0, interval: float = 0.1, 
 class AgentProcess:
     """`nodelet run` in a subprocess with its own manifest dir, state dirs and API socket under `base`."""
 
-    def __init__(self, base: _Path, *, endpoint: str, node_name: str = "node1", extra: dict[str, Any] | None = None) -> None:
+    def __init__(self, base: _Path, *, endpoint: str, node_name: str = "node1", extra: dict[str, Any] | None = None, runtime: Any = None) -> None:
+        """With `runtime` (a PrivateContainerd), the agent configures pod networking in that runtime's CNI dirs."""
         self.base = base
         self.manifests = base / "manifests"
         self.manifests.mkdir(parents=True, exist_ok=True)
@@ -122,7 +123,12 @@ class AgentProcess:
             "healthzPort": 0,
             "fileCheckFrequency": "20s",
             "proxyMode": "none",
-        } | (extra or {})
+        }
+        if runtime is not None:
+            from kubelet.runtime.testing import TEST_POD_SUBNET
+
+            config |= {"podCIDR": TEST_POD_SUBNET, "cniConfDir": str(runtime.layout.cni_conf_dir), "cniBinDir": str(runtime.cni_bin_dir)}
+        config |= extra or {}
         self.config = config
         self.config_path.write_text(_json.dumps(config))
         self.proc: _subprocess.Popen[bytes] | None = None

@@ -6,7 +6,6 @@ adopted by later ones.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from kubelet.runtime.images import BUSYBOX_IMAGE, PAUSE_IMAGE, ensure_images
 DEFAULT_BASE = "/var/lib/nodelet-test/containerd"
 TEST_POD_SUBNET = "10.244.250.0/24"
 TEST_BRIDGE = "nlt-br0"
+TEST_CNI_SOCKET = "/run/nodelet-test/cni.sock"
 
 __all__ = ["BUSYBOX_IMAGE", "PAUSE_IMAGE", "reference_cni_conflist", "start_test_runtime"]
 
@@ -47,11 +47,19 @@ def start_test_runtime(base: str | None = None, *, cni_conflist: dict | None = N
     base_dir = Path(base or os.environ.get("NODELET_TEST_RUNTIME_DIR", DEFAULT_BASE))
     instance = PrivateContainerd(base_dir, sandbox_image=PAUSE_IMAGE)
     instance.layout.cni_conf_dir.mkdir(parents=True, exist_ok=True)
-    conf = cni_conflist or reference_cni_conflist(ipam_dir=base_dir / "cni-ipam")
-    conf_path = instance.layout.cni_conf_dir / "10-nodelet-test.conflist"
-    tmp = conf_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(conf, indent=2))
-    os.replace(tmp, conf_path)
+    # Pod networking through nodelet-cni, exactly as an agent with podCIDR TEST_POD_SUBNET configures it (the
+    # plugin falls back to its in-process path when no agent serves its socket).
+    from cni.config import ensure_conflist, render_conflist
+    from cni.install import ensure_plugin_installed
+
+    instance.write_config()
+    ensure_plugin_installed(instance.cni_bin_dir, socket_path=TEST_CNI_SOCKET)
+    if cni_conflist is None:
+        ensure_conflist(instance.layout.cni_conf_dir, render_conflist(pod_cidr=TEST_POD_SUBNET))
+    else:
+        ensure_conflist(instance.layout.cni_conf_dir, cni_conflist)
+    for stale in instance.layout.cni_conf_dir.glob("10-nodelet-test.conflist"):
+        stale.unlink()  # the reference-bridge config older versions of this harness wrote
     instance.start()
     ensure_images(instance, cache_dir=base_dir / "images")
     return instance

@@ -20,7 +20,7 @@ def phase(agent: AgentProcess, name: str) -> str | None:
 def agent(containerd, tmp_path_factory):  # type: ignore[no-untyped-def]
     node = f"e2e-{uuid.uuid4().hex[:8]}"
     base = Path(tmp_path_factory.mktemp("agent"))
-    a = AgentProcess(base, endpoint=containerd.endpoint, node_name=node)
+    a = AgentProcess(base, endpoint=containerd.endpoint, node_name=node, runtime=containerd)
     a.start()
     yield a
     # Remove every manifest and let the agent tear its pods down, then stop it.

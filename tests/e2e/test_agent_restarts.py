@@ -26,7 +26,7 @@ spec:
 
 
 def new_agent(containerd, tmp_path: Path) -> AgentProcess:  # type: ignore[no-untyped-def]
-    return AgentProcess(tmp_path, endpoint=containerd.endpoint, node_name=f"e2e-{uuid.uuid4().hex[:8]}")
+    return AgentProcess(tmp_path, endpoint=containerd.endpoint, node_name=f"e2e-{uuid.uuid4().hex[:8]}", runtime=containerd)
 
 
 def cleanup(agent: AgentProcess, containerd) -> None:  # type: ignore[no-untyped-def]
