@@ -67,7 +67,8 @@ def is_manifest_name(name: str) -> bool:
 
 
 def list_manifest_files(path: str) -> list[str] | None:
-    """The manifest files under ``path`` in name order; None when ``path`` does not exist."""
+    """The manifest files under ``path`` in name order; None when ``path`` does not exist. Other failures (EACCES,
+    EIO) raise OSError: the caller must not mistake an unreadable directory for an empty one."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -479,7 +480,11 @@ def compute_manifest_set(path: str, *, node_name: str, first_seen: MutableMappin
             assert cache is not None
             result = cache[file][1]
         else:
-            result = _parse(data, file=file, node_name=node_name, first_seen=first_seen, clock_ns=clock_ns)
+            try:
+                result = _parse(data, file=file, node_name=node_name, first_seen=first_seen, clock_ns=clock_ns)
+            except Exception as e:  # a parser bug must cost one file, never the whole relist
+                result = _FileResult(errors=[ManifestError(
+                    file=file, reason=f"internal error while parsing (a nodelet bug, please report): {e!r}")])
             if cache is not None:
                 if clock_ns() - max(stamp.mtime_ns, stamp.ctime_ns) > _RACY_S * 1e9:
                     cache[file] = (stamp, result)

@@ -175,9 +175,14 @@ class ManifestSource:
 
     async def _relist(self) -> None:
         self.relists += 1
-        manifests = await asyncio.to_thread(compute_manifest_set, self.path, node_name=self.node_name,
-                                            first_seen=self._first_seen, clock_ns=self._clock_ns,
-                                            cache=self._cache)
+        try:
+            manifests = await asyncio.to_thread(compute_manifest_set, self.path, node_name=self.node_name,
+                                                first_seen=self._first_seen, clock_ns=self._clock_ns,
+                                                cache=self._cache)
+        except OSError as e:
+            # an unreadable directory is not an empty one: send nothing (the agent keeps what runs), retry later
+            log.warning("cannot list manifests, keeping the last set path=%s err=%s", self.path, e.strerror or e)
+            return
         self._forget_absent(manifests)
         self._log_errors(manifests)
         missing = not os.path.exists(self.path)

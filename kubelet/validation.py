@@ -465,7 +465,7 @@ def _validate_ports(c: _Checker, ctr: Mapping[str, Any], path: Path, host_ports:
                     c.add(ppath + ("name",), duplicate(name))
                 port_names.add(name)
         number = c.integer(port, "containerPort", ppath)
-        if port.get("containerPort") in (None, 0):
+        if port.get("containerPort") is None or number == 0:
             c.add(ppath + ("containerPort",), required())
         elif number is not None and not 1 <= number <= 65535:
             c.add(ppath + ("containerPort",), invalid(number, "must be between 1 and 65535, inclusive"))

@@ -222,3 +222,22 @@ def test_recently_written_files_are_not_cached(tmp_path: Path) -> None:
     cache: dict = {}
     compute_manifest_set(str(tmp_path), node_name="n", cache=cache)
     assert cache == {}  # written just now: its timestamp cannot tell a same-size rewrite within the same tick
+
+
+def test_parser_bug_costs_one_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kubelet.manifest as manifest
+
+    a = write(tmp_path, "a.yaml", pod_yaml("a"))
+    write(tmp_path, "b.yaml", pod_yaml("b"))
+    real_parse = manifest._parse
+
+    def buggy(data, *, file, **kw):  # type: ignore[no-untyped-def]
+        if file == a:
+            raise KeyError("oops")
+        return real_parse(data, file=file, **kw)
+
+    monkeypatch.setattr(manifest, "_parse", buggy)
+    result = compute_manifest_set(str(tmp_path), node_name="n")
+    assert [p.name for p in result.pods] == ["b-n"] and result.broken_files == frozenset({a})
+    assert [str(e) for e in result.errors] == [f"{a}: internal error while parsing (a nodelet bug, please report): "
+                                               "KeyError('oops')"]

@@ -95,3 +95,37 @@ async def test_seeded_first_seen_survives_a_restart(tmp_path: Path) -> None:
                          first_seen={pod.uid: "2020-01-01T00:00:00Z"})
     await src._relist()
     assert restarted[0].pods[0].annotations["kubernetes.io/config.seen"] == "2020-01-01T00:00:00Z"
+
+
+async def test_unlistable_directory_sends_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kubelet.manifest as manifest
+
+    (tmp_path / "a.yaml").write_text(POD)
+    calls: list[ManifestSet] = []
+    src = source(tmp_path, calls)
+    await src._relist()
+    assert len(calls[0].pods) == 1
+
+    def denied(path: str) -> list[str]:
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(manifest.os, "listdir", denied)
+    await src._relist()
+    assert len(calls) == 1 and len(src.current().pods) == 1  # not mistaken for "every manifest removed"
+    monkeypatch.undo()
+    (tmp_path / "a.yaml").unlink()
+    await src._relist()
+    assert len(calls) == 2 and calls[1].pods == ()
+
+
+async def test_unlistable_directory_at_start_sends_no_empty_set(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import kubelet.manifest as manifest
+
+    def denied(path: str) -> list[str]:
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(manifest.os, "listdir", denied)
+    calls: list[ManifestSet] = []
+    await source(tmp_path, calls)._relist()
+    assert calls == []  # an empty first set would make a restarted agent tear down every adopted pod
