@@ -192,3 +192,31 @@ async def test_cleanup_removes_ours_and_leaves_foreign_rules(topo: Topology, pro
         assert summary.nftables == {"tables": 1}
     again = await cleanup(mode, ctx=CommandContext.in_netns(topo.node))  # idempotent
     assert str(again) == "nothing to clean" or again.nftables == {"tables": 0}
+
+
+async def test_failed_sync_logs_the_lines_around_the_error_and_next_sync_is_full(
+    topo: Topology, proxier: Proxier, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    svc = [service_doc("web", cluster_ip=CIP, ports=WEB, selector={"app": "web"})]
+    await synced(proxier, services=svc, pods=topo.pods())
+    chain = proxier.status().ports[0].chains[0]
+    if mode == "iptables":  # our jump removed behind our back: the next full sync's restore cannot delete it
+        in_ns(topo.node, "iptables-nft", "-t", "nat", "-D", "PREROUTING", "-m", "comment", "--comment",
+              "nodelet service portals", "-j", "NODELET-SERVICES")
+        failed = await proxier.sync(full=True)
+    else:  # an element of our endpoints map deleted behind our back: the partial sync removing it fails
+        assert chain.startswith("svc-")
+        in_ns(topo.node, "nft", "delete element ip nodelet endpoints { 2 }")
+        proxier.update(services=svc, pods=topo.pods(ready={2: False}))
+        failed = await proxier.sync()
+    assert failed.kind == "failed" and failed.error is not None
+    (marked,) = [line for line in failed.error.splitlines() if line.startswith(">")]  # the line the tool rejected
+    culprit = "-D PREROUTING" if mode == "iptables" else "delete element ip nodelet endpoints { 2 }"
+    assert culprit in marked, failed.error
+    assert any("next sync is full" in r.getMessage() for r in caplog.records)
+    healed = await proxier.sync()
+    assert healed.kind == "fresh" and healed.error is None
+    res = await topo.agent("client").tcp(CIP, 80, n=30)
+    assert res["errors"] == {} and set(res["counts"]) <= {"b0", "b1", "b2"} and sum(res["counts"].values()) == 30
+    if mode == "nftables":
+        assert "b2" not in res["counts"]  # the change that failed was not lost
