@@ -10,9 +10,9 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
+from probes._h2grpc import ConnectPhaseError, GRPCCallError, grpc_unary_call
 from probes._net import DialError, close_probe_socket, join_host_port, open_probe_socket
 from probes.errors import ExecTimeoutError
 from probes.http import run_http_probe
@@ -31,6 +31,7 @@ MAX_EXEC_OUTPUT_BYTES = 10 * 1024
 EXEC_HARD_GRACE_S = 1.0
 
 _SERVING = health_pb2.HealthCheckResponse.SERVING
+_HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 
 
 def render_go_duration(seconds: float) -> str:
@@ -54,52 +55,69 @@ async def run_tcp_probe(action: TCPSocketAction, *, default_host: str, timeout_s
     return ProbeOutcome(result=ProbeResult.SUCCESS)
 
 
-def _go_code(code: grpc.StatusCode) -> str:
-    return "".join(p.capitalize() for p in code.name.split("_")).replace("Ok", "OK")
-
-
 async def run_grpc_probe(action: GRPCAction, *, host: str, timeout_s: float) -> ProbeOutcome:
-    """``grpc.health.v1.Health/Check`` on host:port, plaintext; only SERVING succeeds (upstream ``pkg/probe/grpc``)."""
+    """``grpc.health.v1.Health/Check`` on host:port, plaintext; only SERVING succeeds (upstream ``pkg/probe/grpc``).
+
+    Like grpc-go's blocking dial, a refused or broken connection is retried until the timeout. The call runs on a
+    SO_LINGER-0 probe socket through probes/_h2grpc.py, so gRPC probes leave no TIME-WAIT either."""
     addr = join_host_port(host, action.port)
-    options = [
-        ("grpc.primary_user_agent", f"kube-probe/{KUBE_PROBE_VERSION}"),
-        ("grpc.enable_http_proxy", 0),
-        ("grpc.use_local_subchannel_pool", 1),  # a fresh connection per probe, as upstream dials each time
-        ("grpc.enable_retries", 0),
-    ]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     dur = render_go_duration(timeout_s)
-    channel = grpc.aio.insecure_channel(addr, options=options)
+    request = health_pb2.HealthCheckRequest(service=action.service).SerializeToString()
+    ready = False
+
+    def mark_ready() -> None:
+        nonlocal ready
+        ready = True
+
     try:
-        try:
-            await asyncio.wait_for(channel.channel_ready(), timeout_s)
-        except TimeoutError:
+        async with asyncio.timeout(timeout_s):
+            backoff = 0.05
+            while True:
+                try:
+                    sock = await open_probe_socket(host, action.port)
+                except DialError:
+                    await asyncio.sleep(min(backoff, max(deadline - loop.time(), 0.0)))
+                    backoff *= 2
+                    continue
+                try:
+                    reply = await grpc_unary_call(
+                        sock, authority=addr, path=_HEALTH_CHECK, message=request,
+                        user_agent=f"kube-probe/{KUBE_PROBE_VERSION}",
+                        timeout_ms=int((deadline - loop.time()) * 1000), on_ready=mark_ready)
+                    break
+                except ConnectPhaseError:
+                    await asyncio.sleep(min(backoff, max(deadline - loop.time(), 0.0)))
+                    backoff *= 2
+                finally:
+                    close_probe_socket(sock)
+    except TimeoutError:
+        if not ready:
             return ProbeOutcome(result=ProbeResult.FAILURE,
                                 message=f'timeout: failed to connect service "{addr}" within {dur}: '
-                                        f'context deadline exceeded')
-        stub = health_pb2_grpc.HealthStub(channel)
-        remaining = max(deadline - loop.time(), 0.001)
-        try:
-            resp = await stub.Check(health_pb2.HealthCheckRequest(service=action.service), timeout=remaining)
-        except grpc.aio.AioRpcError as e:
-            code = e.code()
-            if code is grpc.StatusCode.UNIMPLEMENTED:
-                return ProbeOutcome(result=ProbeResult.FAILURE,
-                                    message="error: this server does not implement the grpc health protocol "
-                                            f"(grpc.health.v1.Health): {e.details()}")
-            if code is grpc.StatusCode.DEADLINE_EXCEEDED:
-                return ProbeOutcome(result=ProbeResult.FAILURE,
-                                    message=f"timeout: health rpc did not complete within {dur}")
+                                        f"context deadline exceeded")
+        return ProbeOutcome(result=ProbeResult.FAILURE, message=f"timeout: health rpc did not complete within {dur}")
+    except GRPCCallError as e:
+        if e.code_name == "Unimplemented":
             return ProbeOutcome(result=ProbeResult.FAILURE,
-                                message=f"error: health rpc probe failed: rpc error: code = {_go_code(code)} "
-                                        f"desc = {e.details()}")
-        if resp.status != _SERVING:
-            name = health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
-            return ProbeOutcome(result=ProbeResult.FAILURE, message=f'service unhealthy (responded with "{name}")')
-        return ProbeOutcome(result=ProbeResult.SUCCESS, message="service healthy")
-    finally:
-        await channel.close()
+                                message="error: this server does not implement the grpc health protocol "
+                                        f"(grpc.health.v1.Health): {e.message}")
+        if e.code_name == "DeadlineExceeded":
+            return ProbeOutcome(result=ProbeResult.FAILURE, message=f"timeout: health rpc did not complete within {dur}")
+        return ProbeOutcome(result=ProbeResult.FAILURE,
+                            message=f"error: health rpc probe failed: rpc error: code = {e.code_name} "
+                                    f"desc = {e.message}")
+    resp = health_pb2.HealthCheckResponse()
+    try:
+        resp.ParseFromString(reply.message)
+    except Exception as e:  # protobuf's DecodeError
+        return ProbeOutcome(result=ProbeResult.FAILURE,
+                            message=f"error: health rpc probe failed: rpc error: code = Internal desc = {e}")
+    if resp.status != _SERVING:
+        name = health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
+        return ProbeOutcome(result=ProbeResult.FAILURE, message=f'service unhealthy (responded with "{name}")')
+    return ProbeOutcome(result=ProbeResult.SUCCESS, message="service healthy")
 
 
 async def run_exec_probe(action: ExecAction, *, runner: ExecRunner, container_id: ContainerId,

@@ -169,3 +169,34 @@ async def test_exec_runner_error_is_unknown() -> None:
     out = await run_exec_probe(ExecAction(command=("true",)), runner=Broken(), container_id=ContainerId("c"),
                                timeout_s=1)
     assert (out.result, out.message) == (U, "exec probe errored: container not found")
+
+
+async def test_grpc_against_an_http1_server_fails_as_a_connect_timeout() -> None:
+    from probes.testing import HTTPTestServer
+
+    async with HTTPTestServer() as srv:
+        out = await run_grpc_probe(GRPCAction(port=srv.port), host="127.0.0.1", timeout_s=1)
+        assert out.result is F
+        assert out.message == (f'timeout: failed to connect service "127.0.0.1:{srv.port}" within 1s: '
+                               f"context deadline exceeded")
+
+
+async def test_grpc_sends_kube_probe_user_agent() -> None:
+    seen: list[str] = []
+
+    class Capture(grpc.aio.ServerInterceptor):
+        async def intercept_service(self, continuation, details):  # type: ignore[no-untyped-def]
+            seen.append(dict(details.invocation_metadata).get("user-agent", ""))
+            return await continuation(details)
+
+    from grpc_health.v1 import health, health_pb2_grpc
+    server = grpc.aio.server(interceptors=[Capture()])
+    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        out = await run_grpc_probe(GRPCAction(port=port), host="127.0.0.1", timeout_s=1)
+        assert out.result is S
+        assert seen and seen[0].startswith("kube-probe/1.31")
+    finally:
+        await server.stop(None)

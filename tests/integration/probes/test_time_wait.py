@@ -44,3 +44,15 @@ async def test_control_an_ordinary_client_does_pile_up_time_wait() -> None:
             writer.close()
             await writer.wait_closed()
         assert time_wait_count(srv.port) >= 40
+
+
+async def test_100_grpc_probes_leave_no_time_wait() -> None:
+    from probes import GRPCAction
+    from probes.runners import run_grpc_probe
+    from probes.testing import GRPCHealthServer
+
+    async with GRPCHealthServer() as srv:
+        for _ in range(100):
+            out = await run_grpc_probe(GRPCAction(port=srv.port), host="127.0.0.1", timeout_s=1)
+            assert out.result is ProbeResult.SUCCESS, out.message
+        assert time_wait_count(srv.port) <= 2
