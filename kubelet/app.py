@@ -156,8 +156,12 @@ class NodeletApp:
             Path(self.config.root_dir).mkdir(parents=True, exist_ok=True)
             coros: dict[str, Callable[[], Awaitable[Any]]] = {"manifests": self.source.run, "notify": self._notify_loop}
             if self.config.pod_cidr:
-                self.ensure_pod_network()
-                coros["cni-server"] = self._cni_server
+                try:
+                    self.ensure_pod_network()
+                    coros["cni-server"] = self._cni_server
+                except Exception as err:  # pod networking is broken, hostNetwork pods can still run: say so, go on
+                    log.error("pod network setup failed podCIDR=%s err=%s", self.config.pod_cidr, err)
+                    self.agent.recorder.node(reason="NetworkSetupFailed", message=f"pod network setup failed: {err}", type="Warning")
             for fn in self.agent.tasks():
                 coros[fn.__name__.strip("_")] = fn
             await self._supervise(coros)
