@@ -6,6 +6,7 @@ allocation, veth and masquerade element that is not a valid attachment.
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
 import logging
@@ -152,10 +153,15 @@ async def cmd_add(env: Env, conf: NetConf, store: Store) -> dict[str, Any]:
     ns_fd = netlink.open_netns(env.netns)
     allocs: list[Allocation] = []
     host_name = compute_host_veth_name(conf.name, env.container_id, env.ifname)
-    created = masq = False
+    created = False
+    masq_task: asyncio.Task[None] | None = None
     try:
         allocs = allocate(conf, env, store)
         _checkpoint("allocated")
+        if conf.ip_masq:  # the nft exec only needs the addresses: let it run while netlink does the rest
+            masq_task = asyncio.ensure_future(nat.apply_add(
+                network=conf.name, subnets=[a.range.subnet for a in allocs], addresses=[a.address for a in allocs],
+                owner=owner))
         async with netlink.host() as ipr:
             br = await netlink.ensure_bridge(ipr, name=conf.bridge, mtu=conf.mtu, promisc=conf.promisc_mode)
             if conf.is_gateway:
@@ -172,17 +178,17 @@ async def cmd_add(env: Env, conf: NetConf, store: Store) -> dict[str, Any]:
                 await netlink.configure_container(
                     cipr, ifname=env.ifname, addresses=[(a.address, a.range.subnet.prefixlen) for a in allocs],
                     routes=[(dst, gw) for dst, gw, _ in compute_routes(conf, allocs)])
-            if conf.ip_masq:
-                masq = True
-                await nat.apply_add(network=conf.name, subnets=[a.range.subnet for a in allocs],
-                                    addresses=[a.address for a in allocs], owner=owner)
-                _checkpoint("masq")
+        if masq_task is not None:
+            await masq_task
+            _checkpoint("masq")
         log.info("added net=%s container=%s ifname=%s ips=%s", conf.name, env.container_id, env.ifname,
                  ",".join(a.cidr for a in allocs))
         return render_result(conf, env=env, allocs=allocs, bridge=(br.name, br.mac), host=(host_name, host_mac),
                              container=cont_mac)
     except BaseException:
-        await _rollback(conf, store, owner, host_name, [a.address for a in allocs], created, masq)
+        if masq_task is not None:  # let a running nft finish so the rollback's delete comes after its add
+            await asyncio.gather(masq_task, return_exceptions=True)
+        await _rollback(conf, store, owner, host_name, [a.address for a in allocs], created, masq_task is not None)
         raise
     finally:
         os.close(ns_fd)
@@ -207,12 +213,17 @@ async def cmd_del(env: Env, conf: NetConf, store: Store) -> None:
     owner = Attachment(container_id=env.container_id, ifname=env.ifname)
     released = release(store, owner)
     host_name = compute_host_veth_name(conf.name, env.container_id, env.ifname)
-    async with netlink.host() as ipr:
-        link = await netlink.get_link(ipr, host_name)
-        if link is not None and parse_alias(link.alias) is not None:
-            await netlink.delete_link(ipr, host_name)  # takes the container end with it
-    if conf.ip_masq:
-        await nat.apply_del(network=conf.name, addresses=[*released, *_prev_ips(conf)])
+    masq_task = None
+    if conf.ip_masq:  # nft runs while the kernel tears the veth down
+        masq_task = asyncio.ensure_future(nat.apply_del(network=conf.name, addresses=[*released, *_prev_ips(conf)]))
+    try:
+        async with netlink.host() as ipr:
+            link = await netlink.get_link(ipr, host_name)
+            if link is not None and parse_alias(link.alias) is not None:
+                await netlink.delete_link(ipr, host_name)  # takes the container end with it
+    finally:
+        if masq_task is not None:
+            await masq_task
     log.info("deleted net=%s container=%s ifname=%s released=%s", conf.name, env.container_id, env.ifname,
              ",".join(map(str, released)) or "-")
 

@@ -3,10 +3,11 @@
 Per network (h = 8 hex of sha256(network name)):
   set   pods-<h>  the pod addresses to masquerade, each element commented `id=<containerID> if=<ifname>`
   chain masq-<h>  nat postrouting: `ip saddr @pods-<h> ip daddr != {<pod subnets>} ip daddr != 224.0.0.0/4 masquerade`
-ADD adds an element, DEL removes it (add+delete in one transaction, so a missing element is not an error), GC
-removes elements not in the valid attachments and drops the chain/set/table when nothing is left. One `nft -f -`
-exec per call; nothing outside our table is ever read-modified. nft's own nat hook works next to iptables-nft and
-iptables-legacy alike, so no backend detection is needed.
+ADD adds an element (a pure add: no rule is deleted, so the kernel commit needs no RCU grace period), DEL removes
+it (add+delete in one transaction, so a missing element is not an error), GC removes elements not in the valid
+attachments and drops the chain/set/table when nothing is left. The chain and its rule are verified (listed, and
+rewritten only when missing or different) once per process per TTL. Nothing outside our table is ever read or
+modified; nft's own nat hook works next to iptables-nft and iptables-legacy alike, so no backend detection.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
@@ -46,31 +48,53 @@ def parse_owner_comment(comment: str) -> Attachment | None:
     return Attachment(container_id=ContainerId(parts["id"]), ifname=parts.get("if", ""))
 
 
-def _render_base(network: str, version: int, subnets: Sequence[IPNetwork]) -> list[str]:
+def _nomasq(version: int, subnets: Sequence[IPNetwork]) -> str:
+    return ", ".join([*(str(n) for n in subnets if n.version == version), "224.0.0.0/4" if version == 4 else "ff00::/8"])
+
+
+def render_rule_comment(network: str, version: int, subnets: Sequence[IPNetwork]) -> str:
+    return f"nodelet-cni network={network} nomasq={_nomasq(version, subnets).replace(' ', '')}"
+
+
+def _render_sets(network: str, version: int) -> list[str]:
     fam, h = _family(version), compute_net_hash(network)
     addr_type = "ipv4_addr" if version == 4 else "ipv6_addr"
-    mcast = "224.0.0.0/4" if version == 4 else "ff00::/8"
-    nets = ", ".join(str(s) for s in subnets)
-    return [
-        f"add table {fam} {TABLE}",
-        f'add set {fam} {TABLE} pods-{h} {{ type {addr_type}; comment "nodelet-cni network={network}"; }}',
+    return [f"add table {fam} {TABLE}",
+            f'add set {fam} {TABLE} pods-{h} {{ type {addr_type}; comment "nodelet-cni network={network}"; }}']
+
+
+def render_chain(*, network: str, version: int, subnets: Sequence[IPNetwork]) -> str:
+    """The per-network chain and its one rule (flushed and rewritten: only when missing or different)."""
+    fam, h = _family(version), compute_net_hash(network)
+    return "\n".join([
+        *_render_sets(network, version),
         f"add chain {fam} {TABLE} masq-{h} {{ type nat hook postrouting priority srcnat; policy accept; }}",
         f"flush chain {fam} {TABLE} masq-{h}",
-        f"add rule {fam} {TABLE} masq-{h} {fam} saddr @pods-{h} {fam} daddr != {{ {nets} }} "
-        f'{fam} daddr != {mcast} masquerade comment "nodelet-cni network={network}"',
-    ]
+        f"add rule {fam} {TABLE} masq-{h} {fam} saddr @pods-{h} {fam} daddr != {{ {_nomasq(version, subnets)} }} "
+        f'masquerade comment "{render_rule_comment(network, version, subnets)}"',
+    ]) + "\n"
 
 
-def render_add(*, network: str, subnets: Sequence[IPNetwork], addresses: Sequence[IPAddress],
-               owner: Attachment) -> str:
+def render_add(*, network: str, addresses: Sequence[IPAddress], owner: Attachment) -> str:
+    """The per-ADD transaction: only adds (idempotent), cheap to commit."""
     lines: list[str] = []
+    h = compute_net_hash(network)
     for version in sorted({a.version for a in addresses}):
-        fam, h = _family(version), compute_net_hash(network)
-        lines += _render_base(network, version, [s for s in subnets if s.version == version])
+        lines += _render_sets(network, version)
         for a in addresses:
             if a.version == version:
-                lines.append(f'add element {fam} {TABLE} pods-{h} {{ {a} comment "{render_owner_comment(owner)}" }}')
+                lines.append(f'add element {_family(version)} {TABLE} pods-{h} '
+                             f'{{ {a} comment "{render_owner_comment(owner)}" }}')
     return "\n".join(lines) + "\n"
+
+
+def compute_chain_ok(chain_json: dict[str, Any] | None, *, network: str, version: int,
+                     subnets: Sequence[IPNetwork]) -> bool:
+    """Does `nft -j list chain` show exactly our one rule, for these subnets?"""
+    if chain_json is None:
+        return False
+    rules = [next(iter(o.values())) for o in chain_json.get("nftables", []) if isinstance(o, dict) and "rule" in o]
+    return len(rules) == 1 and rules[0].get("comment") == render_rule_comment(network, version, subnets)
 
 
 def render_del(*, network: str, addresses: Iterable[IPAddress]) -> str:
@@ -137,21 +161,48 @@ async def run_nft(script: str, *args: str) -> bytes:
     return out
 
 
-async def list_table(version: int) -> dict[str, Any] | None:
+async def _list(*what: str) -> dict[str, Any] | None:
     proc = await asyncio.create_subprocess_exec(
-        _nft(), "-j", "list", "table", _family(version), TABLE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        _nft(), "-j", "list", *what, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()
     if proc.returncode != 0:
         if b"No such file or directory" in err:
             return None
-        raise FirewallFailure(f"nft list table failed: {err.decode(errors='replace').strip()}")
-    return json.loads(out)
+        raise FirewallFailure(f"nft list {' '.join(what)} failed: {err.decode(errors='replace').strip()}")
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+async def list_table(version: int) -> dict[str, Any] | None:
+    return await _list("table", _family(version), TABLE)
+
+
+CHAIN_VERIFY_TTL = 30.0
+_verified: dict[tuple[str, int, str], float] = {}
+
+
+async def ensure_chain(*, network: str, version: int, subnets: Sequence[IPNetwork]) -> None:
+    """The network's masquerade chain+rule exist and match `subnets` (re-verified at most every TTL seconds)."""
+    key = (network, version, render_rule_comment(network, version, subnets))
+    now = time.monotonic()
+    if now - _verified.get(key, -CHAIN_VERIFY_TTL) < CHAIN_VERIFY_TTL:
+        return
+    chain = await _list("chain", _family(version), TABLE, f"masq-{compute_net_hash(network)}")
+    if not compute_chain_ok(chain, network=network, version=version, subnets=subnets):
+        await run_nft(render_chain(network=network, version=version, subnets=subnets))
+    _verified[key] = now
+
+
+def forget_verified(network: str) -> None:
+    for key in [k for k in _verified if k[0] == network]:
+        del _verified[key]
 
 
 async def apply_add(*, network: str, subnets: Sequence[IPNetwork], addresses: Sequence[IPAddress],
                     owner: Attachment) -> None:
-    await run_nft(render_add(network=network, subnets=subnets, addresses=addresses, owner=owner))
+    await run_nft(render_add(network=network, addresses=addresses, owner=owner))
+    for version in sorted({a.version for a in addresses}):
+        await ensure_chain(network=network, version=version, subnets=subnets)
 
 
 async def apply_del(*, network: str, addresses: Iterable[IPAddress]) -> None:
@@ -162,6 +213,7 @@ async def apply_del(*, network: str, addresses: Iterable[IPAddress]) -> None:
 
 async def apply_gc(*, network: str, valid: Collection[Attachment]) -> list[tuple[IPAddress | str, Attachment | None]]:
     removed_all: list[tuple[IPAddress | str, Attachment | None]] = []
+    forget_verified(network)
     for version in (4, 6):
         ruleset = await list_table(version)
         if ruleset is None:

@@ -263,9 +263,10 @@ async def configure_container(ipr: AsyncIPRoute, *, ifname: str, addresses: Sequ
         raise NetlinkFailure(f"container interface {ifname} not found after creation")
     link = LinkInfo(index=links[0], name=ifname, mac="", kind="veth", master=0, alias="", mtu=0, up=False)
     try:
-        for addr, plen in addresses:
-            await ipr.addr("add", index=link.index, address=str(addr), prefixlen=plen)
-        await ipr.link("set", index=link.index, state="up")
+        # addresses and link-up are independent: one round trip instead of several; routes need both
+        await asyncio.gather(
+            ipr.link("set", index=link.index, state="up"),
+            *(ipr.addr("add", index=link.index, address=str(addr), prefixlen=plen) for addr, plen in addresses))
         for dst, gw in routes:
             kw: dict[str, object] = {"dst": str(dst), "oif": link.index}
             if gw is not None:

@@ -8,20 +8,34 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from cni.install import ensure_plugin_installed
 from cni.server import parse_env_blob, render_request, serve
 
 
-def test_client_names_the_real_interpreter_and_is_idempotent(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    p = ensure_plugin_installed(tmp_path / "bin", socket_path=str(tmp_path / "s.sock"))
-    first = p.read_text().splitlines()[0]
-    assert first == f"#!{sys.executable} -IS" and "shims" not in first
+@pytest.mark.parametrize("kind", ["python", "c"])
+def test_install_is_idempotent_and_follows_its_inputs(tmp_path, kind) -> None:  # type: ignore[no-untyped-def]
+    p = ensure_plugin_installed(tmp_path / "bin", socket_path=str(tmp_path / "s.sock"), client=kind)
     assert os.access(p, os.X_OK)
+    data = p.read_bytes()
+    if kind == "python":
+        first = data.decode().splitlines()[0]
+        assert first == f"#!{sys.executable} -IS" and "shims" not in first
+    else:
+        assert data.startswith(b"\x7fELF") and sys.executable.encode() in data  # fallback names the real python
     ino = os.stat(p).st_ino
-    assert ensure_plugin_installed(tmp_path / "bin", socket_path=str(tmp_path / "s.sock")) == p
-    assert os.stat(p).st_ino == ino  # unchanged content → not rewritten
-    ensure_plugin_installed(tmp_path / "bin", socket_path=str(tmp_path / "other.sock"))
-    assert "other.sock" in p.read_text() and os.stat(p).st_ino != ino
+    assert ensure_plugin_installed(tmp_path / "bin", socket_path=str(tmp_path / "s.sock"), client=kind) == p
+    assert os.stat(p).st_ino == ino  # up to date → not rewritten
+    ensure_plugin_installed(tmp_path / "bin", socket_path=str(tmp_path / "other.sock"), client=kind)
+    assert b"other.sock" in p.read_bytes() and os.stat(p).st_ino != ino
+    assert [x.name for x in (tmp_path / "bin").iterdir()] == ["nodelet-cni"]  # no temp files left
+
+
+def test_auto_prefers_the_compiled_client(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from cni.install import find_compiler
+    p = ensure_plugin_installed(tmp_path / "bin", socket_path=str(tmp_path / "s.sock"))
+    assert p.read_bytes().startswith(b"\x7fELF") == (find_compiler() is not None)
 
 
 def test_request_encoding_only_forwards_cni_vars() -> None:
@@ -36,9 +50,10 @@ def _exec(client: str, env: dict[str, str], stdin: bytes) -> subprocess.Complete
     return subprocess.run([client], input=stdin, env=env, capture_output=True, timeout=60)
 
 
-async def test_client_through_server_and_fallback(tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("kind", ["python", "c"])
+async def test_client_through_server_and_fallback(tmp_path, kind) -> None:  # type: ignore[no-untyped-def]
     sock = str(tmp_path / "cni.sock")
-    client = str(ensure_plugin_installed(tmp_path / "bin", socket_path=sock))
+    client = str(ensure_plugin_installed(tmp_path / "bin", socket_path=sock, client=kind))
     bad_add = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "x", "CNI_NETNS": "/nonexistent", "CNI_IFNAME": "eth0",
                "CNI_PATH": "/usr/lib/cni"}
     conf = json.dumps({"cniVersion": "1.0.0", "name": "n", "type": "nodelet-cni",
