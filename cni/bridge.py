@@ -300,5 +300,5 @@ async def cmd_status(conf: NetConf, store: Store) -> None:
     if br is not None and br.kind != "bridge":
         raise NotAvailable(f"plugin not available: bridge {conf.bridge!r} exists and is a {br.kind or 'non-bridge'} "
                            "link")
-    if conf.ip_masq and nat._nft() == "nft":
+    if conf.ip_masq and nat.nft_path() == "nft":
         raise NotAvailable("plugin not available: ipMasq needs the nft binary, not found")

@@ -146,13 +146,13 @@ def compute_gc(ruleset: dict[str, Any], *, network: str, version: int,
     return ("\n".join(lines) + "\n" if lines else ""), removed
 
 
-def _nft() -> str:
+def nft_path() -> str:
     return shutil.which("nft") or next((p for p in ("/usr/sbin/nft", "/sbin/nft") if os.path.exists(p)), "nft")
 
 
 async def run_nft(script: str, *args: str) -> bytes:
     proc = await asyncio.create_subprocess_exec(
-        _nft(), *args, "-f", "-", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        nft_path(), *args, "-f", "-", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate(script.encode())
     if proc.returncode != 0:
@@ -163,7 +163,7 @@ async def run_nft(script: str, *args: str) -> bytes:
 
 async def _list(*what: str) -> dict[str, Any] | None:
     proc = await asyncio.create_subprocess_exec(
-        _nft(), "-j", "list", *what, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        nft_path(), "-j", "list", *what, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()
     if proc.returncode != 0:
         if b"No such file or directory" in err:

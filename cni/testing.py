@@ -224,12 +224,13 @@ class CniHarness:
     """
 
     def __init__(self, *, host: str, workdir: str, network: str = "ncnitest", bridge: str = "ncnibr0",
-                 subnet: str = "10.88.0.0/24") -> None:
+                 subnet: str = "10.88.0.0/24", client: str = "auto") -> None:
         from .install import ensure_plugin_installed
         self.host, self.workdir, self.network, self.bridge, self.subnet = host, workdir, network, bridge, subnet
         self.data_dir = os.path.join(workdir, "data")
         self.socket = os.path.join(workdir, "cni.sock")
-        self.client = str(ensure_plugin_installed(os.path.join(workdir, "bin"), socket_path=self.socket))
+        self.client = str(ensure_plugin_installed(os.path.join(workdir, "bin"), socket_path=self.socket,
+                                                  client=client))  # type: ignore[arg-type]
 
     def conf(self, **extra: Any) -> dict[str, Any]:
         base = bridge_conf(name=self.network, bridge=self.bridge, subnet=self.subnet, data_dir=self.data_dir)

@@ -60,9 +60,16 @@ def err(r):  # type: ignore[no-untyped-def]
     return r.json
 
 
-@pytest.mark.parametrize("fast", [True, False], ids=["server", "fallback"])
-def test_add_check_del(served: CniHarness, pod: str, fast: bool) -> None:
-    cni = served
+@pytest.mark.parametrize("fast,client", [(True, "c"), (False, "c"), (True, "python"), (False, "python")],
+                         ids=["server-c", "fallback-c", "server-py", "fallback-py"])
+def test_add_check_del(host: str, tmp_path, pod: str, fast: bool, client: str) -> None:  # type: ignore[no-untyped-def]
+    from cni.testing import cni_server
+    cni = CniHarness(host=host, workdir=str(tmp_path), client=client)
+    with cni_server(cni.socket, host_netns=host):
+        _add_check_del(cni, pod, fast)
+
+
+def _add_check_del(cni: CniHarness, pod: str, fast: bool) -> None:
     conf = cni.conf(ipMasq=True)
     res = ok(cni.call("ADD", conf=conf, container_id="c1", netns=pod, fast=fast))
     bridge, hostif, podif = res["interfaces"]

@@ -82,3 +82,28 @@ async def test_client_through_server_and_fallback(tmp_path, kind) -> None:  # ty
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert not os.path.exists(sock)
+
+
+@pytest.mark.parametrize("kind", ["python", "c"])
+async def test_server_vanishing_mid_request(tmp_path, kind) -> None:  # type: ignore[no-untyped-def]
+    """A server that accepts and dies: ADD answers 11 (try again), DEL falls back to the in-process plugin."""
+    sock = str(tmp_path / "cni.sock")
+    client = str(ensure_plugin_installed(tmp_path / "bin", socket_path=sock, client=kind))
+
+    async def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # take the whole request, answer nothing
+        writer.close()
+
+    server = await asyncio.start_unix_server(drop, path=sock)
+    conf = json.dumps({"cniVersion": "1.0.0", "name": "n", "type": "nodelet-cni",
+                       "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.1.0.0/24"}]],
+                                "dataDir": str(tmp_path / "data")}}).encode()
+    env = {"CNI_CONTAINERID": "x", "CNI_NETNS": "/nonexistent", "CNI_IFNAME": "eth0", "CNI_PATH": "/usr/lib/cni"}
+    try:
+        r = await asyncio.to_thread(_exec, client, {**env, "CNI_COMMAND": "ADD"}, conf)
+        assert r.returncode == 1 and json.loads(r.stdout)["code"] == 11
+        r = await asyncio.to_thread(_exec, client, {**env, "CNI_COMMAND": "DEL"}, conf)
+        assert r.returncode == 0 and r.stdout == b"", (r.stdout, r.stderr)
+    finally:
+        server.close()
+        await server.wait_closed()
