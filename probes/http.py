@@ -7,10 +7,12 @@ HTTPS without certificate verification, same-host redirects followed (at most 10
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import ssl
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin
+from urllib.parse import urlsplit as _urlsplit
 
 from probes._net import DialError, close_probe_socket, join_host_port, open_probe_socket
 from probes.types import KUBE_PROBE_VERSION, HTTPGetAction, ProbeOutcome, ProbeResult
@@ -52,11 +54,18 @@ class _Response:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
+def urlsplit(url: str) -> SplitResult:
+    """Probe URLs repeat every period: parse each once."""
+    return _urlsplit(url)
+
+
 def compute_probe_url(action: HTTPGetAction, default_host: str) -> str:
     host = action.host or default_host
     return f"{action.scheme.lower()}://{join_host_port(host, action.port)}{action.path}"
 
 
+@functools.lru_cache(maxsize=4096)
 def render_probe_request(url: str, headers: tuple[tuple[str, str], ...], *, host_override: str | None) -> bytes:
     """The request bytes: Go's header rules (User-Agent and Accept defaulted unless given; an empty value drops it;
     a ``Host`` header overrides the Host line)."""
