@@ -178,7 +178,7 @@ class NodeletApp:
         from cni.install import ensure_plugin_installed
 
         plugin = ensure_plugin_installed(self.config.cni_bin_dir, socket_path=self.cni_socket)
-        conf = ensure_conflist(self.config.cni_conf_dir, render_conflist(pod_cidr=self.config.pod_cidr))
+        conf = ensure_conflist(self.config.cni_conf_dir, render_conflist(pod_cidr=self.config.pod_cidr, bridge=self.config.cni_bridge))
         log.info("pod network configured podCIDR=%s conflist=%s plugin=%s", self.config.pod_cidr, conf, plugin)
 
     async def _cni_server(self) -> None:

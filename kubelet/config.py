@@ -56,6 +56,7 @@ class NodeletConfig:
     api_socket: str = "/run/nodelet/nodelet.sock"
     cni_conf_dir: str = "/etc/cni/net.d"
     cni_bin_dir: str = "/opt/cni/bin"
+    cni_bridge: str = "nodelet0"
     proxy_mode: str = "iptables"  # iptables | nftables | none
     service_cidr: str = "10.96.0.0/12"
     node_port_range: tuple[int, int] = (30000, 32767)
@@ -239,6 +240,13 @@ def _node_name(value: Any, flag: bool) -> str:
     return value
 
 
+def _ifname(value: Any, flag: bool) -> str:
+    name = _string(value, flag)
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", name):
+        raise ValueError("must be a Linux interface name: 1-15 letters, digits, '_', '-' or '.'")
+    return name
+
+
 def _enum(*choices: str) -> Callable[[Any, bool], str]:
     def parse(value: Any, flag: bool) -> str:
         value = _string(value, flag)
@@ -303,6 +311,7 @@ _KEYS: tuple[tuple[str, Callable[[Any, bool], Any], str, str, str], ...] = (
     ("apiSocket", _abs_path, "path", "/run/nodelet/nodelet.sock", "the local API's unix socket (mode 0600)"),
     ("cniConfDir", _abs_path, "path", "/etc/cni/net.d", "CNI network configuration directory"),
     ("cniBinDir", _abs_path, "path", "/opt/cni/bin", "CNI plugin binaries"),
+    ("cniBridge", _ifname, "string", "nodelet0", "the Linux bridge nodelet-cni attaches pods to (with podCIDR)"),
     ("proxyMode", _enum("iptables", "nftables", "none"), "mode", "iptables",
      "service proxy backend: iptables, nftables or none"),
     ("serviceCIDR", _cidr(optional=False), "CIDR", "10.96.0.0/12", "service ClusterIP range"),

@@ -125,9 +125,9 @@ class AgentProcess:
             "proxyMode": "none",
         }
         if runtime is not None:
-            from kubelet.runtime.testing import TEST_POD_SUBNET
+            from kubelet.runtime.testing import TEST_BRIDGE, TEST_POD_SUBNET
 
-            config |= {"podCIDR": TEST_POD_SUBNET, "cniConfDir": str(runtime.layout.cni_conf_dir), "cniBinDir": str(runtime.cni_bin_dir)}
+            config |= {"podCIDR": TEST_POD_SUBNET, "cniBridge": TEST_BRIDGE, "cniConfDir": str(runtime.layout.cni_conf_dir), "cniBinDir": str(runtime.cni_bin_dir)}
         config |= extra or {}
         self.config = config
         self.config_path.write_text(_json.dumps(config))
