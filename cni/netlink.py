@@ -26,6 +26,7 @@ from .errors import BridgeConflict, CNIError, InterfaceExists, InvalidEnvironmen
 
 log = logging.getLogger(__name__)
 CLONE_NEWNET = 0x40000000
+IFA_F_NODAD = 0x02
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -211,7 +212,8 @@ async def ensure_address(ipr: AsyncIPRoute, *, link: LinkInfo, address: IPAddres
             with contextlib.suppress(NetlinkError):
                 await ipr.addr("del", index=link.index, address=str(have.ip), prefixlen=have.network.prefixlen)
     try:
-        await ipr.addr("add", index=link.index, address=str(address), prefixlen=prefixlen)
+        await ipr.addr("add", index=link.index, address=str(address), prefixlen=prefixlen,
+                       **({"flags": IFA_F_NODAD} if address.version == 6 else {}))
     except NetlinkError as e:
         if e.code != errno.EEXIST:
             raise _fail(f"add {want} to bridge {link.name}", e) from None
@@ -266,7 +268,9 @@ async def configure_container(ipr: AsyncIPRoute, *, ifname: str, addresses: Sequ
         # addresses and link-up are independent: one round trip instead of several; routes need both
         await asyncio.gather(
             ipr.link("set", index=link.index, state="up"),
-            *(ipr.addr("add", index=link.index, address=str(addr), prefixlen=plen) for addr, plen in addresses))
+            *(ipr.addr("add", index=link.index, address=str(addr), prefixlen=plen,
+                       **({"flags": IFA_F_NODAD} if addr.version == 6 else {}))  # usable at once, like the
+              for addr, plen in addresses))                                        # reference (enabledad=false)
         for dst, gw in routes:
             kw: dict[str, object] = {"dst": str(dst), "oif": link.index}
             if gw is not None:

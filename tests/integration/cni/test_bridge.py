@@ -241,3 +241,23 @@ def test_status(served: CniHarness, tmp_path) -> None:  # type: ignore[no-untype
     with netns("p") as p:
         out = err(served.call("ADD", conf=served.conf(bridge="ncnibr9"), container_id="c1", netns=p))
         assert out["code"] == 106 and served.allocations() == []
+
+
+def test_dual_stack(served: CniHarness) -> None:
+    conf = served.conf(ipMasq=True, ipam={"type": "host-local", "dataDir": served.data_dir,
+                                          "ranges": [[{"subnet": "10.88.0.0/24"}], [{"subnet": "fd88::/64"}]]})
+    with netns("a") as a, netns("b") as b:
+        ra = ok(served.call("ADD", conf=conf, container_id="ca", netns=a))
+        rb = ok(served.call("ADD", conf=conf, container_id="cb", netns=b))
+        assert [ip["address"] for ip in ra["ips"]] == ["10.88.0.2/24", "fd88::2/64"]
+        assert ra["routes"] == [{"dst": "0.0.0.0/0", "gw": "10.88.0.1"}, {"dst": "::/0", "gw": "fd88::1"}]
+        addrs = run_in(a, "ip", "-6", "addr", "show", "dev", "eth0", "scope", "global").stdout
+        assert "fd88::2/64" in addrs and "tentative" not in addrs  # no DAD wait, like the reference
+        assert ping(a, rb["ips"][1]["address"].split("/")[0]) and ping(a, "fd88::1")
+        assert 'fd88::2 comment "id=ca if=eth0"' in run_in(served.host, "nft", "list", "table", "ip6",
+                                                           "nodelet-cni").stdout
+        for cid, ns in (("ca", a), ("cb", b)):
+            ok(served.call("DEL", conf=conf, container_id=cid, netns=ns))
+        assert served.allocations() == [] and served.veths() == []
+        ok(served.call("GC", conf={**conf, "cni.dev/valid-attachments": []}))
+        assert run_in(served.host, "nft", "list", "ruleset").stdout.strip() == ""
