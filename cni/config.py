@@ -341,11 +341,6 @@ def parse_netconf(stdin: bytes, *, command: str = "ADD") -> NetConf:
                    ipam=ipam, dns=dns, runtime_ips=tuple(ips), prev_result=prev, valid_attachments=valid)
 
 
-def parse_version_request(stdin: bytes) -> str:
-    """VERSION: the config may be absent or just {"cniVersion": ...}; answer in the latest version we speak."""
-    return LATEST_VERSION
-
-
 # --- conflist for the runtime --------------------------------------------------------------------------------
 CONFLIST_NAME = "00-nodelet.conflist"
 _CONF_EXTS = (".conf", ".conflist", ".json")

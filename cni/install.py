@@ -129,9 +129,9 @@ def ensure_plugin_installed(bin_dir: str | os.PathLike[str], *, socket_path: str
     path = d / name
     interp = interpreter or sys.executable
     parent = package_parent()
-    compiler = find_compiler() if client in ("auto", "c") else None
+    compiler = find_compiler() if client in ("auto", "c") and CLIENT_SOURCE.exists() else None
     if client == "c" and compiler is None:
-        raise RuntimeError("client='c' needs a C compiler (cc, gcc or clang) on PATH")
+        raise RuntimeError(f"client='c' needs a C compiler (cc, gcc or clang) on PATH and {CLIENT_SOURCE}")
     if compiler is not None:
         marker = compute_marker(interpreter=interp, socket_path=socket_path, package_parent=parent)
         if path.exists() and os.access(path, os.X_OK) and marker.encode() in path.read_bytes():
