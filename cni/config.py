@@ -334,8 +334,10 @@ def parse_netconf(stdin: bytes, *, command: str = "ADD") -> NetConf:
                 raise InvalidConfig(f"cni.dev/valid-attachments[{i}]: expected {{containerID, ifname}}, got {a!r}")
             items.append(Attachment(container_id=ContainerId(a["containerID"]), ifname=a["ifname"]))
         valid = tuple(items)
+    is_default_gateway = _bool(raw, "isDefaultGateway")
     return NetConf(cni_version=version, name=name, type=_str(raw, "type", PLUGIN_TYPE), bridge=bridge,
-                   is_gateway=_bool(raw, "isGateway"), is_default_gateway=_bool(raw, "isDefaultGateway"),
+                   # like the reference: a default gateway must be a gateway
+                   is_gateway=_bool(raw, "isGateway") or is_default_gateway, is_default_gateway=is_default_gateway,
                    force_address=_bool(raw, "forceAddress"), ip_masq=_bool(raw, "ipMasq"),
                    hairpin_mode=_bool(raw, "hairpinMode"), promisc_mode=_bool(raw, "promiscMode"), mtu=mtu,
                    ipam=ipam, dns=dns, runtime_ips=tuple(ips), prev_result=prev, valid_attachments=valid)

@@ -261,3 +261,29 @@ def test_dual_stack(served: CniHarness) -> None:
         assert served.allocations() == [] and served.veths() == []
         ok(served.call("GC", conf={**conf, "cni.dev/valid-attachments": []}))
         assert run_in(served.host, "nft", "list", "ruleset").stdout.strip() == ""
+
+
+def test_bridge_options_mtu_promisc_no_gateway(served: CniHarness) -> None:
+    conf = served.conf(mtu=1400, promiscMode=True, isGateway=False, isDefaultGateway=False, hairpinMode=False)
+    with netns("p") as p:
+        res = ok(served.call("ADD", conf=conf, container_id="c1", netns=p))
+        assert res["interfaces"][2]["mtu"] == 1400 and res["routes"] == []
+        assert "mtu 1400" in run_in(p, "ip", "link", "show", "eth0").stdout
+        br = run_in(served.host, "ip", "-d", "addr", "show", "ncnibr0").stdout
+        assert "PROMISC" in br and "inet " not in br
+        port = run_in(served.host, "ip", "-d", "link", "show", res["interfaces"][1]["name"]).stdout
+        assert "mtu 1400" in port and "hairpin off" in port
+        assert "default" not in run_in(p, "ip", "route").stdout
+
+
+def test_force_address(served: CniHarness) -> None:
+    run_in(served.host, "ip", "link", "add", "ncnibr0", "type", "bridge")
+    run_in(served.host, "ip", "addr", "add", "10.88.0.254/24", "dev", "ncnibr0")
+    with netns("p") as p, netns("q") as q:
+        out = err(served.call("ADD", container_id="c1", netns=p))
+        assert (out["code"], out["msg"]) == (106, "bridge 'ncnibr0' already has an IP address 10.88.0.254/24 "
+                                                  "different from 10.88.0.1/24 (set forceAddress to replace it)")
+        assert served.allocations() == [] and served.veths() == []
+        ok(served.call("ADD", conf=served.conf(forceAddress=True), container_id="c2", netns=q))
+        br = run_in(served.host, "ip", "addr", "show", "ncnibr0").stdout
+        assert "10.88.0.1/24" in br and "10.88.0.254" not in br
