@@ -215,11 +215,15 @@ async def cmd_del(env: Env, conf: NetConf, store: Store) -> None:
     host_name = compute_host_veth_name(conf.name, env.container_id, env.ifname)
     masq_task = None
     if conf.ip_masq:  # nft runs while the kernel tears the veth down
-        masq_task = asyncio.ensure_future(nat.apply_del(network=conf.name, addresses=[*released, *_prev_ips(conf)]))
+        # prevResult's addresses too (an allocation lost in a crash), unless now handed to someone else
+        current = store.reserved()
+        addresses = [*released, *(ip for ip in _prev_ips(conf) if ip not in current)]
+        masq_task = asyncio.ensure_future(nat.apply_del(network=conf.name, addresses=addresses))
     try:
         async with netlink.host() as ipr:
             link = await netlink.get_link(ipr, host_name)
-            if link is not None and parse_alias(link.alias) is not None:
+            # ours: labelled by us, or unlabelled (killed between creating and labelling it)
+            if link is not None and (parse_alias(link.alias) is not None or not link.alias):
                 await netlink.delete_link(ipr, host_name)  # takes the container end with it
     finally:
         if masq_task is not None:

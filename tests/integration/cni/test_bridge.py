@@ -287,3 +287,17 @@ def test_force_address(served: CniHarness) -> None:
         ok(served.call("ADD", conf=served.conf(forceAddress=True), container_id="c2", netns=q))
         br = run_in(served.host, "ip", "addr", "show", "ncnibr0").stdout
         assert "10.88.0.1/24" in br and "10.88.0.254" not in br
+
+
+def test_stale_del_never_touches_the_next_owner_of_an_address(served: CniHarness) -> None:
+    """DEL is retried by runtimes: an old DEL carrying prevResult must not unmasquerade the IP's new owner."""
+    conf = served.conf(ipMasq=True, ipam={"type": "host-local", "ranges": [[{"subnet": "10.88.0.0/30"}]],
+                                          "dataDir": served.data_dir})
+    with netns("old") as old, netns("new") as new:
+        r_old = ok(served.call("ADD", conf=conf, container_id="old", netns=old))
+        ok(served.call("DEL", conf={**conf, "prevResult": r_old}, container_id="old", netns=old))
+        r_new = ok(served.call("ADD", conf=conf, container_id="new", netns=new))
+        assert r_new["ips"] == r_old["ips"]  # a /30 has one address: reused
+        ok(served.call("DEL", conf={**conf, "prevResult": r_old}, container_id="old", netns=old))
+        assert 'comment "id=new if=eth0"' in served.masq_elements()
+        assert served.allocations() == ["10.88.0.2"] and len(served.veths()) == 1
