@@ -21,6 +21,7 @@ stop_demo() {
     rm -f "$DEMO_DIR"/manifests/*.yaml
     echo "waiting for the demo pods to stop…"
     for _ in $(seq 60); do
+      # terminating pods are still listed until their containers and sandbox are gone
       [ "$("$VENV/bin/nodelet" get pods -A -o name --socket "$SOCKET" 2>/dev/null | wc -l)" = 0 ] && break
       sleep 1
     done

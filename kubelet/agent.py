@@ -57,7 +57,7 @@ class Agent:
         self.config = config
         self.clock = clock or RealClock()
         self.client = client or cri.RuntimeClient(config.container_runtime_endpoint)
-        self.host_ip = host_ip or detect_host_ip()
+        self.host_ip = host_ip or config.node_ip or detect_host_ip()
         self.node = NodeInfo(
             node_name=config.node_name,
             host_ip=self.host_ip,
@@ -347,16 +347,18 @@ class Agent:
         return True, "ok"
 
     def pod_objects(self) -> list[dict[str, Any]]:
+        """Desired pods plus pods still terminating (shown with deletionTimestamp, as kubectl's "Terminating")."""
+        terminating = {uid: p for uid, p in self.known.items() if uid not in self.desired and self.workers.is_terminating(uid)}
         out = []
-        for uid, pod in sorted(self.desired.items(), key=lambda kv: (kv[1].namespace, kv[1].name)):
+        for uid, pod in sorted({**self.desired, **terminating}.items(), key=lambda kv: (kv[1].namespace, kv[1].name, kv[0])):
             obj = dict(pod.manifest)
             meta = dict(obj.get("metadata", {}))
             meta.setdefault("creationTimestamp", rfc3339(self._seen_time(pod)))
-            obj["metadata"] = meta
-            status = self.statuses.get(uid) or {"phase": "Pending", "conditions": [], "qosClass": "BestEffort"}
-            if self.workers.is_terminating(uid):
+            if uid in terminating:
                 meta["deletionTimestamp"] = rfc3339(self.clock.now())
-            obj["status"] = status
+                meta["deletionGracePeriodSeconds"] = pod.spec.termination_grace_period_seconds
+            obj["metadata"] = meta
+            obj["status"] = self.statuses.get(uid) or {"phase": "Pending", "conditions": [], "qosClass": "BestEffort"}
             out.append(obj)
         return out
 

@@ -44,6 +44,7 @@ class NodeletConfig:
     container_runtime_endpoint: str = "unix:///run/containerd/containerd.sock"
     node_name: str = ""  # load_config fills in the lowercased hostname
     pod_cidr: str = ""
+    node_ip: str = ""
     cluster_dns: tuple[str, ...] = ()
     cluster_domain: str = "cluster.local"
     pod_logs_dir: str = "/var/log/pods"
@@ -199,6 +200,10 @@ def _ip(value: Any, flag: bool) -> str:
         raise ValueError(f'must be an IP address, not "{value}"') from None
 
 
+def _opt_ip(value: Any, flag: bool) -> str:
+    return "" if value in ("", None) else _ip(value, flag)
+
+
 def _ip_list(value: Any, flag: bool) -> tuple[str, ...]:
     if flag and isinstance(value, str):
         value = [v.strip() for v in value.split(",") if v.strip()]
@@ -299,6 +304,7 @@ _KEYS: tuple[tuple[str, Callable[[Any, bool], Any], str, str, str], ...] = (
      "CRI runtime socket"),
     ("nodeName", _node_name, "string", "hostname, lowercased", "this node's name (suffix of static pod names)"),
     ("podCIDR", _cidr(optional=True), "CIDR", '""', "pod network of this node (empty: none)"),
+    ("nodeIP", _opt_ip, "IP", '""', "this node's IP: status.hostIP, hostNetwork pods' IP (empty: the default route's source)"),
     ("clusterDNS", _ip_list, "list of IPs", "[]", "DNS servers for ClusterFirst pods"),
     ("clusterDomain", _domain, "string", "cluster.local", "cluster DNS domain (search path of pods)"),
     ("podLogsDir", _abs_path, "path", "/var/log/pods", "where container logs are written"),
@@ -325,7 +331,7 @@ _KEYS: tuple[tuple[str, Callable[[Any, bool], Any], str, str, str], ...] = (
 
 
 def _attr(key: str) -> str:
-    special = {"podCIDR": "pod_cidr", "clusterDNS": "cluster_dns", "serviceCIDR": "service_cidr",
+    special = {"podCIDR": "pod_cidr", "nodeIP": "node_ip", "clusterDNS": "cluster_dns", "serviceCIDR": "service_cidr",
                "imageGCHighThresholdPercent": "image_gc_high_threshold_percent",
                "imageGCLowThresholdPercent": "image_gc_low_threshold_percent"}
     return special.get(key) or re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
