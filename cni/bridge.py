@@ -18,7 +18,7 @@ from typing import Any
 
 from . import nat, netlink
 from .config import Attachment, ContainerId, Env, IPAddress, IPNetwork, NetConf, parse_version
-from .errors import CheckFailed, CNIError, IncompatibleVersion, InterfaceExists, InvalidConfig, NotAvailable
+from .errors import CheckFailed, CNIError, IncompatibleVersion, InvalidConfig, NotAvailable
 from .ipam import Allocation, compute_allocations, parse_requested_ips
 from .store import DiskStore, Store
 
