@@ -2,10 +2,12 @@
 
 For each mode and size (services × endpoints), inside a throwaway network namespace:
 
-- full: a fresh ``Proxier.sync()`` (render + apply), then the raw floor: the exact text nodelet generated, loaded by
-  ``iptables-nft-restore --noflush`` / ``nft -f`` into an empty namespace;
-- partial: one service's endpoint replaced, ``sync()`` (render + apply; the canary check is reported apart), then
-  the raw floor: that same partial text loaded into the same prior state (the change is reverted first).
+- fresh full (start-up): ``Proxier.sync()`` render + apply, next to the raw floor: the exact text nodelet generated,
+  loaded by ``iptables-nft-restore -w --noflush`` / ``nft -f`` into an empty namespace;
+- periodic full (rules already in place): render + apply, next to reloading that same (idempotent) text;
+- partial: one service's endpoint replaced: render + apply, next to the same text loaded into the same prior state
+  (the change is reverted first); "whole sync" adds the canary check and the rest of ``sync()``.
+Figures are the best of ``--repeat`` runs (both columns alike). Times include one ``ip netns exec`` (shown).
 
 Run as root:  python bench/proxy.py [--sizes 100,1000,5000] [--modes iptables,nftables] [--endpoints 10]
 """
@@ -68,11 +70,13 @@ def exec_floor(ns: str) -> float:
     return time.perf_counter() - start
 
 
-async def bench(mode: str, n: int, eps: int) -> None:
+async def bench(mode: str, n: int, eps: int, repeat: int) -> None:
     tag = f"pxbench-{os.getpid()}"
     ns, raw_ns = f"{tag}-a", f"{tag}-b"
     for x in (ns, raw_ns):
         netns(x, "add")
+    slow = mode == "iptables" and n >= 5000  # one raw iptables-restore of this size takes minutes here
+    reps = 1 if slow else repeat
     try:
         with tempfile.TemporaryDirectory(prefix="pxbench-") as state:
             p = Proxier(ProxyConfig(mode=mode, cluster_cidr="10.128.0.0/9", service_cidr="10.96.0.0/12",
@@ -83,31 +87,47 @@ async def bench(mode: str, n: int, eps: int) -> None:
             errors = p.update(services=svcs, endpoint_docs=slices)
             assert errors == (), errors[:3]
             t_update = time.perf_counter() - t
-            full = await p.sync()
-            assert full.error is None, full.error
-            full_text = p.last_ruleset or ""
-            raw_full = raw_load(raw_ns, mode, full_text)
-
+            # 1. fresh full sync (start-up) vs the same text into an empty namespace
+            fresh = await p.sync()
+            assert fresh.error is None and fresh.kind == "fresh", fresh
+            fresh_text = p.last_ruleset or ""
+            raw_fresh = raw_load(raw_ns, mode, fresh_text)
+            # 2. periodic full sync (rules in place) vs reloading that same text (it is idempotent)
+            full_ra, raw_full = [], []
+            for _ in range(0 if slow else reps):
+                r = await p.sync(full=True)
+                assert r.error is None and r.kind == "full", r
+                full_ra.append(r.render_seconds + r.apply_seconds)
+                raw_full.append(raw_load(ns, mode, p.last_ruleset or ""))
+            # 3. one service's endpoint replaced: partial sync vs the same text into the same prior state
             svcs2, slices2 = docs(n, eps, shift=n // 2)
-            p.update(services=svcs2, endpoint_docs=slices2)
-            t = time.perf_counter()
-            part = await p.sync()
-            t_part_total = time.perf_counter() - t
-            assert part.error is None and part.kind == "partial", part
-            part_text = p.last_ruleset or ""
-            p.update(services=svcs, endpoint_docs=slices)  # revert, then time the raw load of the same change
-            rev = await p.sync()
-            assert rev.error is None and rev.kind == "partial", rev
-            raw_part = raw_load(ns, mode, part_text)
+            part_ra, part_render, part_total, raw_part = [], [], [], []
+            for _ in range(reps):
+                p.update(services=svcs2, endpoint_docs=slices2)
+                t = time.perf_counter()
+                r = await p.sync()
+                part_total.append(time.perf_counter() - t)
+                assert r.error is None and r.kind == "partial", r
+                part_ra.append(r.render_seconds + r.apply_seconds)
+                part_render.append(r.render_seconds)
+                fwd = p.last_ruleset or ""
+                p.update(services=svcs, endpoint_docs=slices)
+                r = await p.sync()
+                assert r.error is None and r.kind == "partial", r
+                rev = p.last_ruleset or ""
+                raw_part.append(raw_load(ns, mode, fwd))
+                raw_load(ns, mode, rev)  # back to the state the proxier knows
         ex = exec_floor(ns)
-        f_ra, p_ra = full.render_seconds + full.apply_seconds, part.render_seconds + part.apply_seconds
+        f_ra = fresh.render_seconds + fresh.apply_seconds
+        full = (f"periodic full: nodelet {min(full_ra):7.3f}s raw {min(raw_full):7.3f}s "
+                f"ratio {min(full_ra) / min(raw_full):4.2f}" if full_ra else "periodic full: (skipped)")
         print(
-            f"{mode:9s} {n:5d}x{eps:<3d} "
-            f"full: nodelet {f_ra:8.3f}s (render {full.render_seconds:6.3f}) raw {raw_full:8.3f}s ratio {f_ra / raw_full:5.2f} "
-            f"[{len(full_text.splitlines())} lines] | "
-            f"partial: nodelet {p_ra * 1000:7.1f}ms (render {part.render_seconds * 1000:5.1f}) raw {raw_part * 1000:7.1f}ms "
-            f"ratio {p_ra / raw_part:5.2f} sync-total {t_part_total * 1000:7.1f}ms [{len(part_text.splitlines())} lines] | "
-            f"update() {t_update:6.3f}s netns-exec {ex * 1000:4.1f}ms",
+            f"{mode:8s} {n:5d}x{eps:<2d} | fresh full: nodelet {f_ra:7.3f}s (render {fresh.render_seconds:5.3f}) "
+            f"raw {raw_fresh:7.3f}s ratio {f_ra / raw_fresh:4.2f} [{len(fresh_text.splitlines())} lines] | {full} | "
+            f"partial: nodelet {min(part_ra) * 1000:6.1f}ms (render {min(part_render) * 1000:4.1f}) "
+            f"raw {min(raw_part) * 1000:6.1f}ms ratio {min(part_ra) / min(raw_part):4.2f} "
+            f"[{len(fwd.splitlines())} lines], whole sync {min(part_total) * 1000:6.1f}ms | "
+            f"update() {t_update:5.2f}s, netns exec {ex * 1000:3.1f}ms, best of {reps}",
             flush=True,
         )
     finally:
@@ -120,12 +140,13 @@ def main() -> None:
     ap.add_argument("--sizes", default="100,1000,5000")
     ap.add_argument("--modes", default="iptables,nftables")
     ap.add_argument("--endpoints", type=int, default=10)
+    ap.add_argument("--repeat", type=int, default=3, help="best of N (iptables at >= 5,000: 1)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/proxy.py needs root (network namespaces)")
     for mode in args.modes.split(","):
         for n in (int(s) for s in args.sizes.split(",")):
-            asyncio.run(bench(mode, n, args.endpoints))
+            asyncio.run(bench(mode, n, args.endpoints, args.repeat))
 
 
 if __name__ == "__main__":

@@ -2,9 +2,15 @@
 
 ``update`` is cheap and never touches the kernel: it parses, allocates, resolves endpoints, records the
 ``(previous, current)`` pairs that differ and wakes the runner. The runner (``run``) syncs at most once per
-``min_sync_period`` (1 s), at least once per ``sync_period`` (30 s, always full), and retries a failed sync after
-``min_sync_period`` as a full one. Each sync first checks the canary (a chain nobody else has a reason to touch);
-if it is gone, someone flushed our rules and the sync is full and fresh.
+``min_sync_period`` (1 s) and at least once per ``sync_period`` (30 s), and retries a failed sync after
+``min_sync_period`` as a full one. Each sync first checks the canary (a chain/set nobody else has a reason to touch);
+if it is gone, someone flushed our rules and the sync is full and fresh. Otherwise a sync is partial (only the
+changed service ports) except every ``full_sync_period`` (1 h, kube-proxy's FullSyncPeriod), when everything is
+rewritten. (A full rewrite of 5,000 services costs seconds; doing it every 30 s would be most of the CPU.)
+
+nftables: a full sync recreates the table in the same transaction. The kernel validates the whole table for each
+rule added to a live table, so rewriting 5,000 services in place took 19 s here against 4.3 s for a recreate; the
+price is that ClientIP affinity memory restarts at a full sync (start, failure, canary, hourly).
 """
 from __future__ import annotations
 
@@ -44,6 +50,7 @@ class ProxyConfig:
     node_port_range: tuple[int, int] = DEFAULT_NODE_PORT_RANGE
     min_sync_period: float = 1.0
     sync_period: float = 30.0
+    full_sync_period: float = 3600.0
     state_dir: str | None = None
     node_name: str = ""
     masquerade_mark: int = 0x4000
@@ -155,21 +162,18 @@ class Proxier:
         self._wake.set()
 
     async def run(self) -> None:
-        """Sync on updates (at most once per min_sync_period), fully every sync_period, until ``stop()``."""
+        """Sync on updates (at most once per min_sync_period) and every sync_period, until ``stop()``."""
         self._stop.clear()
         self._wake.set()
         while not self._stop.is_set():
-            now = self._clock()
-            due_full = self._last_full is None or now - self._last_full >= self.config.sync_period
-            if not due_full:
-                timeout = self.config.sync_period - (now - (self._last_full or now))
+            if self._last_sync is not None:
+                idle = self.config.sync_period - (self._clock() - self._last_sync)
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=max(timeout, 0))
+                    await asyncio.wait_for(self._wake.wait(), timeout=max(idle, 0))
                 except TimeoutError:
                     pass
-            if self._stop.is_set():
-                break
-            if self._last_sync is not None:
+                if self._stop.is_set():
+                    break
                 delay = self._last_sync + self.config.min_sync_period - self._clock()
                 if delay > 0:
                     try:
@@ -179,10 +183,10 @@ class Proxier:
                         pass
             self._wake.clear()
             now = self._clock()
-            full = self._last_full is None or now - self._last_full >= self.config.sync_period
+            full = self._last_full is None or now - self._last_full >= self.config.full_sync_period
             result = await self.sync(full=full)
             if result.error is not None:
-                self._wake.set()  # retry (full) after min_sync_period
+                self._wake.set()  # retry (fresh) after min_sync_period
 
     # ------------------------------------------------------------------ sync
 
@@ -235,7 +239,7 @@ class Proxier:
                     config=self._rule_config,
                     previous=self._applied_nft,
                     changed=None if full else set(changes),
-                    fresh=fresh,
+                    fresh=full,  # recreate: 4x cheaper in the kernel than rewriting a live table (see above)
                     endpoint_ip_counts=None if fresh else self._nft_ip_counts,
                 )
                 t1 = self._clock()
