@@ -350,17 +350,20 @@ _CONF_EXTS = (".conf", ".conflist", ".json")
 
 def render_conflist(*, pod_cidr: str, bridge: str = DEFAULT_BRIDGE, name: str = DEFAULT_NETWORK,
                     cni_version: str = "1.0.0", ip_masq: bool = True, hairpin_mode: bool = True, mtu: int = 0,
-                    data_dir: str | None = None, portmap: bool = True) -> dict[str, Any]:
+                    data_dir: str | None = None, portmap: bool = True, force_address: bool = True) -> dict[str, Any]:
     """The conflist containerd should load: nodelet-cni (bridge + built-in host-local) then, optionally, the
     reference portmap plugin for hostPort. cniVersion 1.0.0 by default because Debian's portmap (1.1.1) does not
-    speak 1.1.0; pass cni_version="1.1.0" to get GC/STATUS from a runtime that supports them."""
+    speak 1.1.0; pass cni_version="1.1.0" to get GC/STATUS from a runtime that supports them. forceAddress is on
+    because the bridge is nodelet's own: after a podCIDR change its gateway address is replaced instead of every
+    ADD failing with "already has an IP address different from ..." (the reference's default)."""
     subnet = ipaddress.ip_network(pod_cidr, strict=False)
     ipam: dict[str, Any] = {"type": "host-local", "ranges": [[{"subnet": str(subnet)}]],
                             "routes": [{"dst": "0.0.0.0/0" if subnet.version == 4 else "::/0"}]}
     if data_dir:
         ipam["dataDir"] = data_dir
     plugin: dict[str, Any] = {"type": PLUGIN_TYPE, "bridge": bridge, "isGateway": True, "isDefaultGateway": True,
-                              "ipMasq": ip_masq, "hairpinMode": hairpin_mode, "ipam": ipam}
+                              "forceAddress": force_address, "ipMasq": ip_masq, "hairpinMode": hairpin_mode,
+                              "ipam": ipam}
     if mtu:
         plugin["mtu"] = mtu
     plugins: list[dict[str, Any]] = [plugin]

@@ -111,6 +111,7 @@ def test_render_conflist_is_valid_and_chains_portmap() -> None:
     assert c["name"] == "nodelet" and c["cniVersion"] == "1.0.0"
     first, second = c["plugins"]
     assert first["type"] == "nodelet-cni" and first["bridge"] == "nodelet0" and first["ipMasq"] is True
+    assert first["isGateway"] and first["isDefaultGateway"] and first["forceAddress"] and first["hairpinMode"]
     assert first["ipam"] == {"type": "host-local", "ranges": [[{"subnet": "10.244.1.0/24"}]],
                              "routes": [{"dst": "0.0.0.0/0"}]}
     assert second == {"type": "portmap", "capabilities": {"portMappings": True}}
