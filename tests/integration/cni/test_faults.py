@@ -77,8 +77,9 @@ def _state(pid: int) -> str:
         return "gone"
 
 
+@pytest.mark.parametrize("cleanup", ["GC", "DEL"])
 @pytest.mark.parametrize("step", ["allocated", "veth", "masq"])
-def test_sigkill_mid_add_then_gc_cleans_everything_but_valid(cni: CniHarness, step: str) -> None:
+def test_sigkill_mid_add_then_gc_or_del_cleans(cni: CniHarness, step: str, cleanup: str) -> None:
     conf = cni.conf(ipMasq=True)
     with netns("live") as live, netns("victim") as victim:
         ok(cni.call("ADD", conf=conf, container_id="live", netns=live, fast=False))
@@ -94,12 +95,15 @@ def test_sigkill_mid_add_then_gc_cleans_everything_but_valid(cni: CniHarness, st
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert len(cni.allocations()) == 2  # the victim's allocation exists: this is mid-ADD
-        gc = {**conf, "cni.dev/valid-attachments": [{"containerID": "live", "ifname": "eth0"}]}
-        ok(cni.call("GC", conf=gc))
+        if cleanup == "GC":
+            ok(cni.call("GC", conf={**conf, "cni.dev/valid-attachments": [{"containerID": "live", "ifname": "eth0"}]}))
+        else:  # the runtime's DEL after a failed ADD (no prevResult: the ADD never answered)
+            ok(cni.call("DEL", conf=conf, container_id="victim", netns=victim))
         assert len(cni.allocations()) == 1 and len(cni.veths()) == 1
         elems = cni.masq_elements()
         assert "id=live" in elems and "id=victim" not in elems
-        assert not [f for f in os.listdir(f"{cni.data_dir}/{cni.network}") if f.startswith(".tmp")]
+        if cleanup == "GC":
+            assert not [f for f in os.listdir(f"{cni.data_dir}/{cni.network}") if f.startswith(".tmp")]
         assert run_in(victim, "ip", "-o", "link").stdout.count("eth0") == 0
         assert ping(live, "10.88.0.1")
         # the runtime's retry after the crash works
