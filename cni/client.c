@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -68,6 +69,9 @@ int main(void) {
     if (s < 0 || strlen(path) >= sizeof(addr.sun_path)) fallback(NULL, 0);
     strcpy(addr.sun_path, path);
     if (connect(s, (struct sockaddr *)&addr, sizeof(addr)) != 0) { close(s); fallback(NULL, 0); }
+    struct timeval tmo = {.tv_sec = 120}; /* a hung server must not hang the runtime forever */
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof tmo);
+    setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof tmo);
 
     size_t in_len = 0;
     char *in = slurp(0, &in_len);

@@ -53,7 +53,7 @@ def reply_error(code, msg):
 def client():
     import _socket
     s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    s.settimeout(300)
+    s.settimeout(120)  # a hung server must not hang the runtime forever
     try:
         s.connect(posix.environ.get(b"NODELET_CNI_SOCKET") or SOCKET)
     except OSError:
