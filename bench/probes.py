@@ -194,12 +194,19 @@ async def _child(variant: str, http_port: int, tcp_port: int, pods: int, duratio
             schedule(i, start + random.random())
     else:
         from probes import (
-            ContainerId, ContainerProbes, ExecAction, HTTPGetAction, PodKey, PodUID, ProbeKind, ProbeManager,
-            ProbeResult, ProbeSpec, TCPSocketAction,
+            ContainerId, ContainerProbes, ExecAction, HTTPGetAction, PodKey, PodUID, ProbeEventType, ProbeKind,
+            ProbeManager, ProbeSpec, TCPSocketAction,
         )
         from probes.testing import SubprocessExecRunner
 
-        manager = ProbeManager(exec_runner=SubprocessExecRunner(), on_result=lambda e: None, on_probe_started=note)
+        def on_result(event: object) -> None:  # every failed attempt is an Unhealthy event
+            nonlocal bad
+            if measuring and getattr(event, "type", None) is ProbeEventType.UNHEALTHY:
+                bad += 1
+                if os.environ.get("PROBES_BENCH_VERBOSE"):
+                    print(getattr(event, "message", ""), file=sys.stderr)
+
+        manager = ProbeManager(exec_runner=SubprocessExecRunner(), on_result=on_result, on_probe_started=note)
         if is_exec:
             containers = [ContainerProbes(readiness=ProbeSpec(kind=ProbeKind.READINESS, period_seconds=1,
                                                               handler=ExecAction(command=("true",))))
@@ -222,10 +229,6 @@ async def _child(variant: str, http_port: int, tcp_port: int, pods: int, duratio
     measuring = False
     cpu1, t1 = _cpu(is_exec), time.monotonic()
     if variant in ("manager", "exec-manager"):
-        for s in manager.snapshot():
-            if s.last_probe_result is ProbeResult.FAILURE:
-                bad += 1
-        ok = len(lateness)
         await manager.aclose()
     return {"variant": variant, "probes": len(lateness), "failures": bad, "seconds": t1 - t0,
             "cpu_s": cpu1 - cpu0, "rss_mib": _rss_mib(), "p50_ms": _percentile(lateness, 0.5) * 1000,
@@ -236,6 +239,11 @@ def _run_variant(variant: str, args: argparse.Namespace, http_port: int, tcp_por
     cmd = [sys.executable, __file__, "--child", variant, "--http-port", str(http_port), "--tcp-port", str(tcp_port),
            "--pods", str(args.pods), "--duration", str(duration), "--exec-rate", str(args.exec_rate)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    if os.environ.get("PROBES_BENCH_VERBOSE") and out.stderr:
+        lines = out.stderr.splitlines()
+        counts = {m: lines.count(m) for m in dict.fromkeys(lines)}
+        for message, n in sorted(counts.items(), key=lambda kv: -kv[1])[:10]:
+            print(f"#   {variant} failure x{n}: {message[:160]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
