@@ -138,3 +138,22 @@ def test_chained_in_front_of_reference_portmap(cni: CniHarness) -> None:
             httpd.wait()
         assert "CNI-DN-" not in run_in(cni.host, "iptables", "-t", "nat", "-S").stdout
         assert cni.allocations() == [] and cni.veths() == [] and pod_ip not in cni.masq_elements()
+
+
+def test_chained_in_front_of_reference_bandwidth(cni: CniHarness) -> None:
+    """The reference bandwidth plugin finds our host veth in prevResult and shapes it; DEL in reverse."""
+    base = {"cniVersion": "1.0.0", "name": cni.network}
+    bw = {**base, "type": "bandwidth", "capabilities": {"bandwidth": True},
+          "runtimeConfig": {"bandwidth": {"ingressRate": 1000000, "ingressBurst": 100000,
+                                          "egressRate": 2000000, "egressBurst": 100000}}}
+    with cni_server(cni.socket, host_netns=cni.host), netns("p") as p:
+        res = ok(cni.call("ADD", conf={**cni.conf(), **base}, container_id="c1", netns=p))
+        hostif = res["interfaces"][1]["name"]
+        ok(exec_plugin(f"{REFERENCE_DIR}/bandwidth", plugin_env("ADD", container_id="c1", netns=p),
+                       {**bw, "prevResult": res}, host_netns=cni.host))
+        assert "tbf" in run_in(cni.host, "tc", "qdisc", "show", "dev", hostif).stdout
+        ok(exec_plugin(f"{REFERENCE_DIR}/bandwidth", plugin_env("DEL", container_id="c1", netns=p),
+                       {**bw, "prevResult": res}, host_netns=cni.host))
+        ok(cni.call("DEL", conf={**cni.conf(), **base, "prevResult": res}, container_id="c1", netns=p))
+        assert cni.veths() == [] and cni.allocations() == []
+        assert "bwp" not in run_in(cni.host, "ip", "-o", "link").stdout
