@@ -334,6 +334,8 @@ def parse_netconf(stdin: bytes, *, command: str = "ADD") -> NetConf:
                 raise InvalidConfig(f"cni.dev/valid-attachments[{i}]: expected {{containerID, ifname}}, got {a!r}")
             items.append(Attachment(container_id=ContainerId(a["containerID"]), ifname=a["ifname"]))
         valid = tuple(items)
+    elif command == "GC":  # never read a missing list as "nothing is valid": that would wipe every pod
+        raise InvalidConfig("cni.dev/valid-attachments: required for GC")
     is_default_gateway = _bool(raw, "isDefaultGateway")
     return NetConf(cni_version=version, name=name, type=_str(raw, "type", PLUGIN_TYPE), bridge=bridge,
                    # like the reference: a default gateway must be a gateway

@@ -104,6 +104,10 @@ def test_gc_valid_attachments_parsed() -> None:
     with pytest.raises(CNIError) as ei:
         parse_netconf(conf(**{"cni.dev/valid-attachments": [{"containerID": 1}]}), command="GC")
     assert ei.value.code == 7 and ei.value.msg.startswith("cni.dev/valid-attachments[0]: expected")
+    with pytest.raises(CNIError) as ei:
+        parse_netconf(conf(), command="GC")
+    assert (ei.value.code, ei.value.msg) == (7, "cni.dev/valid-attachments: required for GC")
+    assert parse_netconf(conf(**{"cni.dev/valid-attachments": []}), command="GC").valid_attachments == ()
 
 
 def test_render_conflist_is_valid_and_chains_portmap() -> None:

@@ -38,7 +38,7 @@ async def test_add_result_and_env_passed_through() -> None:
 async def test_del_check_gc_status_print_nothing_on_success() -> None:
     for cmd, method in (("DEL", "delete"), ("CHECK", "check"), ("GC", "gc"), ("STATUS", "status")):
         fake = FakeCommands()
-        code, out = await call({**ENV, "CNI_COMMAND": cmd}, fake=fake)
+        code, out = await call({**ENV, "CNI_COMMAND": cmd}, {**CONF, "cni.dev/valid-attachments": []}, fake=fake)
         assert (code, out, fake.calls[0][0]) == (0, None, method)
 
 
