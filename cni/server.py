@@ -66,7 +66,6 @@ async def serve(socket_path: str = DEFAULT_SOCKET, *, ready: asyncio.Event | Non
     """Serve until cancelled. Refuses to steal a socket another live server answers on; a stale one is replaced."""
     commands = BridgeCommands()  # imports pyroute2 once, up front
     from . import netlink
-    await netlink.open_shared_host()
 
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -91,12 +90,14 @@ async def serve(socket_path: str = DEFAULT_SOCKET, *, ready: asyncio.Event | Non
         if _socket_in_use(socket_path):
             raise RuntimeError(f"{socket_path}: another nodelet-cni server is answering there")
         os.unlink(socket_path)
-    old = os.umask(0o077)
+    await netlink.open_shared_host()
     try:
         server = await asyncio.start_unix_server(on_client, path=socket_path, backlog=256)
-    finally:
-        os.umask(old)
-    inode = os.stat(socket_path).st_ino
+        os.chmod(socket_path, 0o600)  # root's runtime only (not umask: that is process-wide in the daemon)
+        inode = os.stat(socket_path).st_ino
+    except BaseException:
+        netlink.close_shared_host()
+        raise
     log.info("cni server listening socket=%s", socket_path)
     try:
         async with server:
