@@ -62,6 +62,9 @@ class AgentAPIView:
             "staticPodPath": c.static_pod_path,
             "proxyMode": c.proxy_mode,
             "manifestErrors": [str(e) for e in a.manifests.errors],
+            # where things live, for `nodelet logs|net|doctor` run without --config
+            "podLogsDir": c.pod_logs_dir, "rootDir": c.root_dir, "cniConfDir": c.cni_conf_dir, "cniBinDir": c.cni_bin_dir,
+            "cniBridge": c.cni_bridge,
         }
 
     def extra(self, name: str) -> Any | None:

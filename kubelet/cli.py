@@ -9,7 +9,10 @@ from typing import Any
 import click
 
 from kubelet.cli_get import get_group
+from kubelet.cli_logs import logs_cmd
 from kubelet.cli_runtime import runtime_group
+from kubelet.cli_validate import validate_cmd
+from kubelet.cli_version import version_cmd
 from kubelet.config import ConfigError, config_keys, load_config
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
@@ -60,16 +63,13 @@ def run_cmd(config_path: str | None, verbose: int, **flags: Any) -> None:
         raise
 
 
-@cli.command("version")
-def version_cmd() -> None:
-    """Print nodelet's version."""
-    from kubelet.agent import VERSION
-
-    click.echo(f"nodelet {VERSION}")
-
-
 cli.add_command(runtime_group)
 cli.add_command(get_group)
+from kubelet.cli_install import install_cmd  # noqa: E402  (issue 9: the host installer)
+cli.add_command(install_cmd)
+cli.add_command(version_cmd)
+cli.add_command(validate_cmd)
+cli.add_command(logs_cmd)
 
 
 def main() -> None:
