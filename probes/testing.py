@@ -279,7 +279,19 @@ class GRPCHealthServer:
 
 
 def make_self_signed_cert(directory: str | None = None) -> tuple[Path, Path]:
-    """A throwaway self-signed certificate for CN=localhost / 127.0.0.1; returns (cert, key) paths."""
+    """A throwaway self-signed certificate for CN=localhost / 127.0.0.1; returns (cert, key) paths. Uses the
+    ``cryptography`` package when installed, else the ``openssl`` CLI."""
+    d = Path(directory or tempfile.mkdtemp(prefix="nodelet-probes-tls-"))
+    cert_path, key_path = d / "cert.pem", d / "key.pem"
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        import subprocess
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-keyout", str(key_path), "-out", str(cert_path), "-days", "1", "-subj",
+                        "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                       check=True, capture_output=True)
+        return cert_path, key_path
     import ipaddress
 
     from cryptography import x509
@@ -297,8 +309,6 @@ def make_self_signed_cert(directory: str | None = None) -> tuple[Path, Path]:
                                                         x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
                            critical=False)
             .sign(key, hashes.SHA256()))
-    d = Path(directory or tempfile.mkdtemp(prefix="nodelet-probes-tls-"))
-    cert_path, key_path = d / "cert.pem", d / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
