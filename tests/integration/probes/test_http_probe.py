@@ -97,8 +97,8 @@ async def test_other_host_redirect_not_followed() -> None:
         assert b.requests == []
 
 
-async def test_https_without_verification() -> None:
-    cert, key = make_self_signed_cert()
+async def test_https_without_verification(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cert, key = make_self_signed_cert(str(tmp_path))
     async with HTTPTestServer(ssl_context=server_tls_context(cert, key)) as srv:
         out = await probe(srv.port, "/", scheme="HTTPS")
         assert out.result is S
