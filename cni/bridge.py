@@ -14,15 +14,16 @@ import os
 import re
 import signal
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from . import nat, netlink
 from .config import Attachment, ContainerId, Env, IPAddress, IPNetwork, NetConf, parse_version
 from .errors import CheckFailed, CNIError, IncompatibleVersion, InvalidConfig, NotAvailable
 from .ipam import Allocation, compute_allocations, parse_requested_ips
-from .store import DiskStore, Store
+from .store import DiskStore, LockBusy, Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _HOST_VETH_RE = re.compile(r"^veth[0-9a-f]{8}$")
 STOP_AT_ENV = "NODELET_CNI_TEST_STOP_AT"  # test hook: SIGSTOP ourselves at a named ADD step (crash tests)
 
@@ -107,11 +108,20 @@ def _prev_ips(conf: NetConf) -> list[IPAddress]:
 
 
 # --- IPAM (synchronous critical sections under the store lock) ------------------------------------------------
-def allocate(conf: NetConf, env: Env, store: Store) -> list[Allocation]:
+async def _locked(fn: Callable[..., T], *args: Any) -> T:
+    """Run a store critical section: straight away when the lock is free (no await inside, so requests in
+    one event loop never interleave), in a thread when another process holds it (the loop keeps serving)."""
+    try:
+        return fn(*args, wait=False)
+    except LockBusy:
+        return await asyncio.to_thread(fn, *args)
+
+
+def allocate(conf: NetConf, env: Env, store: Store, *, wait: bool = True) -> list[Allocation]:
     assert conf.ipam is not None
     owner = Attachment(container_id=env.container_id, ifname=env.ifname)
     requested = parse_requested_ips(env.args.get("IP", ""), conf.runtime_ips)
-    with store.lock():
+    with store.lock(wait):
         for _ in range(3):  # a foreign writer (e.g. host-local on the same dir) may win a race on a file
             reserved = store.reserved()
             last = [store.last_reserved(i) for i in range(len(conf.ipam.range_sets))]
@@ -128,9 +138,9 @@ def allocate(conf: NetConf, env: Env, store: Store) -> list[Allocation]:
     raise CNIError("allocation kept colliding with another writer of the data dir", code=11)
 
 
-def release(store: Store, owner: Attachment) -> list[IPAddress]:
+def release(store: Store, owner: Attachment, *, wait: bool = True) -> list[IPAddress]:
     """Release every address owned by `owner` (DEL)."""
-    with store.lock():
+    with store.lock(wait):
         gone = [ip for ip, o in store.list().items() if o == owner]
         for ip in gone:
             store.release(ip)
@@ -156,7 +166,7 @@ async def cmd_add(env: Env, conf: NetConf, store: Store) -> dict[str, Any]:
     created = False
     masq_task: asyncio.Task[None] | None = None
     try:
-        allocs = allocate(conf, env, store)
+        allocs = await _locked(allocate, conf, env, store)
         _checkpoint("allocated")
         if conf.ip_masq:  # the nft exec only needs the addresses: let it run while netlink does the rest
             masq_task = asyncio.ensure_future(nat.apply_add(
@@ -211,7 +221,7 @@ async def _rollback(conf: NetConf, store: Store, owner: Attachment, host_name: s
 
 async def cmd_del(env: Env, conf: NetConf, store: Store) -> None:
     owner = Attachment(container_id=env.container_id, ifname=env.ifname)
-    released = release(store, owner)
+    released = await _locked(release, store, owner)
     host_name = compute_host_veth_name(conf.name, env.container_id, env.ifname)
     masq_task = None
     if conf.ip_masq:  # nft runs while the kernel tears the veth down

@@ -25,8 +25,12 @@ LOCK_TIMEOUT = 10.0
 TMP_PREFIX = ".tmp."
 
 
+class LockBusy(Exception):
+    """lock(wait=False) found the lock taken: the caller waits somewhere harmless (a thread, not the loop)."""
+
+
 class Store(Protocol):
-    def lock(self) -> contextlib.AbstractContextManager[None]: ...
+    def lock(self, wait: bool = True) -> contextlib.AbstractContextManager[None]: ...
     def list(self) -> dict[IPAddress, Attachment | None]: ...  # None: the file is corrupted
     def reserved(self) -> set[IPAddress]: ...  # cheaper than list(): names only
     def reserve(self, ip: IPAddress, owner: Attachment, range_set: int) -> bool: ...
@@ -69,7 +73,7 @@ class DiskStore:
             raise IOFailure(f"data dir {self.dir}: cannot create: {e.strerror}") from None
 
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self, wait: bool = True) -> Iterator[None]:
         self.ensure_dir()
         path = os.path.join(self.dir, "lock")
         try:
@@ -83,6 +87,8 @@ class DiskStore:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
+                    if not wait:
+                        raise LockBusy(path) from None
                     if time.monotonic() > deadline:
                         raise TryAgainLater(f"data dir {self.dir}: lock busy for {LOCK_TIMEOUT:.0f}s") from None
                     time.sleep(0.0005)
@@ -191,7 +197,7 @@ class MemoryStore:
         self.temp = 0
 
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self, wait: bool = True) -> Iterator[None]:
         yield
 
     def list(self) -> dict[IPAddress, Attachment | None]:

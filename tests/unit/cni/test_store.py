@@ -74,3 +74,29 @@ def test_status_probe(tmp_path) -> None:  # type: ignore[no-untyped-def]
 def test_parse_owner() -> None:
     assert parse_owner(b"abc\r\neth0") == Attachment(container_id=ContainerId("abc"), ifname="eth0")
     assert parse_owner(b"") is None and parse_owner(b"a b") is None
+
+
+def test_lock_without_wait_reports_busy_and_a_thread_waits(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import fcntl
+    import threading
+
+    from cni.store import LockBusy
+    s = DiskStore(str(tmp_path / "net"))
+    s.ensure_dir()
+    holder = os.open(tmp_path / "net" / "lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another "process" (another open file description) holds it
+    with pytest.raises(LockBusy):
+        with s.lock(wait=False):
+            pass
+    got = threading.Event()
+
+    def waiter() -> None:
+        with s.lock():
+            got.set()
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    assert not got.wait(0.05)  # still held
+    os.close(holder)
+    t.join(5)
+    assert got.is_set()
