@@ -13,6 +13,7 @@ from kubelet.runtime_view import PodRuntimeStatus
 from kubelet.types import Pod
 from probes.errors import ExecTimeoutError
 from probes.manager import ProbeManager
+from probes.results import render_probe_states
 from probes.types import ContainerId, ContainerProbes, ExecResult, PodKey, PodUID, ProbeEventType, ProbeKind, ProbeResultEvent
 
 log = logging.getLogger(__name__)
@@ -104,25 +105,8 @@ class AgentProbes:
         return self._kills.pop((uid, name, container_id), None)
 
     def snapshot(self) -> list[dict[str, Any]]:
-        out = []
-        for s in self.manager.snapshot():
-            out.append(
-                {
-                    "pod": s.pod_key,
-                    "podUID": s.pod_uid,
-                    "container": s.container_name,
-                    "containerID": s.container_id or "",
-                    "probe": s.kind.value if hasattr(s.kind, "value") else str(s.kind),
-                    "handler": s.handler,
-                    "result": getattr(s.result, "value", str(s.result)),
-                    "lastResult": getattr(s.last_probe_result, "value", None) if s.last_probe_result is not None else None,
-                    "consecutiveSuccesses": s.consecutive_successes,
-                    "consecutiveFailures": s.consecutive_failures,
-                    "lastMessage": s.last_message,
-                    "lastLatencySeconds": getattr(s, "last_latency", None),
-                }
-            )
-        return out
+        """Per probe: result in effect, last attempt, consecutive counts, last message and latency (the API's view)."""
+        return render_probe_states(self.manager.snapshot())
 
     def _on_result(self, e: ProbeResultEvent) -> None:
         uid = str(e.pod_uid)

@@ -75,6 +75,7 @@ def test_http_liveness_failure_restarts_the_container(agent: AgentProcess, conta
     probes = agent.get("/api/v1/extra/probes")
     mine = [p for p in probes if p["podUID"] == uid]
     assert mine and mine[0]["probe"] == "liveness" and mine[0]["handler"] == "httpGet" and mine[0]["container"] == "httpd"
+    assert mine[0]["lastLatencyMs"] is not None and mine[0]["consecutiveSuccesses"] + mine[0]["consecutiveFailures"] >= 1
 
 
 def test_readiness_flips_the_ready_condition_both_ways(agent: AgentProcess, containerd) -> None:  # type: ignore[no-untyped-def]
