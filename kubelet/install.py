@@ -299,8 +299,9 @@ class Installer:
         if stamp.exists() and stamp.read_text().strip() == digest and (venv / "bin" / "nodelet").exists():
             return
         fresh = not (venv / "bin" / "python").exists()
-        if venv.exists() and not (venv / VENV_MARK).exists() and self.manifest.venv != self.opts.venv:
-            raise InstallError(f"{self.opts.venv}: exists and was not made by nodelet; pass --venv DIR")
+        ours = (venv / VENV_MARK).exists() or self.manifest.venv == self.opts.venv or (venv / "bin" / "nodelet").exists()
+        if venv.exists() and not ours:  # a venv of nodelet's (demo.sh makes one) is adopted; anything else is not ours
+            raise InstallError(f"{self.opts.venv}: exists and is not a nodelet virtual environment; pass --venv DIR")
         self.ensure_dir(os.path.dirname(self.opts.venv))
         self._change("create" if fresh else "update", self.opts.venv + "/", "virtual environment")
         if self.opts.dry_run:
@@ -308,6 +309,7 @@ class Installer:
         if fresh:
             cmd = [self.opts.python, "-m", "venv", *(["--system-site-packages"] if self.opts.system_site_packages else []), str(venv)]
             _run(cmd, step="venv")
+        if not (venv / VENV_MARK).exists():
             (venv / VENV_MARK).write_text("made by `nodelet install`; removed by `nodelet install --uninstall`\n")
         self.manifest.venv = self.opts.venv
         with tempfile.TemporaryDirectory(prefix="nodelet-install-") as tmp:
@@ -331,7 +333,7 @@ class Installer:
             self.ensure_dir(self.opts.cni_bin_dir)
             py = self.opts.at(self.opts.venv) / "bin" / "python"
             code = "import sys; from cni.install import ensure_plugin_installed; print(ensure_plugin_installed(sys.argv[1]))"
-            _run([str(py), "-c", code, str(bin_dir)], step="cni plugin")
+            _run([str(py), "-I", "-c", code, str(bin_dir)], step="cni plugin")
             after = _sha(plugin.read_bytes())
             if after != before:
                 self._change("create" if before is None else "update", path)
@@ -481,7 +483,8 @@ def _dpkg_installed(package: str) -> bool:
 def _run(cmd: list[str], *, step: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     log.info("install step=%s cmd=%s", step, " ".join(cmd))
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+        # cwd "/": a checkout in the caller's cwd must not shadow (`python -c`/`-m` put the cwd on sys.path)
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800, cwd="/")
     except (OSError, subprocess.TimeoutExpired) as e:
         if not check:
             return subprocess.CompletedProcess(cmd, 1, "", str(e))
