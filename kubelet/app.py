@@ -31,6 +31,20 @@ def _operation(rpc: str) -> str:
     return _SNAKE.sub("_", rpc.replace("PodSandbox", "Podsandbox")).lower()
 
 
+def default_route_mtu(route_table: str = "/proc/net/route") -> int:
+    """MTU of the uplink (the IPv4 default route's device), so pods never send frames the uplink drops; 0 if unknown."""
+    try:
+        with open(route_table) as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if len(fields) > 2 and fields[1] == "00000000":
+                    return int(Path(f"/sys/class/net/{fields[0]}/mtu").read_text())
+    except (OSError, ValueError, StopIteration):
+        pass
+    return 0
+
+
 class AgentAPIView:
     """What the local API shows, read from the agent (and, when wired, probes and the proxy)."""
 
@@ -181,7 +195,9 @@ class NodeletApp:
         from cni.install import ensure_plugin_installed
 
         plugin = ensure_plugin_installed(self.config.cni_bin_dir, socket_path=self.cni_socket)
-        conf = ensure_conflist(self.config.cni_conf_dir, render_conflist(pod_cidr=self.config.pod_cidr, bridge=self.config.cni_bridge))
+        mtu = default_route_mtu()
+        conflist = render_conflist(pod_cidr=self.config.pod_cidr, bridge=self.config.cni_bridge, mtu=mtu if mtu and mtu < 1500 else 0)
+        conf = ensure_conflist(self.config.cni_conf_dir, conflist)
         log.info("pod network configured podCIDR=%s conflist=%s plugin=%s", self.config.pod_cidr, conf, plugin)
 
     async def _cni_server(self) -> None:

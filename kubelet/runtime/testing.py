@@ -55,7 +55,11 @@ def start_test_runtime(base: str | None = None, *, cni_conflist: dict | None = N
     instance.write_config()
     ensure_plugin_installed(instance.cni_bin_dir, socket_path=TEST_CNI_SOCKET)
     if cni_conflist is None:
-        ensure_conflist(instance.layout.cni_conf_dir, render_conflist(pod_cidr=TEST_POD_SUBNET, bridge=TEST_BRIDGE))
+        from kubelet.app import default_route_mtu
+
+        mtu = default_route_mtu()
+        conflist = render_conflist(pod_cidr=TEST_POD_SUBNET, bridge=TEST_BRIDGE, mtu=mtu if mtu and mtu < 1500 else 0)
+        ensure_conflist(instance.layout.cni_conf_dir, conflist)
     else:
         ensure_conflist(instance.layout.cni_conf_dir, cni_conflist)
     for stale in instance.layout.cni_conf_dir.glob("10-nodelet-test.conflist"):
