@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from kubelet.cli_describe import describe_group
+from kubelet.cli_exec import exec_cmd
 from kubelet.cli_get import get_group
 from kubelet.cli_logs import logs_cmd
 from kubelet.cli_runtime import runtime_group
@@ -70,6 +72,8 @@ cli.add_command(install_cmd)
 cli.add_command(version_cmd)
 cli.add_command(validate_cmd)
 cli.add_command(logs_cmd)
+cli.add_command(describe_group)
+cli.add_command(exec_cmd)
 
 
 def main() -> None:

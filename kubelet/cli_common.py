@@ -164,14 +164,14 @@ def missing_socket(endpoint: str) -> str | None:
     return None
 
 
-def run_cri(endpoint: str, fn: Callable[[Any], Awaitable[T]], *, timeout: float = 10.0) -> T:
+def run_cri(endpoint: str, fn: Callable[[Any], Awaitable[T]], *, timeout: float = 10.0, mutate_timeout: float = 120.0) -> T:
     """Run `fn(client)` with a RuntimeClient on `endpoint`; CRI errors become one-line failures."""
     import asyncio
 
     import cri
 
     async def go() -> T:
-        async with cri.RuntimeClient(endpoint, timeout=timeout) as client:
+        async with cri.RuntimeClient(endpoint, timeout=timeout, mutate_timeout=mutate_timeout) as client:
             return await fn(client)
 
     reason = missing_socket(endpoint)

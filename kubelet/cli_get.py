@@ -9,7 +9,7 @@ from urllib.parse import quote, urlencode
 
 import click
 
-from kubelet.apiclient import DEFAULT_SOCKET_PATH, APIClient, APIClientError
+from kubelet.apiclient import DEFAULT_SOCKET_PATH, APIClient, APIClientError, APIUnavailable
 from kubelet.printers import render_events_table, render_list, render_names, render_object, render_pods_table
 
 __all__ = ["get_group"]
@@ -63,8 +63,31 @@ def _list_path(resource: str, namespace: str | None, selector: str) -> str:
     return base + (f"?{urlencode({'labelSelector': selector})}" if selector else "")
 
 
+def _runtime_pods(ns: str | None, selector: str, config_path: str | None, runtime_endpoint: str | None,
+                  socket_path: str) -> list[dict[str, Any]]:
+    """The daemon is down: the node's pods as the runtime shows them (kubelet labels), filtered like the API does."""
+    from kubelet.api import SelectorError, compute_selector_match, parse_label_selector
+    from kubelet.cli_common import fallback_note, missing_socket, run_cri, target_from
+    from kubelet.cli_fallback import list_runtime_pods
+
+    try:
+        reqs = parse_label_selector(selector)
+    except SelectorError as e:
+        raise click.BadParameter(str(e), param_hint="-l") from None
+    target = target_from(socket_path, config_path, runtime_endpoint)
+    endpoint = target.runtime_endpoint()
+    reason = missing_socket(endpoint)
+    if reason:
+        _fail(f"{APIUnavailable(target.socket_path)}; no runtime to fall back to at {endpoint} ({reason})")
+    pods = run_cri(endpoint, lambda c: list_runtime_pods(c))
+    fallback_note("pods")
+    return [p for p in pods if (ns is None or p["metadata"]["namespace"] == ns)
+            and compute_selector_match(reqs, p["metadata"].get("labels"))]
+
+
 def _run_get(*, resource: str, names: tuple[str, ...], output: str | None, namespace: str | None,
-             all_namespaces: bool, selector: str, socket_path: str) -> None:
+             all_namespaces: bool, selector: str, socket_path: str, config_path: str | None = None,
+             runtime_endpoint: str | None = None) -> None:
     if names and all_namespaces:
         raise click.UsageError("a resource cannot be retrieved by name across all namespaces")
     if names and selector:
@@ -73,7 +96,16 @@ def _run_get(*, resource: str, names: tuple[str, ...], output: str | None, names
     client = APIClient(socket_path)
     items: list[dict[str, Any]] = []
     errors: list[str] = []
-    if names:
+    fallback = None
+    if resource == "pods":
+        try:
+            client.get("/healthz")
+        except APIUnavailable:
+            fallback = _runtime_pods(ns, selector, config_path, runtime_endpoint, socket_path)
+    if fallback is not None:
+        items = [p for p in fallback if not names or p["metadata"]["name"] in names]
+        errors = [f'pods "{n}" not found' for n in names if n not in {p["metadata"]["name"] for p in items}]
+    elif names:
         if resource != "pods":
             raise click.UsageError("events cannot be retrieved by name here; list them")
         for name in names:
@@ -120,10 +152,13 @@ def get_group() -> None:
 @get_group.command("pods")
 @click.argument("names", nargs=-1)
 @_common
-def get_pods(names: tuple[str, ...], output: str | None, namespace: str | None, all_namespaces: bool, selector: str, socket_path: str) -> None:
-    """List pods (aliases: pod, po), or show the named ones."""
+@click.option("-r", "--runtime-endpoint", default=None, metavar="ENDPOINT", help="CRI socket, when the daemon is down")
+@click.option("--config", "config_path", default=None, metavar="FILE", help="the daemon's configuration file")
+def get_pods(names: tuple[str, ...], output: str | None, namespace: str | None, all_namespaces: bool, selector: str,
+             socket_path: str, runtime_endpoint: str | None, config_path: str | None) -> None:
+    """List pods (aliases: pod, po), or show the named ones. When the daemon is down, from the runtime directly."""
     _run_get(resource="pods", names=names, output=output, namespace=namespace, all_namespaces=all_namespaces,
-             selector=selector, socket_path=socket_path)
+             selector=selector, socket_path=socket_path, config_path=config_path, runtime_endpoint=runtime_endpoint)
 
 
 @get_group.command("events")

@@ -10,7 +10,7 @@ from typing import Any
 
 __all__ = [
     "compute_pod_cells", "parse_time", "render_events_table", "render_human_duration", "render_json", "render_list",
-    "render_names", "render_object", "render_pods_table", "render_table", "render_yaml",
+    "render_names", "render_object", "render_pods_table", "render_table", "render_tabwriter", "render_yaml",
 ]
 
 TAB_MIN_WIDTH = 6
@@ -79,6 +79,49 @@ def render_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
         cells = [line[i].ljust(widths[i]) for i in range(ncols - 1)] + [line[-1]]
         out.append("".join(cells))
     return "\n".join(out) + "\n"
+
+
+def render_tabwriter(text: str, *, minwidth: int = 0, padding: int = 2) -> str:
+    """Go's text/tabwriter with padchar ' ' and no flags (what `kubectl describe` writes through): tab-terminated
+    cells are aligned per column block (consecutive lines having that column); a line without a tab ends every block."""
+    lines = text.split("\n")
+    trailing = lines[-1] == ""
+    if trailing:
+        lines.pop()
+    cells = [ln.split("\t") for ln in lines]
+    out: list[str] = []
+
+    def write(a: int, b: int, widths: list[int]) -> None:
+        for row in cells[a:b]:
+            parts = []
+            for j, c in enumerate(row):
+                parts.append(c.ljust(widths[j]) if j < len(widths) and j < len(row) - 1 else c)
+            out.append("".join(parts))
+
+    def fmt(line0: int, line1: int, widths: list[int]) -> None:
+        column = len(widths)
+        this = line0
+        while this < line1:
+            if column >= len(cells[this]) - 1:
+                this += 1
+                continue
+            write(line0, this, widths)
+            line0 = this
+            width = minwidth
+            while this < line1 and column < len(cells[this]) - 1:
+                width = max(width, len(cells[this][column]) + padding)
+                this += 1
+            fmt(line0, this, widths + [width])
+            line0 = this
+        write(line0, line1, widths)
+
+    start = 0
+    for i, row in enumerate(cells):
+        if len(row) == 1:  # a line without cells flushes: blocks never span it
+            fmt(start, i + 1, [])
+            start = i + 1
+    fmt(start, len(cells), [])
+    return "\n".join(out) + ("\n" if trailing else "")
 
 
 def _restartable(spec: Mapping[str, Any] | None) -> bool:

@@ -177,16 +177,18 @@ def test_events(server: str) -> None:
 
 def test_daemon_down_is_one_line_exit_1(sock_dir: str) -> None:
     path = os.path.join(sock_dir, "nodelet.sock")
-    assert run(path, "pods") == (1, "", f"nodelet: cannot reach the nodelet daemon at {path} (is `nodelet run` running?)\n")
+    assert run(path, "pods", "-r", f"unix://{sock_dir}/cri.sock") == (1, "", (
+        f"nodelet: cannot reach the nodelet daemon at {path} (is `nodelet run` running?); no runtime to fall back to at "
+        f"unix://{sock_dir}/cri.sock (no socket at {sock_dir}/cri.sock)\n"))
 
 
 def test_default_socket_and_env(sock_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NODELET_SOCKET", raising=False)
-    result = CliRunner().invoke(get_group, ["pods"])
+    result = CliRunner().invoke(get_group, ["events"])  # events: no runtime fallback
     if not os.path.exists("/run/nodelet/nodelet.sock"):
         assert result.stderr == "nodelet: cannot reach the nodelet daemon at /run/nodelet/nodelet.sock (is `nodelet run` running?)\n"
     path = os.path.join(sock_dir, "env.sock")
-    result = CliRunner().invoke(get_group, ["pods"], env={"NODELET_SOCKET": path})
+    result = CliRunner().invoke(get_group, ["events"], env={"NODELET_SOCKET": path})
     assert (result.exit_code, result.stderr) == (1, f"nodelet: cannot reach the nodelet daemon at {path} (is `nodelet run` running?)\n")
 
 
@@ -225,7 +227,7 @@ def test_wired_into_the_nodelet_command(server: str) -> None:
     proc = subprocess.run([sys.executable, "-m", "kubelet.cli", "get", "po", "-A", "-o", "name"],
                           env={**os.environ, "NODELET_SOCKET": server}, capture_output=True, text=True, timeout=60)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "pod/web-node1\npod/crash-node1\npod/etcd-node1\n", "")
-    proc = subprocess.run([sys.executable, "-m", "kubelet.cli", "get", "pods", "--socket", server + ".missing"],
+    proc = subprocess.run([sys.executable, "-m", "kubelet.cli", "get", "events", "--socket", server + ".missing"],
                           capture_output=True, text=True, timeout=60)
     assert (proc.returncode, proc.stdout) == (1, "")
     assert proc.stderr == f"nodelet: cannot reach the nodelet daemon at {server}.missing (is `nodelet run` running?)\n"

@@ -1,0 +1,56 @@
+"""`nodelet exec POD [-c C] -- CMD…`: run a command in a container through the CRI's ExecSync (non-interactive);
+its stdout and stderr are passed through and its exit code is ours."""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from kubelet.cli_common import (DEFAULT_NAMESPACE, container_id, container_status, cri_options, fail, fallback_note,
+                                find_pod, pick_container, run_cri, target_from)
+
+__all__ = ["exec_cmd"]
+
+
+@click.command("exec")
+@click.argument("pod_name", metavar="POD")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED, metavar="-- COMMAND [ARG…]")
+@click.option("-c", "--container", default=None, metavar="NAME", help="container (default: the only or first one)")
+@click.option("-n", "--namespace", default=DEFAULT_NAMESPACE, show_default=True, metavar="NS")
+@click.option("--timeout", type=float, default=0, metavar="SECONDS", help="kill the command after this long (0: no limit)")
+@click.option("-i", "--stdin", "interactive", is_flag=True, hidden=True)
+@click.option("-t", "--tty", is_flag=True, hidden=True)
+@cri_options
+def exec_cmd(pod_name: str, command: tuple[str, ...], container: str | None, namespace: str, timeout: float,
+             interactive: bool, tty: bool, socket_path: str | None, config_path: str | None,
+             runtime_endpoint: str | None) -> None:
+    """Run COMMAND in a running container (non-interactive, via CRI ExecSync); exits with the command's exit code."""
+    if interactive or tty:
+        fail("interactive exec (-i/-t) needs the CRI streaming server, which nodelet does not drive yet; "
+             "run a non-interactive command, or `crictl exec -it`", 2)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise click.UsageError("no command given: nodelet exec POD -- COMMAND [ARG…]")
+    target = target_from(socket_path, config_path, runtime_endpoint)
+    pod, from_daemon = find_pod(target, pod_name, namespace)
+    if not from_daemon:
+        fallback_note("pod")
+    name = pick_container(pod, container)
+    st = container_status(pod, name) or {}
+    cid = container_id(st)
+    if not cid or "running" not in (st.get("state") or {}):
+        fail(f"cannot exec into container {name} of pod {pod_name}: it is not running (see `nodelet describe pod {pod_name}`)")
+
+    async def go(client: Any) -> Any:
+        return await client.exec_sync(cid, list(command), timeout=timeout)
+
+    endpoint = target.runtime_endpoint()
+    result = run_cri(endpoint, go, mutate_timeout=24 * 3600.0)  # no limit of ours unless --timeout
+    sys.stdout.buffer.write(result.stdout)
+    sys.stdout.buffer.flush()
+    sys.stderr.buffer.write(result.stderr)
+    sys.stderr.buffer.flush()
+    if result.exit_code:
+        raise click.exceptions.Exit(result.exit_code)
