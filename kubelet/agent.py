@@ -228,6 +228,7 @@ class Agent:
             started=self._started(pod),
             start_time=self._seen_time(pod),
             now=self.clock.now(),
+            termination_message=self.runtime.termination_message,  # issue 7: terminationMessagePath / FallbackToLogsOnError
         )
         prev = self.statuses.get(pod.uid)
         status = compute_pod_status(pod, rt, inputs, previous=prev)

@@ -6,6 +6,7 @@ sync goes on with the rest; a sandbox failure stops the sync (there is nothing t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import shutil
@@ -18,9 +19,15 @@ from kubelet import events as ev
 from kubelet.actions import KillAction, PodActions
 from kubelet.backoff import Backoff
 from kubelet.clock import Clock
-from kubelet.podconfig import NodeInfo, compute_container_config, compute_sandbox_config, parse_resolv_conf, pod_log_dir
+from kubelet.cgroups import remove_pod_cgroups
+from kubelet.hooks import HookError, describe_hook, run_hook
+from kubelet.podconfig import NodeInfo, compute_container_config, compute_env, compute_sandbox_config, parse_resolv_conf, pod_log_dir
 from kubelet.runtime_view import ContainerInfo, PodRuntimeStatus, RuntimeView
+from kubelet.security import verify_run_as_non_root
+from kubelet.termination import TerminationMessages, termination_message_file
 from kubelet.types import ContainerSpec, Pod
+from kubelet.validation_spec import compute_unimplemented_fields
+from kubelet.volumes import VolumeError, ensure_container_mounts, ensure_pod_volumes, teardown_pod_volumes
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +77,11 @@ class KubeRuntime:
         self.root_dir = root_dir
         self.containers_log_dir = Path(node.pod_logs_dir).parent / "containers"
         self._pull_locks: dict[str, asyncio.Lock] = {}
+        self._warned_unimplemented: set[str] = set()
+        self._messages = TerminationMessages(root_dir)  # pod UIDs told about fields nodelet does not act on
+        if node.seccomp_root == NodeInfo.__dataclass_fields__["seccomp_root"].default:
+            # Localhost seccomp profiles live under <rootDir>/seccomp, as the kubelet's
+            self.node = node = dataclasses.replace(node, seccomp_root=str(root_dir / "seccomp"))
 
     # ---- backoff helpers used by compute_pod_actions ----
 
@@ -84,6 +96,7 @@ class KubeRuntime:
 
     async def sync_pod(self, pod: Pod, actions: PodActions, rt: PodRuntimeStatus) -> SyncResult:
         result = SyncResult(waiting=dict(actions.waiting))
+        self._warn_unimplemented(pod)
         if actions.kill_pod:
             await self.kill_pod(pod, rt, stop_sandboxes=True)
             if not actions.create_sandbox:
@@ -116,6 +129,23 @@ class KubeRuntime:
             assert c is not None
             await self._start_container(pod, c, rt, sandbox_id, sconf, pod_ip, init=False, result=result)
         return result
+
+    def termination_message(self, pod: Pod, c: ContainerSpec, info: ContainerInfo) -> str:
+        """The terminated state's message of an exited container (StatusInputs.termination_message)."""
+        if not info.exited:
+            return ""
+        return self._messages.get(uid=pod.uid, name=c.name, container_id=info.id, restart_count=info.restart_count,
+                                  policy=c.termination_message_policy, exit_code=info.exit_code, log_path=info.log_path)
+
+    def _warn_unimplemented(self, pod: Pod) -> None:
+        """Fields nodelet accepts but does not act on: one Warning event per pod, never silence."""
+        if pod.uid in self._warned_unimplemented:
+            return
+        self._warned_unimplemented.add(pod.uid)
+        fields = compute_unimplemented_fields(pod.manifest)
+        if fields:
+            self.recorder.pod(pod, reason="UnsupportedFields", type=ev.WARNING,
+                              message="nodelet ignores these fields of the pod spec: " + ", ".join(fields))
 
     def _host_resolv(self) -> api.DNSConfig:
         try:
@@ -223,7 +253,15 @@ class KubeRuntime:
         if image is None:
             return
         restart_count = self._next_restart_count(c, rt, sconf)
-        config = compute_container_config(pod, c, restart_count=restart_count, init=init, pod_ip=pod_ip, host_ip=self.node.host_ip, image=image)
+        try:
+            mounts = await self._prepare_container(pod, c, image, restart_count=restart_count, pod_ip=pod_ip)
+        except VolumeError as err:
+            # CreateContainerConfigError: nothing was created in the runtime (no partial container).
+            result.waiting[c.name] = ("CreateContainerConfigError", err.message)
+            self.recorder.pod(pod, reason="Failed", message=f"Error: {err.message}", type=ev.WARNING, container=c.name)
+            result.retry_after = min(result.retry_after or 10.0, 10.0)
+            return
+        config = compute_container_config(pod, c, restart_count=restart_count, init=init, pod_ip=pod_ip, host_ip=self.node.host_ip, image=image, node=self.node, mounts=mounts)
         (Path(sconf.log_directory) / c.name).mkdir(parents=True, exist_ok=True)
         try:
             cid = await self.client.create_container(sandbox_id, config, sconf)
@@ -246,6 +284,55 @@ class KubeRuntime:
         result.waiting.pop(c.name, None)
         self._link_log(pod, c.name, cid, Path(sconf.log_directory) / config.log_path)
         log.info("container started pod=%s container=%s id=%s restartCount=%d", pod.key, c.name, cid[:13], restart_count)
+        post_start = (c.raw.get("lifecycle") or {}).get("postStart")
+        if post_start:
+            await self._post_start(pod, c, cid, post_start, pod_ip, result)
+
+    async def _prepare_container(self, pod: Pod, c: ContainerSpec, image: str, *, restart_count: int, pod_ip: str) -> tuple[api.Mount, ...]:
+        """Everything a container needs on the node before CreateContainer: the runAsNonRoot check, the pod's
+        volumes, the termination-message file; the mounts. VolumeError (→ CreateContainerConfigError) otherwise."""
+        sc = c.raw.get("securityContext") or {}
+        psc = pod.manifest.get("spec", {}).get("securityContext") or {}
+        if sc.get("runAsNonRoot") is True or (psc.get("runAsNonRoot") is True and sc.get("runAsNonRoot") is not False):
+            try:
+                img = await self.client.image_status(image)
+            except cri.CRIError as err:
+                raise VolumeError(f"cannot verify runAsNonRoot: image status of {image}: {err.message}") from None
+            msg = verify_run_as_non_root(pod, c, img)
+            if msg:
+                raise VolumeError(msg)
+        try:
+            paths = await asyncio.to_thread(ensure_pod_volumes, pod.manifest, self.root_dir, pod.uid)
+        except OSError as err:
+            raise VolumeError(f"cannot set up volumes: {err}") from None
+        env = dict(compute_env(c, pod, pod_ip=pod_ip, host_ip=self.node.host_ip))
+        mounts = list(await asyncio.to_thread(ensure_container_mounts, c.raw, paths, env))
+        if c.termination_message_path and not any(m.container_path == c.termination_message_path for m in mounts):
+            try:
+                host = termination_message_file(self.root_dir, pod.uid, c.name, restart_count, create=True)
+            except OSError as err:
+                raise VolumeError(f"cannot create the termination message file: {err}") from None
+            mounts.append(api.Mount(container_path=c.termination_message_path, host_path=str(host)))
+        return tuple(mounts)
+
+    async def _post_start(self, pod: Pod, c: ContainerSpec, cid: str, handler: dict, pod_ip: str, result: SyncResult) -> None:
+        """Run postStart synchronously; a failure kills the container (FailedPostStartHook, PostStartHookError)."""
+        try:
+            await run_hook(handler, client=self.client, container_id=cid, ctr=c.raw, pod_ip=pod_ip,
+                           timeout=pod.spec.termination_grace_period_seconds or 30)
+            return
+        except HookError as err:
+            msg = err.message
+        except Exception as err:  # a hook must never take the sync down
+            msg = f"{describe_hook(handler)} hook failed: {err}"
+        log.info("postStart hook failed pod=%s container=%s err=%s", pod.key, c.name, msg)
+        self.recorder.pod(pod, reason="FailedPostStartHook", message=msg, type=ev.WARNING, container=c.name)
+        self.recorder.pod(pod, reason="Killing", message=f"FailedPostStartHook", container=c.name)
+        try:
+            await self.client.stop_container(cid, timeout=pod.spec.termination_grace_period_seconds)
+        except cri.NotFound:
+            pass
+        result.waiting[c.name] = ("PostStartHookError", msg)
 
     def _link_log(self, pod: Pod, name: str, cid: str, target: Path) -> None:
         try:
@@ -272,10 +359,38 @@ class KubeRuntime:
         g = self._grace(pod, k, grace)
         if pod is not None:
             self.recorder.pod(pod, reason="Killing", message=f"Stopping container {k.name}" if not k.message else k.message, container=k.name)
+            g = await self._pre_stop(pod, k, g, rt)
         try:
             await self.client.stop_container(k.container_id, timeout=g)
         except cri.NotFound:
             pass
+
+    async def _pre_stop(self, pod: Pod, k: KillAction, grace: int, rt: PodRuntimeStatus | None) -> int:
+        """Run the container's preStop hook within the grace period; the grace left for StopContainer (≥ 2 s)."""
+        c = pod.container(k.name)
+        handler = ((c.raw.get("lifecycle") or {}).get("preStop") if c is not None else None)
+        if c is None or not handler or grace <= 0:
+            return grace
+        if rt is not None and not any(i.id == k.container_id and i.running for i in rt.containers):
+            return grace
+        pod_ip = ""
+        if rt is not None and rt.newest_sandbox is not None:
+            pod_ip = rt.newest_sandbox.ip
+        if pod.spec.host_network:
+            pod_ip = self.node.host_ip
+        t0 = self.clock.monotonic()
+        try:
+            async with asyncio.timeout(grace):
+                await run_hook(handler, client=self.client, container_id=k.container_id, ctr=c.raw, pod_ip=pod_ip, timeout=grace)
+        except TimeoutError:
+            msg = f"PreStopHook failed: {describe_hook(handler)} hook did not complete within the grace period of {grace}s"
+            self.recorder.pod(pod, reason="FailedPreStopHook", message=msg, type=ev.WARNING, container=k.name)
+        except HookError as err:
+            self.recorder.pod(pod, reason="FailedPreStopHook", message=err.message, type=ev.WARNING, container=k.name)
+        except Exception as err:  # a hook must never stop the kill
+            self.recorder.pod(pod, reason="FailedPreStopHook", message=str(err), type=ev.WARNING, container=k.name)
+        spent = int(self.clock.monotonic() - t0)
+        return max(MIN_GRACE, grace - spent)
 
     async def kill_pod(self, pod: Pod | None, rt: PodRuntimeStatus, *, stop_sandboxes: bool, grace: int | None = None) -> None:
         """Stop all running containers in parallel (each with the grace period), then the sandboxes."""
@@ -304,11 +419,21 @@ class KubeRuntime:
             except cri.NotFound:
                 pass
         self.backoff.forget(f"{uid}/")
+        self._warned_unimplemented.discard(uid)
+        await asyncio.to_thread(self._teardown_node_state, uid)
         if rt.name:
             log_dir = Path(self.node.pod_logs_dir) / f"{rt.namespace}_{rt.name}_{uid}"
             shutil.rmtree(log_dir, ignore_errors=True)
         shutil.rmtree(self.root_dir / "pods" / uid, ignore_errors=True)
         log.info("pod removed uid=%s pod=%s/%s", uid, rt.namespace, rt.name)
+
+    def _teardown_node_state(self, uid: str) -> None:
+        """Volumes (tmpfs unmounted before anything is deleted; hostPaths never touched) and the pod cgroups."""
+        try:
+            teardown_pod_volumes(self.root_dir, uid)
+        except OSError as err:
+            log.warning("cannot tear down volumes uid=%s err=%s", uid, err)
+        remove_pod_cgroups(uid)
 
     def _unlink_logs(self, cid: str) -> None:
         try:
@@ -359,6 +484,7 @@ class KubeRuntime:
             for d in Path(self.node.pod_logs_dir).glob(f"*_*_{uid}"):
                 shutil.rmtree(d, ignore_errors=True)
                 removed += 1
+            self._teardown_node_state(uid)
             shutil.rmtree(marker, ignore_errors=True)
         return removed
 

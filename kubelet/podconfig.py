@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from cri import api
+from kubelet import resources as res
+from kubelet import security as sec
 from kubelet import types as t
 from kubelet.types import ContainerSpec, Pod
 
@@ -21,6 +23,35 @@ class NodeInfo:
     cluster_domain: str = "cluster.local"
     pod_logs_dir: str = "/var/log/pods"
     host_resolv_conf: str = "/etc/resolv.conf"
+    memory_capacity: int = 0  # bytes; 0 = read /proc/meminfo (Burstable oom_score_adj scales with it)
+    seccomp_root: str = "/var/lib/nodelet/seccomp"  # Localhost seccomp profiles are relative to it
+
+
+def node_memory_capacity() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _all_containers(pod: Pod) -> list[Mapping[str, object]]:
+    return [c.raw for c in pod.spec.init_containers + pod.spec.containers]
+
+
+def compute_pod_qos(pod: Pod) -> str:
+    return res.compute_qos_class(_all_containers(pod))  # type: ignore[arg-type]
+
+
+def compute_container_resources(pod: Pod, c: ContainerSpec, node: NodeInfo) -> api.LinuxResources:
+    spec = pod.manifest.get("spec", {})
+    critical = spec.get("priorityClassName") == res.NODE_CRITICAL_PRIORITY_CLASS
+    return res.compute_linux_resources(c.raw, qos=compute_pod_qos(pod),
+                                       memory_capacity=node.memory_capacity or node_memory_capacity(),
+                                       node_critical=critical)
 
 
 def expand(value: str, env: Mapping[str, str]) -> str:
@@ -135,12 +166,12 @@ def compute_sandbox_config(pod: Pod, node: NodeInfo, *, attempt: int, host_resol
         for p in c.ports
         if p.host_port and not spec.host_network
     )
-    sec = api.SandboxSecurity(
-        namespaces=api.NamespaceOptions(
-            network=api.NamespaceMode.NODE if spec.host_network else api.NamespaceMode.POD,
-            pid=api.NamespaceMode.NODE if spec.host_pid else (api.NamespaceMode.POD if spec.share_process_namespace else api.NamespaceMode.CONTAINER),
-            ipc=api.NamespaceMode.NODE if spec.host_ipc else api.NamespaceMode.POD,
-        )
+    containers = _all_containers(pod)
+    linux = api.LinuxSandboxConfig(
+        cgroup_parent=res.compute_cgroup_parent(pod.uid, compute_pod_qos(pod)),
+        security=sec.compute_sandbox_security(pod, seccomp_root=node.seccomp_root),
+        sysctls=sec.compute_sysctls(pod),
+        resources=res.compute_pod_resources(containers),  # type: ignore[arg-type]
     )
     return api.PodSandboxConfig(
         metadata=api.PodSandboxMetadata(name=pod.name, uid=pod.uid, namespace=pod.namespace, attempt=attempt),
@@ -150,12 +181,13 @@ def compute_sandbox_config(pod: Pod, node: NodeInfo, *, attempt: int, host_resol
         port_mappings=ports,
         labels=labels,
         annotations=dict(pod.annotations),
-        linux=api.LinuxSandboxConfig(security=sec),
+        linux=linux,
     )
 
 
 def compute_container_config(
-    pod: Pod, c: ContainerSpec, *, restart_count: int, init: bool, pod_ip: str, host_ip: str, image: str
+    pod: Pod, c: ContainerSpec, *, restart_count: int, init: bool, pod_ip: str, host_ip: str, image: str,
+    node: NodeInfo | None = None, mounts: tuple[api.Mount, ...] = (),
 ) -> api.ContainerConfig:
     env = compute_env(c, pod, pod_ip=pod_ip, host_ip=host_ip)
     envmap = dict(env)
@@ -182,14 +214,8 @@ def compute_container_config(
     pre_stop = (c.raw.get("lifecycle") or {}).get("preStop")
     if pre_stop:
         annotations[t.ANN_PRESTOP_HANDLER] = json.dumps(pre_stop, separators=(",", ":"))
-    spec = pod.spec
-    security = api.ContainerSecurity(
-        namespaces=api.NamespaceOptions(
-            network=api.NamespaceMode.NODE if spec.host_network else api.NamespaceMode.POD,
-            pid=api.NamespaceMode.NODE if spec.host_pid else (api.NamespaceMode.POD if spec.share_process_namespace else api.NamespaceMode.CONTAINER),
-            ipc=api.NamespaceMode.NODE if spec.host_ipc else api.NamespaceMode.POD,
-        )
-    )
+    node = node or NodeInfo(node_name=pod.spec.node_name, host_ip=host_ip)
+    security = sec.compute_container_security(pod, c, seccomp_root=node.seccomp_root)
     return api.ContainerConfig(
         name=c.name,
         attempt=restart_count,
@@ -204,5 +230,7 @@ def compute_container_config(
         stdin=bool(c.raw.get("stdin")),
         stdin_once=bool(c.raw.get("stdinOnce")),
         tty=bool(c.raw.get("tty")),
+        mounts=mounts,
+        resources=compute_container_resources(pod, c, node),
         security=security,
     )

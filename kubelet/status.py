@@ -32,13 +32,17 @@ class StatusInputs:
     start_time: float = 0.0
     now: float = 0.0
     terminating: bool = False
+    # (pod, container spec, exited instance) → its termination message (file, or log tail with
+    # FallbackToLogsOnError); "" when there is none. KubeRuntime.termination_message reads it.
+    termination_message: Callable[[Pod, ContainerSpec, ContainerInfo], str] = lambda pod, c, info: ""
 
 
 def _ns_to_rfc(ts_ns: int) -> str | None:
     return rfc3339(ts_ns / 1e9) if ts_ns else None
 
 
-def _terminated(info: ContainerInfo, runtime: str) -> dict[str, Any]:
+def _terminated(info: ContainerInfo, runtime: str, message: str = "") -> dict[str, Any]:
+    # containerd reports an OOM kill as reason "OOMKilled" (exit code 137): kept as the kubelet shows it
     reason = info.reason or ("Completed" if info.exit_code == 0 else "Error")
     d: dict[str, Any] = {
         "exitCode": info.exit_code,
@@ -47,8 +51,8 @@ def _terminated(info: ContainerInfo, runtime: str) -> dict[str, Any]:
         "finishedAt": _ns_to_rfc(info.finished_at),
         "containerID": f"{runtime}://{info.id}",
     }
-    if info.message:
-        d["message"] = info.message
+    if message or info.message:
+        d["message"] = message or info.message
     return d
 
 
@@ -67,7 +71,7 @@ def compute_container_status(
     st["imageID"] = latest.image_ref
     st["restartCount"] = latest.restart_count
     if previous is not None and previous.exited:
-        st["lastState"] = {"terminated": _terminated(previous, inputs.runtime_name)}
+        st["lastState"] = {"terminated": _terminated(previous, inputs.runtime_name, inputs.termination_message(pod, c, previous))}
     else:
         st["lastState"] = {}
     if latest.running:
@@ -77,7 +81,7 @@ def compute_container_status(
         st["ready"] = bool(st["started"]) and (True if ready is None else ready) and not init
         st["state"] = {"running": {"startedAt": _ns_to_rfc(latest.started_at)}}
     elif latest.exited:
-        term = _terminated(latest, inputs.runtime_name)
+        term = _terminated(latest, inputs.runtime_name, inputs.termination_message(pod, c, latest))
         if c.name in inputs.waiting:
             # Exited and held back (CrashLoopBackOff): waiting now, the exit shown as lastState, as kubectl shows it.
             reason, message = inputs.waiting[c.name]

@@ -404,6 +404,8 @@ def _validate_spec(c: _Checker, spec: Mapping[str, Any]) -> None:
         c.mapping(toleration, path + ("tolerations", i))
 
     host_network = spec.get("hostNetwork") is True
+    volumes = validate_volumes(c, spec, path)
+    validate_pod_security(c, spec, path)
     names: set[str] = set()
     host_ports: set[str] = set()
     containers = c.list_(spec.get("containers"), path + ("containers",))
@@ -411,8 +413,12 @@ def _validate_spec(c: _Checker, spec: Mapping[str, Any]) -> None:
         c.add(path + ("containers",), required())
     for i, ctr in enumerate(containers):
         _validate_container(c, ctr, path + ("containers", i), names, host_ports, host_network, init=False)
+        if isinstance(ctr, Mapping):
+            validate_container_extras(c, ctr, path + ("containers", i), spec, volumes)
     for i, ctr in enumerate(c.list_(spec.get("initContainers"), path + ("initContainers",))):
         _validate_container(c, ctr, path + ("initContainers", i), names, host_ports, host_network, init=True)
+        if isinstance(ctr, Mapping):
+            validate_container_extras(c, ctr, path + ("initContainers", i), spec, volumes)
 
 
 def _validate_container(c: _Checker, obj: Any, path: Path, names: set[str], host_ports: set[str],
@@ -585,6 +591,11 @@ def parse_probes(ctr: Mapping[str, Any], path: Path) -> tuple[dict[str, Any], li
             reason = text[len(e.field) + 2:] if text.startswith(e.field + ": ") else text
             problems.append(FieldProblem(path=parse_path(e.field), reason=reason))
     return parsed, problems
+
+
+from kubelet.validation_spec import (  # noqa: E402  (imports names defined above)
+    validate_container_extras, validate_pod_security, validate_volumes,
+)
 
 
 def probe_problems(ctr: Mapping[str, Any], path: Path) -> list[FieldProblem]:

@@ -1,0 +1,308 @@
+"""Pod volumes: emptyDir (disk or tmpfs) and hostPath, and the container mounts that use them.
+
+Upstream: ``pkg/volume/emptydir`` (``<rootDir>/pods/<uid>/volumes/kubernetes.io~empty-dir/<name>``, mode 0777,
+``medium: Memory`` a tmpfs sized by ``sizeLimit``), ``pkg/volume/hostpath`` (the type checks and their messages),
+``pkg/volume/volume_linux.go`` (``SetVolumeOwnership``: fsGroup owns the files, group rw, setgid directories),
+``pkg/kubelet/kubelet_pods.go`` (``makeMounts``: subPath/subPathExpr, mount propagation).
+
+``compute_*`` functions are pure; ``ensure_*``/``teardown_*`` touch the filesystem and are idempotent.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import logging
+import os
+import shutil
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from cri import api
+from kubelet.podconfig import expand
+from kubelet.resources import memory_bytes
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "EMPTY_DIR_PLUGIN", "HOST_PATH_TYPES", "MOUNT_PROPAGATION", "VolumeError", "VolumeSpec", "compute_volumes",
+    "pod_volumes_dir", "ensure_pod_volumes", "ensure_container_mounts", "teardown_pod_volumes", "mount_propagation_of",
+]
+
+EMPTY_DIR_PLUGIN = "kubernetes.io~empty-dir"
+HOST_PATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice",
+                   "BlockDevice")
+MOUNT_PROPAGATION = {
+    "None": api.MountPropagation.PRIVATE,
+    "HostToContainer": api.MountPropagation.HOST_TO_CONTAINER,
+    "Bidirectional": api.MountPropagation.BIDIRECTIONAL,
+}
+
+_MS_NOSUID, _MS_NODEV = 2, 4
+_MNT_DETACH = 2
+
+
+class VolumeError(Exception):
+    """A volume or mount that cannot be set up for this pod: the container waits with CreateContainerConfigError."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True, kw_only=True)
+class VolumeSpec:
+    name: str
+    kind: str  # "emptyDir" | "hostPath"
+    medium: str = ""  # emptyDir: "" | "Memory"
+    size_limit: int | None = None  # emptyDir: bytes
+    path: str = ""  # hostPath
+    type: str = ""  # hostPath type
+
+
+def compute_volumes(manifest: Mapping[str, Any]) -> tuple[VolumeSpec, ...]:
+    """The pod's volumes from its (validated) manifest."""
+    out = []
+    for v in manifest.get("spec", {}).get("volumes") or []:
+        if "emptyDir" in v:
+            ed = v.get("emptyDir") or {}
+            size = ed.get("sizeLimit")
+            out.append(VolumeSpec(name=v["name"], kind="emptyDir", medium=ed.get("medium") or "",
+                                  size_limit=memory_bytes(size) if size is not None else None))
+        elif "hostPath" in v:
+            hp = v["hostPath"]
+            out.append(VolumeSpec(name=v["name"], kind="hostPath", path=hp["path"], type=hp.get("type") or ""))
+    return tuple(out)
+
+
+def pod_volumes_dir(root_dir: Path, uid: str) -> Path:
+    return root_dir / "pods" / uid / "volumes"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# mounting (ctypes: no mount(8) dependency, and errors come back as errno)
+
+_libc: Any = None
+
+
+def _mount(source: str, target: str, fstype: str, flags: int, data: str) -> None:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    if _libc.mount(source.encode(), target.encode(), fstype.encode(), flags, data.encode()) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"mount {fstype} on {target}: {os.strerror(e)}")
+
+
+def _umount(target: str) -> None:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    if _libc.umount2(target.encode(), _MNT_DETACH) != 0:
+        e = ctypes.get_errno()
+        if e not in (errno.EINVAL, errno.ENOENT):
+            raise OSError(e, f"umount {target}: {os.strerror(e)}")
+
+
+def _mountinfo() -> list[list[str]]:
+    with open("/proc/self/mountinfo") as f:
+        return [line.split() for line in f]
+
+
+def _unescape(path: str) -> str:
+    return path.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+
+
+def _mount_points_under(path: Path) -> list[str]:
+    prefix = str(path).rstrip("/") + "/"
+    return [_unescape(f[4]) for f in _mountinfo() if _unescape(f[4]).startswith(prefix) or _unescape(f[4]) == str(path)]
+
+
+def mount_propagation_of(path: str) -> str:
+    """"shared", "slave" or "private": the propagation of the mount holding ``path`` (from /proc/self/mountinfo)."""
+    real = os.path.realpath(path)
+    best, fields = "", None
+    for f in _mountinfo():
+        mp = _unescape(f[4])
+        if (real == mp or real.startswith(mp.rstrip("/") + "/")) and len(mp) >= len(best):
+            best, fields = mp, f
+    if fields is None:
+        return "private"
+    opt = fields[6:fields.index("-")]
+    if any(o.startswith("shared:") for o in opt):
+        return "shared"
+    if any(o.startswith("master:") for o in opt):
+        return "slave"
+    return "private"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# volumes
+
+def _set_ownership(path: str, gid: int) -> None:
+    """``SetVolumeOwnership``: group fsGroup, group read/write (and x on dirs), setgid on directories."""
+    for root, dirs, files in os.walk(path):
+        for name in [root, *(os.path.join(root, d) for d in dirs), *(os.path.join(root, f) for f in files)]:
+            try:
+                st = os.lstat(name)
+                if stat.S_ISLNK(st.st_mode):
+                    continue
+                os.chown(name, -1, gid)
+                mode = stat.S_IMODE(st.st_mode) | 0o060
+                if stat.S_ISDIR(st.st_mode):
+                    mode |= 0o010 | stat.S_ISGID
+                os.chmod(name, mode)
+            except FileNotFoundError:
+                continue
+
+
+def _ensure_empty_dir(v: VolumeSpec, base: Path, fs_group: int | None) -> str:
+    d = base / EMPTY_DIR_PLUGIN / v.name
+    d.mkdir(parents=True, exist_ok=True)
+    if v.medium == "Memory":
+        if str(d) not in _mount_points_under(d):
+            opts = "mode=0777" + (f",size={v.size_limit}" if v.size_limit else "")
+            _mount("tmpfs", str(d), "tmpfs", _MS_NOSUID | _MS_NODEV, opts)
+            log.info("emptyDir tmpfs mounted path=%s options=%s", d, opts)
+    os.chmod(d, 0o777)
+    if fs_group is not None:
+        _set_ownership(str(d), fs_group)
+    return str(d)
+
+
+def _host_path_error(path: str, what: str) -> VolumeError:
+    return VolumeError(f'hostPath type check failed: {path} is not {what}')
+
+
+def _ensure_host_path(v: VolumeSpec) -> str:
+    p, kind = v.path, v.type
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise VolumeError(f"hostPath {p}: {e.strerror}") from None
+    if kind == "":
+        return p
+    if kind == "DirectoryOrCreate":
+        if st is None:
+            try:
+                os.makedirs(p, mode=0o755, exist_ok=True)
+            except OSError as e:
+                raise VolumeError(f"hostPath type check failed: cannot create directory {p}: {e.strerror}") from None
+            return p
+        if not stat.S_ISDIR(st.st_mode):
+            raise _host_path_error(p, "a directory")
+        return p
+    if kind == "FileOrCreate":
+        if st is None:
+            try:
+                os.makedirs(os.path.dirname(p) or "/", mode=0o755, exist_ok=True)
+                fd = os.open(p, os.O_CREAT | os.O_WRONLY, 0o644)
+                os.close(fd)
+            except OSError as e:
+                raise VolumeError(f"hostPath type check failed: cannot create file {p}: {e.strerror}") from None
+            return p
+        if not stat.S_ISREG(st.st_mode):
+            raise _host_path_error(p, "a file")
+        return p
+    checks = {"Directory": (stat.S_ISDIR, "a directory"), "File": (stat.S_ISREG, "a file"),
+              "Socket": (stat.S_ISSOCK, "a socket file"), "CharDevice": (stat.S_ISCHR, "a character device"),
+              "BlockDevice": (stat.S_ISBLK, "a block device")}
+    test, what = checks[kind]
+    if st is None:
+        raise VolumeError(f"hostPath type check failed: {p} does not exist (type {kind} requires {what})")
+    if not test(st.st_mode):
+        raise _host_path_error(p, what)
+    return p
+
+
+def ensure_pod_volumes(manifest: Mapping[str, Any], root_dir: Path, uid: str) -> dict[str, str]:
+    """Set up every volume of the pod (idempotent): name → host path. Raises VolumeError naming the volume."""
+    fs_group = (manifest.get("spec", {}).get("securityContext") or {}).get("fsGroup")
+    base = pod_volumes_dir(root_dir, uid)
+    out: dict[str, str] = {}
+    for v in compute_volumes(manifest):
+        try:
+            if v.kind == "emptyDir":
+                out[v.name] = _ensure_empty_dir(v, base, fs_group)
+            else:
+                out[v.name] = _ensure_host_path(v)
+        except VolumeError as e:
+            raise VolumeError(f'volume "{v.name}": {e.message}') from None
+        except OSError as e:
+            raise VolumeError(f'volume "{v.name}": {e.strerror or e}') from None
+    return out
+
+
+def teardown_pod_volumes(root_dir: Path, uid: str) -> None:
+    """Unmount the pod's tmpfs volumes and delete its volume directories (hostPaths are never touched)."""
+    base = pod_volumes_dir(root_dir, uid)
+    if not base.exists():
+        return
+    for mp in sorted(_mount_points_under(base), key=len, reverse=True):
+        try:
+            _umount(mp)
+        except OSError as e:
+            log.warning("cannot unmount volume uid=%s path=%s err=%s", uid, mp, e)
+    if not _mount_points_under(base):
+        shutil.rmtree(base, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# mounts
+
+def _within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _sub_path(host: str, sub: str, volume: str, *, create: bool) -> str:
+    full = os.path.join(host, sub)
+    real_root = os.path.realpath(host)
+    if create and not os.path.lexists(full):
+        # Create missing components one at a time, refusing to follow a symlink out of the volume.
+        cur = real_root
+        for part in Path(sub).parts:
+            cur = os.path.join(cur, part)
+            if not os.path.lexists(cur):
+                os.mkdir(cur, 0o755)
+            if not _within(os.path.realpath(cur), real_root):
+                raise VolumeError(f'subPath "{sub}" of volume "{volume}" escapes the volume')
+    real = os.path.realpath(full)
+    if not _within(real, real_root):
+        raise VolumeError(f'subPath "{sub}" of volume "{volume}" escapes the volume (resolves to {real})')
+    if not os.path.lexists(real):
+        raise VolumeError(f'subPath "{sub}" of volume "{volume}" does not exist')
+    return real
+
+
+def ensure_container_mounts(c_raw: Mapping[str, Any], volume_paths: Mapping[str, str],
+                   env: Mapping[str, str]) -> tuple[api.Mount, ...]:
+    """The container's CRI mounts. subPath directories are created in the volume (as the kubelet does); a subPath
+    that resolves outside its volume, or a propagation the host mount cannot give, is a VolumeError."""
+    out = []
+    for m in c_raw.get("volumeMounts") or []:
+        name = m["name"]
+        host = volume_paths[name]
+        sub = m.get("subPath") or ""
+        if m.get("subPathExpr"):
+            sub = expand(m["subPathExpr"], env)
+            if sub.startswith("/") or ".." in Path(sub).parts:
+                raise VolumeError(f'subPathExpr "{m["subPathExpr"]}" of volume "{name}" expands to "{sub}": must be '
+                                  "a relative path without '..'")
+        if sub:
+            host = _sub_path(host, sub, name, create=True)
+        propagation = MOUNT_PROPAGATION[m.get("mountPropagation") or "None"]
+        if propagation != api.MountPropagation.PRIVATE:
+            have = mount_propagation_of(host)
+            need = ("shared",) if propagation == api.MountPropagation.BIDIRECTIONAL else ("shared", "slave")
+            if have not in need:
+                raise VolumeError(
+                    f'volumeMount "{name}" ({m["mountPath"]}): mountPropagation {m["mountPropagation"]} needs the host '
+                    f"mount holding {host} to be {' or '.join(need)}, it is {have} "
+                    f"(make it shared: mount --make-rshared <mountpoint>)")
+        out.append(api.Mount(container_path=m["mountPath"], host_path=host, readonly=m.get("readOnly") is True,
+                             propagation=propagation))
+    return tuple(out)
