@@ -115,9 +115,7 @@ class Proxier:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
-        self._last_sync: float | None = None
         self._last_sync_wall: float | None = None
-        self._last_full: float | None = None
         self._last_kind: str | None = None
         self._last_error: str | None = None
         self.last_ruleset: str | None = None
@@ -165,16 +163,18 @@ class Proxier:
         """Sync on updates (at most once per min_sync_period) and every sync_period, until ``stop()``."""
         self._stop.clear()
         self._wake.set()
+        last: float | None = None  # start of the last sync attempt
+        last_full: float | None = None  # start of the last successful full sync
         while not self._stop.is_set():
-            if self._last_sync is not None:
-                idle = self.config.sync_period - (self._clock() - self._last_sync)
+            if last is not None:
+                idle = self.config.sync_period - (self._clock() - last)
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=max(idle, 0))
                 except TimeoutError:
                     pass
                 if self._stop.is_set():
                     break
-                delay = self._last_sync + self.config.min_sync_period - self._clock()
+                delay = last + self.config.min_sync_period - self._clock()
                 if delay > 0:
                     try:
                         await asyncio.wait_for(self._stop.wait(), timeout=delay)
@@ -182,18 +182,19 @@ class Proxier:
                     except TimeoutError:
                         pass
             self._wake.clear()
-            now = self._clock()
-            full = self._last_full is None or now - self._last_full >= self.config.full_sync_period
+            last = self._clock()
+            full = last_full is None or last - last_full >= self.config.full_sync_period
             result = await self.sync(full=full)
             if result.error is not None:
                 self._wake.set()  # retry (fresh) after min_sync_period
+            elif result.kind in ("full", "fresh"):
+                last_full = last
 
     # ------------------------------------------------------------------ sync
 
     async def sync(self, *, full: bool = False) -> SyncResult:
         """One sync now: partial unless ``full``, a previous failure, or a missing canary require a full one."""
         async with self._lock:
-            started = self._clock()
             try:
                 result = await self._sync(full=full)
             except ProxyError as e:
@@ -203,10 +204,7 @@ class Proxier:
                 result = SyncResult(kind="failed", changed=0, render_seconds=0.0, apply_seconds=0.0, error=str(e))
             else:
                 self._last_error = None
-            self._last_sync = started
             self._last_sync_wall = time.time()
-            if result.kind in ("full", "fresh") and result.error is None:
-                self._last_full = started
             if result.error is None:
                 self._last_kind = result.kind
             return result
