@@ -203,13 +203,14 @@ def find_pod(target: Target, name: str, namespace: str) -> tuple[dict[str, Any],
     from kubelet.cli_fallback import list_runtime_pods
 
     endpoint = target.runtime_endpoint()
-    pods = run_cri(endpoint, lambda c: list_runtime_pods(c))
+    node = target.config().node_name
+    pods = run_cri(endpoint, lambda c: list_runtime_pods(c, node=node))
     for pod in pods:
         meta = pod["metadata"]
         if meta["name"] == name and meta["namespace"] == namespace:
             return pod, False
     fail(f'pods "{name}" not found in namespace {namespace}: the daemon at {target.socket_path} is down and the runtime '
-         f"at {endpoint} has no such pod")
+         f"at {endpoint} has no such pod of node {node} (try --config)")
 
 
 def container_id(status: dict[str, Any]) -> str:

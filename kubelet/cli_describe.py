@@ -142,9 +142,9 @@ def _env(w: list[str], pod: Mapping[str, Any], env: Sequence[Mapping[str, Any]])
 def _live_probe(states: Sequence[Mapping[str, Any]], container: str, kind: str) -> str | None:
     for s in states:
         if s.get("container") == container and s.get("probe") == kind:
-            last = s.get("lastResult") or "none yet"
+            last = str(s.get("lastResult") or s.get("lastProbeResult") or "none yet").lower()
             streak = s.get("consecutiveSuccesses") if last == "success" else s.get("consecutiveFailures")
-            text = f"{s.get('result')} (last probe: {last}"
+            text = f"{str(s.get('result', 'unknown')).lower()} (last probe: {last}"
             if last != "none yet":
                 text += f", {streak} in a row"
             if s.get("lastLatencySeconds") is not None:

@@ -79,7 +79,8 @@ def _runtime_pods(ns: str | None, selector: str, config_path: str | None, runtim
     reason = missing_socket(endpoint)
     if reason:
         _fail(f"{APIUnavailable(target.socket_path)}; no runtime to fall back to at {endpoint} ({reason})")
-    pods = run_cri(endpoint, lambda c: list_runtime_pods(c))
+    node = target.config().node_name  # the daemon's pods only: io.nodelet.node=<nodeName>
+    pods = run_cri(endpoint, lambda c: list_runtime_pods(c, node=node))
     fallback_note("pods")
     return [p for p in pods if (ns is None or p["metadata"]["namespace"] == ns)
             and compute_selector_match(reqs, p["metadata"].get("labels"))]

@@ -64,9 +64,9 @@ EVENTS = [
     {"involvedObject": {"kind": "Pod", "name": "other", "namespace": "default"}, "type": "Normal", "reason": "X", "message": "no"},
 ]
 PROBES = [
-    {"podUID": "u1", "container": "httpd", "probe": "liveness", "result": "success", "lastResult": "success",
+    {"podUID": "u1", "container": "httpd", "probe": "liveness", "result": "Success", "lastResult": "Success",
      "consecutiveSuccesses": 4, "consecutiveFailures": 0, "lastMessage": "", "lastLatencySeconds": 0.0012},
-    {"podUID": "u1", "container": "httpd", "probe": "readiness", "result": "failure", "lastResult": "failure",
+    {"podUID": "u1", "container": "httpd", "probe": "readiness", "result": "Failure", "lastResult": "Failure",
      "consecutiveSuccesses": 0, "consecutiveFailures": 7, "lastMessage": "cat: can't open '/tmp/ready'", "lastLatencySeconds": None},
 ]
 

@@ -1,0 +1,132 @@
+"""The diagnostics CLI (`nodelet version|validate|logs|describe|exec|get`) as a user runs it — the real entry point in
+a subprocess — against a running agent on the real private containerd, and with the agent stopped (CRI fallback)."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubelet.testing import BUSYBOX, AgentProcess, cstatus, runtime_pods, wait_until
+
+pytestmark = [pytest.mark.root, pytest.mark.containerd]
+
+POD = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: tools
+  labels: {app: tools}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: talker
+    image: %(image)s
+    command: ["sh", "-c", "for i in 1 2 3; do echo line $i; done; echo to-stderr >&2; touch /tmp/ready; while :; do sleep 1; done"]
+    readinessProbe:
+      exec: {command: ["cat", "/tmp/ready"]}
+      periodSeconds: 1
+  - name: crasher
+    image: %(image)s
+    command: ["sh", "-c", "echo run at $(cat /proc/uptime); exit 3"]
+""" % {"image": BUSYBOX}
+
+
+@pytest.fixture
+def agent(containerd, tmp_path_factory):  # type: ignore[no-untyped-def]
+    node = f"e2e-{uuid.uuid4().hex[:8]}"
+    a = AgentProcess(Path(tmp_path_factory.mktemp("cli8")), endpoint=containerd.endpoint, node_name=node, runtime=containerd)
+    a.start()
+    yield a
+    if a.proc is not None and a.proc.poll() is not None:
+        a.start()
+    for f in a.manifests.iterdir():
+        f.unlink()
+    try:
+        wait_until(lambda: not runtime_pods(containerd.endpoint, node), timeout=60, what="pods torn down")
+    finally:
+        code = a.stop()
+        assert code == 0, a.log()
+
+
+def nodelet(agent: AgentProcess | None, endpoint: str, *args: str) -> tuple[int, str, str]:
+    where = ["--config", str(agent.config_path)] if agent else []  # the daemon's own file: socket, runtime, node name
+    cut = args.index("--") if "--" in args else len(args)
+    p = subprocess.run([sys.executable, "-m", "kubelet.cli", *args[:cut], *where, *args[cut:]],
+                       capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def running_pod(agent: AgentProcess) -> dict[str, Any]:
+    name = f"tools-{agent.config['nodeName']}"
+
+    def ready() -> Any:
+        p = agent.pod(name)
+        if not p or p["status"]["phase"] != "Running":
+            return None
+        talker, crasher = cstatus(p, "talker"), cstatus(p, "crasher")
+        return p if talker["ready"] and crasher["restartCount"] >= 1 else None
+
+    return wait_until(ready, timeout=90, what="tools pod running, crasher restarted")
+
+
+def test_cli_against_a_live_agent_then_the_runtime_alone(agent: AgentProcess, containerd) -> None:  # type: ignore[no-untyped-def]
+    ep = containerd.endpoint
+    agent.write("tools.yaml", POD)
+    pod = running_pod(agent)
+    name = pod["metadata"]["name"]
+
+    # validate: the agent's own manifest dir is clean; a broken copy is reported with file:line
+    code, out, err = nodelet(None, ep, "validate", str(agent.manifests))
+    assert (code, out, err) == (0, f"{agent.manifests}: 1 file, 1 pod valid\n", "")
+
+    # version: all three, from where each lives
+    code, out, err = nodelet(agent, ep, "version")
+    assert code == 0, err
+    assert re.fullmatch(r"Client Version: nodelet \S+\nDaemon Version: nodelet \S+ \(node e2e-\w+, .+\)\n"
+                        r"Runtime Version: containerd \S+ \(CRI v1, .+\)\n", out), out
+
+    # logs: the pod's CRI log files, both streams, tail and timestamps; previous instance of a restarted container
+    # (containerd copies stdout and stderr concurrently: their relative order in the file is not fixed)
+    code, out, err = nodelet(agent, ep, "logs", name, "-c", "talker")
+    assert (code, err) == (0, "") and out.endswith("\n")
+    assert [ln for ln in out.splitlines() if ln != "to-stderr"] == ["line 1", "line 2", "line 3"] and "to-stderr" in out
+    code, out, _ = nodelet(agent, ep, "logs", name, "-c", "talker", "--tail", "1", "--timestamps")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z (line 3|to-stderr)\n", out), out
+    code, out, err = nodelet(agent, ep, "logs", name)
+    assert code == 0 and err.startswith('Defaulted container "talker"')
+    code, cur, _ = nodelet(agent, ep, "logs", name, "-c", "crasher")
+    code2, prev, _ = nodelet(agent, ep, "logs", name, "-c", "crasher", "--previous")
+    assert code == code2 == 0 and cur.startswith("run at ") and prev.startswith("run at ") and cur != prev
+
+    # describe: kubectl's layout with the live readiness probe and the pod's events
+    code, out, err = nodelet(agent, ep, "describe", "pod", name)
+    assert code == 0, err
+    assert f"Name:             {name}\n" in out and "Containers:\n  talker:\n" in out
+    assert re.search(r"\n    Readiness: +exec \[cat /tmp/ready\] delay=0s timeout=1s period=1s #success=1 #failure=3\n", out), out
+    assert re.search(r"\n      Now: +success \(last probe: success, \d+ in a row", out), (out, agent.get("/api/v1/extra/probes"))
+    assert re.search(r"  crasher:\n(.*\n)*?    Last State:     Terminated\n      Reason:       Error\n      Exit Code:    3\n", out), out
+    assert re.search(r"Events:\n  Type +Reason +Age +From +Message\n(.*\n)*  Normal +Started .* Started container talker\n", out), out
+
+    # exec: output passed through, exit code propagated
+    code, out, err = nodelet(agent, ep, "exec", name, "-c", "talker", "--", "sh", "-c", "echo out; echo err >&2; exit 7")
+    assert (code, out, err) == (7, "out\n", "err\n"), err
+
+    logs_before = nodelet(agent, ep, "logs", name, "-c", "talker")[1]
+    # the daemon stops (pods keep running): read-only commands go to the runtime and say so
+    assert agent.stop() == 0
+    code, out, err = nodelet(agent, ep, "get", "pods")
+    assert code == 0 and err == "nodelet: daemon not reachable; pods read from the container runtime directly\n"
+    assert re.match(rf"NAME +READY +STATUS +RESTARTS +AGE\n{name} +2/2 +Running +\d+", out) or \
+        re.match(rf"NAME +READY +STATUS +RESTARTS +AGE\n{name} +1/2 ", out), out
+    code, out2, err = nodelet(agent, ep, "logs", name, "-c", "talker")
+    assert (code, out2) == (0, logs_before)
+    assert err == "nodelet: daemon not reachable; pod and logs read from the container runtime directly\n"
+    code, out, err = nodelet(agent, ep, "exec", name, "-c", "talker", "--", "cat", "/tmp/ready")
+    assert code == 0, err
+    code, out, err = nodelet(agent, ep, "describe", "pod", name)
+    assert code == 0 and "  talker:\n" in out and "Events:" not in out
