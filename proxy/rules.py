@@ -6,9 +6,9 @@ NodePort / external IPs) → ``NODELET-SEP-<hash>`` per endpoint; masquerade by 
 ``NODELET-POSTROUTING``; services without (local) endpoints get REJECT (DROP) in the filter table. Every rule carries
 a comment naming its service port.
 
-``render_iptables`` writes the fixed chains in full and, in a partial sync, only the chains of the service ports that
-changed (``:CHAIN - [0:0]`` flushes a chain in ``iptables-restore --noflush``); chains that disappeared are declared and
-deleted with ``-X``.
+``render_iptables`` writes everything in a full sync; in a partial sync only the chains of the service ports that
+changed (``:CHAIN - [0:0]`` flushes a chain in ``iptables-restore --noflush``) and their own lines in the shared chains
+(``-D`` old, ``-I`` new); chains that disappeared are declared and deleted with ``-X``.
 """
 from __future__ import annotations
 
@@ -276,7 +276,8 @@ def render_iptables(
 
     ``previous``: the per-port rules of the last successful sync (what the kernel holds). ``changed=None``: full
     (every chain written, every stale one deleted); else only the changed ports are compiled and their chains
-    written — the shared chains (SERVICES, NODEPORTS, filter) are always rewritten whole, as kube-proxy does.
+    written, and their lines in the shared chains (SERVICES, NODEPORTS, filter) edited in place — kube-proxy
+    rewrites the shared chains whole; see ``_render_partial`` for why nodelet does not.
     ``existing_chains``: our chains found in the kernel when its state is unknown (deleted unless still wanted).
     ``insert_jumps``: indices of IPTABLES_JUMPS to insert; ``replace_jumps``: delete and re-insert all of them
     (fails the restore — and so forces a fresh sync — if one was removed behind our back).
@@ -295,6 +296,8 @@ def render_iptables(
                 compiled.pop(n, None)
         write = sorted(n for n in changed if n in compiled)
         stale_src = {c for n in changed if n in previous for c in previous[n].chain_names} | set(existing_chains)
+    if changed is not None:
+        return IptablesRender(text=_render_partial(compiled, previous, write, stale_src), compiled=compiled)
     order = sorted(compiled)
     mark = f"{config.masquerade_mark:#x}"
     jumps = sorted(set(range(len(IPTABLES_JUMPS))) if replace_jumps else set(insert_jumps), reverse=True)
@@ -353,6 +356,61 @@ def render_iptables(
     out.append("COMMIT")
     out.append("")
     return IptablesRender(text="\n".join(out), compiled=compiled)
+
+
+_SHARED = (
+    ("filter", "filter_services"),
+    ("filter", "filter_external"),
+    ("nat", "nat_services"),
+    ("nat", "nat_nodeports"),
+)
+
+
+def _render_partial(
+    compiled: Mapping[ServicePortName, IptablesPortRules],
+    previous: Mapping[ServicePortName, IptablesPortRules],
+    write: list[ServicePortName],
+    stale_src: set[str],
+) -> str:
+    """Only the changed ports: their own chains rewritten, their lines in the shared chains edited in place
+    (``-D`` the old rule, ``-I … 1`` the new one — the shared chains are not flushed, so the final NODEPORTS jump
+    stays last), stale chains deleted. O(changed ports), not O(services) as a whole-chain rewrite would be: with
+    the nf_tables backend the kernel validates the table for every rule added, so 5,000 rewritten SERVICES lines
+    cost far more than the one service that changed."""
+    empty = IptablesPortRules()
+    names = sorted(set(write) | {n for n in previous if n not in compiled})
+    edits: dict[str, list[str]] = {"filter": [], "nat": []}
+    for table, attr in _SHARED:
+        for n in names:
+            old: tuple[str, ...] = getattr(previous.get(n, empty), attr)
+            new: tuple[str, ...] = getattr(compiled.get(n, empty), attr)
+            if old == new:
+                continue
+            for line in old:
+                if line not in new:
+                    edits[table].append("-D" + line[2:])
+            for line in new:
+                if line not in old:
+                    chain, spec = line[3:].split(" ", 1)
+                    edits[table].append(f"-I {chain} 1 {spec}")
+    wanted = {c for n in write for c in compiled[n].chain_names}
+    stale = sorted(stale_src - wanted - set(FIXED_NAT_CHAINS))  # chain names are unique to their port (hashed)
+    # a chain whose rules did not change is left alone (e.g. the SEP chains of the endpoints that stayed)
+    before = {c: r for n in write if n in previous for c, r in previous[n].nat_chains}
+    rewrite = [(c, r) for n in write for c, r in compiled[n].nat_chains if before.get(c) != r]
+    out = ["*filter", *edits["filter"], "COMMIT", "*nat"]
+    for ch, _ in rewrite:
+        out.append(f":{ch} - [0:0]")
+    out += [f":{ch} - [0:0]" for ch in stale]
+    # removals first (they may still jump to chains about to be deleted), then the chains, then additions
+    removals = [e for e in edits["nat"] if e.startswith("-D")]
+    out += removals
+    for _, rules in rewrite:
+        out.extend(rules)
+    out += [e for e in edits["nat"] if not e.startswith("-D")]
+    out += [f"-X {ch}" for ch in stale]
+    out += ["COMMIT", ""]
+    return "\n".join(out)
 
 
 def _jump_lines(out: list[str], table: str, jumps: list[int], replace: bool) -> None:

@@ -220,3 +220,22 @@ async def test_failed_sync_logs_the_lines_around_the_error_and_next_sync_is_full
     assert res["errors"] == {} and set(res["counts"]) <= {"b0", "b1", "b2"} and sum(res["counts"].values()) == 30
     if mode == "nftables":
         assert "b2" not in res["counts"]  # the change that failed was not lost
+
+
+async def test_partial_syncs_add_remove_services_and_fill_an_empty_one(topo: Topology, proxier: Proxier,
+                                                                       mode: str) -> None:
+    old = service_doc("old", cluster_ip="10.96.0.20", ports=WEB, selector={"app": "web"})
+    web = service_doc("web", cluster_ip=CIP, ports=WEB, selector={"app": "web"})
+    await synced(proxier, services=[old, web], pods=[])  # web has no endpoints yet: rejected
+    assert (await topo.agent("client").tcp(CIP, 80, n=1))["errors"] == {"ConnectionRefusedError": 1}
+    assert (await topo.agent("client").tcp("10.96.0.20", 80, n=1))["errors"] == {"ConnectionRefusedError": 1}
+    new = service_doc("new", cluster_ip="10.96.0.21", ports=WEB, selector={"app": "web"})
+    proxier.update(services=[web, new], pods=topo.pods())
+    result = await proxier.sync()
+    assert result.kind == "partial" and result.changed == 3 and result.error is None
+    for ip in (CIP, "10.96.0.21"):
+        res = await topo.agent("client").tcp(ip, 80, n=20)
+        assert res["errors"] == {} and sum(res["counts"].values()) == 20
+    gone = await topo.agent("client").tcp("10.96.0.20", 80, n=1, timeout=0.5)
+    assert "ConnectionRefusedError" not in gone["errors"] and gone["counts"] == {}  # no rules of "old" left
+    assert "10.96.0.20" not in ruleset(topo)

@@ -152,3 +152,19 @@ def test_every_iptables_rule_is_commented() -> None:
 def test_iptables_probabilities_are_kube_proxy_format() -> None:
     text = render_iptables(resolve(CASES["clusterip"]), config=CONFIG).text
     assert "--probability 0.3333333333 " in text and "--probability 0.5000000000 " in text
+
+
+def test_iptables_partial_edits_shared_chains_in_place() -> None:
+    """web gains its endpoints (REJECT out, SERVICES line in), 'old' goes away, 'new' comes."""
+    empty_web = dict(CASES["clusterip"], pods=[])
+    before = {**resolve(empty_web), **resolve(CASES["hairpin"])}
+    after = {**resolve(CASES["clusterip"]), **resolve(CASES["udp"])}
+    prev = render_iptables(before, config=CONFIG)
+    changed = set(before) | set(after)
+    text = render_iptables(after, config=CONFIG, previous=prev.compiled, changed=changed).text
+    check("partial_services_changed.iptables", text)
+    lines = text.splitlines()
+    assert any(l.startswith("-D NODELET-SERVICES") and "has no endpoints" in l for l in lines)  # filter REJECT out
+    assert any(l.startswith("-I NODELET-SERVICES 1") and "shop/web:http cluster IP" in l for l in lines)
+    assert any(l.startswith("-D NODELET-SERVICES") and "shop/self:http" in l for l in lines)
+    assert "-X NODELET-SVC-" in text and ":NODELET-SERVICES" not in text  # shared chains are not flushed
