@@ -109,6 +109,8 @@ class NodeletApp:
         )
         self.extras: dict[str, Callable[[], Any]] = {"probes": self.probes.snapshot}
         self.cni_socket = str(Path(config.api_socket).parent / "cni.sock")
+        self.cluster: Any = None  # kubelet.cluster.ClusterSync when clusterDir is set (issue 9)
+        self.on_cluster_change: list[Callable[[], None]] = []  # e.g. the service proxy's update (issue 9)
         self.stopping = asyncio.Event()
         self.tasks: list[asyncio.Task[Any]] = []
 
@@ -181,12 +183,38 @@ class NodeletApp:
                     self.agent.recorder.node(reason="NetworkSetupFailed", message=f"pod network setup failed: {err}", type="Warning")
             for fn in self.agent.tasks():
                 coros[fn.__name__.strip("_")] = fn
+            # ---- issue 9 (kubelet/cluster.py): multi-node through clusterDir — register this node, host-gw routes to
+            # the other nodes' pod CIDRs, publish this node's endpoints, merge every node's for the service proxy.
+            if self.config.cluster_dir:
+                coros["cluster"] = self._start_cluster()
+            # ---- end issue 9
             await self._supervise(coros)
         finally:
             await self.agent.stop()
             await self.probes.aclose()
             await self.api.stop()
             await self.agent.client.close()
+
+    # ---- issue 9 (kubelet/cluster.py) ----
+    def _start_cluster(self) -> Callable[[], Awaitable[Any]]:
+        """The cluster-dir loop; its state (`self.cluster.state.view.services` / `.endpoint_docs`) is what the service
+        proxy adds to this node's own Services and pods. `on_cluster_change` callbacks run on every change."""
+        from kubelet.cluster import ClusterSync, compute_pod_infos
+
+        c = self.config
+        self.cluster = ClusterSync(
+            cluster_dir=c.cluster_dir,
+            node_name=c.node_name,
+            node_ip=self.agent.host_ip,
+            pod_cidr=c.pod_cidr,
+            pods=lambda: compute_pod_infos(self.agent.pod_objects(), node_name=c.node_name),
+            on_change=lambda state: [cb() for cb in self.on_cluster_change],
+        )
+        self.agent.on_pods_changed.append(self.cluster.poke)
+        self.extras["cluster"] = self.cluster.snapshot
+        return self.cluster.run
+
+    # ---- end issue 9
 
     def ensure_pod_network(self) -> None:
         """Write our conflist as the first file of the runtime's CNI conf dir and install nodelet-cni where the
