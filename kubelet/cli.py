@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from kubelet.cli_describe import describe_group
+from kubelet.cli_doctor import doctor_cmd
 from kubelet.cli_exec import exec_cmd
 from kubelet.cli_get import get_group
 from kubelet.cli_logs import logs_cmd
@@ -74,6 +75,7 @@ cli.add_command(validate_cmd)
 cli.add_command(logs_cmd)
 cli.add_command(describe_group)
 cli.add_command(exec_cmd)
+cli.add_command(doctor_cmd)
 
 
 def main() -> None:
