@@ -245,9 +245,13 @@ def _fixed(config: RuleConfig, out: list[str]) -> None:
         f'add rule {T} filter-forward ct state new jump endpoints-check comment "nodelet service portals"',
         f'add rule {T} filter-output ct state new jump endpoints-check comment "nodelet service portals"',
         f"add rule {T} endpoints-check ip daddr . meta l4proto . th dport vmap @no-endpoint-services",
-        f"add rule {T} endpoints-check fib daddr type local meta l4proto . th dport vmap @no-endpoint-nodeports",
+        f"add rule {T} endpoints-check fib daddr type local ip daddr != 127.0.0.0/8 "
+        "meta l4proto . th dport vmap @no-endpoint-nodeports",
         f"add rule {T} services ip daddr . meta l4proto . th dport vmap @service-ips",
-        f'add rule {T} services fib daddr type local meta l4proto . th dport vmap @service-nodeports comment "nodeports"',
+        # as kube-proxy's nftables mode: NodePorts on every local address but loopback (a DNAT from 127.0.0.1 to
+        # a pod needs route_localnet, which nodelet does not turn on)
+        f"add rule {T} services fib daddr type local ip daddr != 127.0.0.0/8 "
+        'meta l4proto . th dport vmap @service-nodeports comment "nodeports"',
         f"add rule {T} mark-for-masquerade meta mark set meta mark | {mark}",
         f'add rule {T} masquerading ct status dnat ip saddr . ip daddr @hairpin masquerade fully-random comment "hairpin"',
         f"add rule {T} masquerading meta mark & {mark} == 0 return",
