@@ -2,6 +2,7 @@
 a subprocess — against a running agent on the real private containerd, and with the agent stopped (CRI fallback)."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -61,6 +62,25 @@ def nodelet(agent: AgentProcess | None, endpoint: str, *args: str) -> tuple[int,
     return p.returncode, p.stdout, p.stderr
 
 
+def read_line(proc: subprocess.Popen[bytes], timeout: float) -> str:
+    """One line of the process's stdout within `timeout` seconds."""
+    import select
+    import time
+
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while not buf.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([proc.stdout], [], [], left)[0]:
+            raise AssertionError(f"no line within {timeout}s (so far {buf!r})")
+        ch = os.read(proc.stdout.fileno(), 1)
+        if not ch:
+            raise AssertionError(f"stdout closed (so far {buf!r})")
+        buf += ch
+    return buf[:-1].decode()
+
+
 def running_pod(agent: AgentProcess) -> dict[str, Any]:
     name = f"tools-{agent.config['nodeName']}"
 
@@ -115,6 +135,22 @@ def test_cli_against_a_live_agent_then_the_runtime_alone(agent: AgentProcess, co
     # exec: output passed through, exit code propagated
     code, out, err = nodelet(agent, ep, "exec", name, "-c", "talker", "--", "sh", "-c", "echo out; echo err >&2; exit 7")
     assert (code, out, err) == (7, "out\n", "err\n"), err
+
+    # logs -f: what the container writes later shows up
+    follow = subprocess.Popen([sys.executable, "-m", "kubelet.cli", "logs", name, "-c", "talker", "-f", "--config", str(agent.config_path)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        seen = [read_line(follow, 20) for _ in range(4)]
+        assert sorted(seen) == ["line 1", "line 2", "line 3", "to-stderr"]
+        code, _, err = nodelet(agent, ep, "exec", name, "-c", "talker", "--", "sh", "-c", "echo followed > /proc/1/fd/1")
+        assert code == 0, err
+        assert read_line(follow, 20) == "followed"
+    finally:
+        follow.kill()
+        follow.wait(10)
+        assert follow.stdout and follow.stderr
+        follow.stdout.close()
+        follow.stderr.close()
 
     logs_before = nodelet(agent, ep, "logs", name, "-c", "talker")[1]
     # the daemon stops (pods keep running): read-only commands go to the runtime and say so
