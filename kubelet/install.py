@@ -10,7 +10,8 @@
    config and its systemd drop-in, ``/etc/crictl.yaml``, ``/etc/nodelet/config.yaml`` and the manifest directory;
 4. ``nodelet-cni`` into the CNI bin dir (``cni.install.ensure_plugin_installed``, run by the venv's interpreter so
    the plugin names it) and links to the host's reference plugins (loopback, portmap…);
-5. on the real root only: modprobe, sysctl, ``systemctl daemon-reload`` / restart of what changed / ``enable --now``.
+5. ``/usr/local/bin/nodelet``, a link to the venv's command;
+6. on the real root only: modprobe, sysctl, ``systemctl daemon-reload`` / restart of what changed / ``enable --now``.
 
 Everything under ``--root DIR`` (tests install into a temp tree). A file is written only when its content or mode
 differs, atomically (temp file + rename), so a second run reports 0 changes and leaves every mtime alone. Files a
@@ -356,6 +357,24 @@ class Installer:
                 dest.symlink_to(src)
                 self.manifest.links[lpath] = str(src)
 
+    def ensure_command_link(self) -> None:
+        """/usr/local/bin/nodelet -> the venv's nodelet, so `sudo nodelet get pods` works; never over somebody's file."""
+        path = "/usr/local/bin/nodelet"
+        target = str(Path(self.opts.venv) / "bin" / "nodelet")
+        p = self.opts.at(path)
+        if p.is_symlink() and os.readlink(p) == target:
+            if path not in self.manifest.links and not self.opts.dry_run:
+                self.manifest.links[path] = target
+            return
+        if p.exists() or p.is_symlink():
+            self._change("keep", path, "exists and was not written by nodelet")
+            return
+        self.ensure_dir(os.path.dirname(path))
+        self._change("create", path, f"-> {target}")
+        if not self.opts.dry_run:
+            p.symlink_to(target)
+            self.manifest.links[path] = target
+
     def save_manifest(self) -> None:
         if self.opts.dry_run:
             return
@@ -379,6 +398,7 @@ class Installer:
             self.ensure_dir(self.opts.manifest_dir)
             self.ensure_dir("/var/lib/nodelet")
             self.ensure_cni()
+            self.ensure_command_link()
         finally:
             self.save_manifest()  # a failed run still records what it wrote, so --uninstall can remove it
         if self.opts.activate and self.opts.root == Path("/") and not self.opts.dry_run:

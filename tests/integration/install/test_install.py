@@ -84,6 +84,7 @@ def test_first_run_installs_everything(installed: dict[str, Any]) -> None:
     manifest = json.loads((root / "var/lib/nodelet/install.json").read_text())
     assert "/etc/crictl.yaml" not in manifest["files"] and "/opt/cni/bin/theirs" not in manifest["links"]
     assert manifest["links"]["/opt/cni/bin/loopback"] == "/usr/lib/cni/loopback"
+    assert os.readlink(root / "usr/local/bin/nodelet") == "/opt/nodelet/venv/bin/nodelet"
     # the plugin's in-process fallback imports the venv's packages, never the checkout's
     assert str(venv).encode() in (root / "opt/cni/bin/nodelet-cni").read_bytes()
 
@@ -174,8 +175,10 @@ def test_edited_config_survives_reinstall_and_uninstall(installed: dict[str, Any
     out = run_installer(*installed["args"], "--uninstall").stdout
     assert "keep    /etc/nodelet/config.yaml (edited after install)" in out
     assert cfg.exists()
-    for path in (UNIT, DROPIN, "etc/default/nodelet", "etc/sysctl.d/90-nodelet.conf", "opt/cni/bin/nodelet-cni", "opt/cni/bin/loopback"):
-        assert not (root / path.lstrip("/")).exists(), path
+    for path in (UNIT, DROPIN, "etc/default/nodelet", "etc/sysctl.d/90-nodelet.conf", "opt/cni/bin/nodelet-cni", "opt/cni/bin/loopback",
+                 "usr/local/bin/nodelet"):
+        p = root / path.lstrip("/")
+        assert not (p.exists() or p.is_symlink()), path
     assert not (root / "opt/nodelet").exists()
     # what was there before is untouched
     assert (root / "etc/sysctl.d/99-theirs.conf").read_text() == "vm.swappiness = 10\n"
