@@ -14,6 +14,7 @@ from kubelet.cli_exec import exec_cmd
 from kubelet.cli_get import get_group
 from kubelet.cli_logs import logs_cmd
 from kubelet.cli_runtime import runtime_group
+from kubelet.cli_top import top_group
 from kubelet.cli_validate import validate_cmd
 from kubelet.cli_version import version_cmd
 from kubelet.config import ConfigError, config_keys, load_config
@@ -76,6 +77,7 @@ cli.add_command(logs_cmd)
 cli.add_command(describe_group)
 cli.add_command(exec_cmd)
 cli.add_command(doctor_cmd)
+cli.add_command(top_group)
 
 
 def main() -> None:

@@ -152,6 +152,13 @@ def test_cli_against_a_live_agent_then_the_runtime_alone(agent: AgentProcess, co
         follow.stdout.close()
         follow.stderr.close()
 
+    # top: the pod's running containers from CRI stats
+    code, out, err = nodelet(agent, ep, "top", "pods", "--containers")
+    assert code == 0, err
+    assert re.fullmatch(rf"POD +NAME +CPU\(cores\) +MEMORY\(bytes\)\n(?:{name} +crasher .*\n)?{name} +talker +\d+m +\d+Mi\n", out), out
+    code, out, err = nodelet(agent, ep, "top", "node")
+    assert code == 0 and re.fullmatch(rf"NAME +CPU\(cores\) +CPU\(%\) +MEMORY\(bytes\) +MEMORY\(%\)\n{agent.config['nodeName']} +\d+m +\d+% +\d+Mi +\d+%\n", out), out
+
     logs_before = nodelet(agent, ep, "logs", name, "-c", "talker")[1]
     # the daemon stops (pods keep running): read-only commands go to the runtime and say so
     assert agent.stop() == 0
