@@ -20,6 +20,7 @@ from kubelet.actions import KillAction, PodActions
 from kubelet.backoff import Backoff
 from kubelet.clock import Clock
 from kubelet.cgroups import remove_pod_cgroups
+from kubelet.etchosts import ensure_hosts_file, hosts_file_path, render_hosts_file
 from kubelet.hooks import HookError, describe_hook, run_hook
 from kubelet.podconfig import NodeInfo, compute_container_config, compute_env, compute_sandbox_config, parse_resolv_conf, pod_log_dir
 from kubelet.runtime_view import ContainerInfo, PodRuntimeStatus, RuntimeView
@@ -307,6 +308,8 @@ class KubeRuntime:
             raise VolumeError(f"cannot set up volumes: {err}") from None
         env = dict(compute_env(c, pod, pod_ip=pod_ip, host_ip=self.node.host_ip))
         mounts = list(await asyncio.to_thread(ensure_container_mounts, c.raw, paths, env))
+        if pod_ip and not any(m.container_path == "/etc/hosts" for m in mounts):
+            mounts.append(api.Mount(container_path="/etc/hosts", host_path=str(await asyncio.to_thread(self._hosts_file, pod, pod_ip))))
         if c.termination_message_path and not any(m.container_path == c.termination_message_path for m in mounts):
             try:
                 host = termination_message_file(self.root_dir, pod.uid, c.name, restart_count, create=True)
@@ -314,6 +317,22 @@ class KubeRuntime:
                 raise VolumeError(f"cannot create the termination message file: {err}") from None
             mounts.append(api.Mount(container_path=c.termination_message_path, host_path=str(host)))
         return tuple(mounts)
+
+    def _hosts_file(self, pod: Pod, pod_ip: str) -> Path:
+        node_hosts = ""
+        if pod.spec.host_network:
+            try:
+                node_hosts = Path("/etc/hosts").read_text()
+            except OSError:
+                pass
+        path = hosts_file_path(self.root_dir, pod.uid)
+        try:
+            ensure_hosts_file(path, render_hosts_file(pod.manifest, pod_name=pod.name, namespace=pod.namespace, pod_ips=[pod_ip],
+                                                      cluster_domain=self.node.cluster_domain, host_network=pod.spec.host_network,
+                                                      node_hosts=node_hosts))
+        except OSError as err:
+            raise VolumeError(f"cannot write the pod's /etc/hosts: {err}") from None
+        return path
 
     async def _post_start(self, pod: Pod, c: ContainerSpec, cid: str, handler: dict, pod_ip: str, result: SyncResult) -> None:
         """Run postStart synchronously; a failure kills the container (FailedPostStartHook, PostStartHookError)."""

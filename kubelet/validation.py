@@ -406,6 +406,7 @@ def _validate_spec(c: _Checker, spec: Mapping[str, Any]) -> None:
     host_network = spec.get("hostNetwork") is True
     volumes = validate_volumes(c, spec, path)
     validate_pod_security(c, spec, path)
+    validate_dns_and_aliases(c, spec, path)
     names: set[str] = set()
     host_ports: set[str] = set()
     containers = c.list_(spec.get("containers"), path + ("containers",))
@@ -594,7 +595,7 @@ def parse_probes(ctr: Mapping[str, Any], path: Path) -> tuple[dict[str, Any], li
 
 
 from kubelet.validation_spec import (  # noqa: E402  (imports names defined above)
-    validate_container_extras, validate_pod_security, validate_volumes,
+    validate_container_extras, validate_dns_and_aliases, validate_pod_security, validate_volumes,
 )
 
 

@@ -172,6 +172,66 @@ def validate_pod_security(c: Any, spec: Mapping[str, Any], path: tuple) -> None:
     del required, unsupported
 
 
+def validate_dns_and_aliases(c: Any, spec: Mapping[str, Any], path: tuple) -> None:
+    """``validateHostAliases`` and ``validatePodDNSConfig``: at most 3 nameservers (IPs), 32 search domains (2048
+    characters), options with names."""
+    import ipaddress
+
+    from kubelet.validation import forbidden, invalid, is_dns1123_subdomain, required
+    for i, obj in enumerate(c.list_(spec.get("hostAliases"), path + ("hostAliases",))):
+        apath = path + ("hostAliases", i)
+        a = c.mapping(obj, apath, required_=True)
+        if a is None:
+            continue
+        c.unknown(a, frozenset({"ip", "hostnames"}), apath)
+        ip = c.required_string(a, "ip", apath)
+        if ip:
+            try:
+                ipaddress.ip_address(ip)
+            except ValueError:
+                c.add(apath + ("ip",), invalid(ip, "must be a valid IP address"))
+        c.strings(a, "hostnames", apath)
+        for j, h in enumerate(a.get("hostnames") or [] if isinstance(a.get("hostnames"), list) else []):
+            if isinstance(h, str):
+                c.names(h, apath + ("hostnames", j), is_dns1123_subdomain)
+    dns = c.mapping(spec.get("dnsConfig"), path + ("dnsConfig",))
+    if dns is None:
+        return
+    dpath = path + ("dnsConfig",)
+    c.unknown(dns, frozenset({"nameservers", "searches", "options"}), dpath)
+    c.strings(dns, "nameservers", dpath)
+    c.strings(dns, "searches", dpath)
+    servers = [s for s in dns.get("nameservers") or [] if isinstance(s, str)] if isinstance(dns.get("nameservers"), list) else []
+    if len(servers) > 3:
+        c.add(dpath + ("nameservers",), invalid(servers, "must not have more than 3 nameservers"))
+    for j, s in enumerate(servers):
+        try:
+            ipaddress.ip_address(s)
+        except ValueError:
+            c.add(dpath + ("nameservers", j), invalid(s, "must be valid IP address"))
+    if spec.get("dnsPolicy") == "None" and not servers:
+        c.add(dpath + ("nameservers",), required("must provide at least one DNS nameserver when `dnsPolicy` is None"))
+    searches = [s for s in dns.get("searches") or [] if isinstance(s, str)] if isinstance(dns.get("searches"), list) else []
+    if len(searches) > 32:
+        c.add(dpath + ("searches",), invalid(searches, "must not have more than 32 search paths"))
+    if len(" ".join(searches)) > 2048:
+        c.add(dpath + ("searches",), invalid(searches, "must not have more than 2048 characters (including spaces) in "
+                                                       "the search list"))
+    for j, s in enumerate(searches):
+        s = s[:-1] if s.endswith(".") else s
+        for msg in is_dns1123_subdomain(s):
+            c.add(dpath + ("searches", j), invalid(searches[j], msg))
+    for j, obj in enumerate(c.list_(dns.get("options"), dpath + ("options",))):
+        opath = dpath + ("options", j)
+        o = c.mapping(obj, opath, required_=True)
+        if o is None:
+            continue
+        c.unknown(o, frozenset({"name", "value"}), opath)
+        c.required_string(o, "name", opath)
+        c.string(o, "value", opath)
+    del forbidden
+
+
 def _check_caps(c: Any, caps: Mapping[str, Any], cpath: tuple) -> None:
     from kubelet.validation import invalid, type_error
     c.unknown(caps, frozenset({"add", "drop"}), cpath)
