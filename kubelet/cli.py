@@ -13,6 +13,7 @@ from kubelet.cli_doctor import doctor_cmd
 from kubelet.cli_exec import exec_cmd
 from kubelet.cli_get import get_group
 from kubelet.cli_logs import logs_cmd
+from kubelet.cli_net import net_cmd
 from kubelet.cli_runtime import runtime_group
 from kubelet.cli_top import top_group
 from kubelet.cli_validate import validate_cmd
@@ -78,6 +79,7 @@ cli.add_command(describe_group)
 cli.add_command(exec_cmd)
 cli.add_command(doctor_cmd)
 cli.add_command(top_group)
+cli.add_command(net_cmd)
 
 
 def main() -> None:

@@ -159,6 +159,13 @@ def test_cli_against_a_live_agent_then_the_runtime_alone(agent: AgentProcess, co
     code, out, err = nodelet(agent, ep, "top", "node")
     assert code == 0 and re.fullmatch(rf"NAME +CPU\(cores\) +CPU\(%\) +MEMORY\(bytes\) +MEMORY\(%\)\n{agent.config['nodeName']} +\d+m +\d+% +\d+Mi +\d+%\n", out), out
 
+    # net: the pod's veth and IP on the test bridge (other tests' pods may share it; only ours is asserted)
+    code, out, err = nodelet(agent, ep, "net")
+    assert err == "" and code in (0, 1), err
+    ip = pod["status"]["podIP"]
+    assert re.search(rf"\ndefault +{name} +{re.escape(ip)} +veth[0-9a-f]{{8}} +[0-9a-f]{{13}}\n", out), out
+    assert out.startswith("bridge nlt-br0: up, 10.244.250.1/24") and "podCIDR 10.244.250.0/24 routed via the bridge" in out, out
+
     logs_before = nodelet(agent, ep, "logs", name, "-c", "talker")[1]
     # the daemon stops (pods keep running): read-only commands go to the runtime and say so
     assert agent.stop() == 0
