@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from kubelet.cli_completion import completion_cmd
 from kubelet.cli_describe import describe_group
 from kubelet.cli_doctor import doctor_cmd
 from kubelet.cli_exec import exec_cmd
@@ -80,6 +81,7 @@ cli.add_command(exec_cmd)
 cli.add_command(doctor_cmd)
 cli.add_command(top_group)
 cli.add_command(net_cmd)
+cli.add_command(completion_cmd)
 
 
 def main() -> None:

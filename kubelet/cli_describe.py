@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from kubelet.apiclient import APIClientError
+from kubelet.cli_completion import complete_pods
 from kubelet.cli_common import DEFAULT_NAMESPACE, cri_options, fail, fallback_note, find_pod, target_from
 from kubelet.printers import parse_time, render_human_duration, render_tabwriter
 
@@ -338,7 +339,7 @@ def describe_group() -> None:
 
 
 @describe_group.command("pod")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_pods)
 @click.option("-n", "--namespace", default=DEFAULT_NAMESPACE, show_default=True, metavar="NS")
 @cri_options
 def describe_pod(name: str, namespace: str, socket_path: str | None, config_path: str | None, runtime_endpoint: str | None) -> None:

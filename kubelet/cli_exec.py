@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from kubelet.cli_completion import complete_pods
 from kubelet.cli_common import (DEFAULT_NAMESPACE, container_id, container_status, cri_options, fail, fallback_note,
                                 find_pod, pick_container, run_cri, target_from)
 
@@ -14,7 +15,7 @@ __all__ = ["exec_cmd"]
 
 
 @click.command("exec")
-@click.argument("pod_name", metavar="POD")
+@click.argument("pod_name", metavar="POD", shell_complete=complete_pods)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED, metavar="-- COMMAND [ARG…]")
 @click.option("-c", "--container", default=None, metavar="NAME", help="container (default: the only or first one)")
 @click.option("-n", "--namespace", default=DEFAULT_NAMESPACE, show_default=True, metavar="NS")

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from kubelet.apiclient import APIClientError
+from kubelet.cli_completion import complete_pods
 from kubelet.cli_common import (DEFAULT_NAMESPACE, Target, container_id, container_status, cri_options, fail,
                                 fallback_note, find_pod, pick_container, run_cri, target_from)
 
@@ -34,7 +35,7 @@ def _pod_log_dir(target: Target, pod: dict[str, Any]) -> str:
 
 
 @click.command("logs")
-@click.argument("pod_name", metavar="POD")
+@click.argument("pod_name", metavar="POD", shell_complete=complete_pods)
 @click.option("-c", "--container", default=None, metavar="NAME", help="container (default: the only or first one)")
 @click.option("-n", "--namespace", default=DEFAULT_NAMESPACE, show_default=True, metavar="NS")
 @click.option("-f", "--follow", is_flag=True, help="keep printing new lines until the container stops")
