@@ -19,6 +19,7 @@ from kubelet.backoff import Backoff
 from kubelet.clock import Clock, RealClock, parse_rfc3339, rfc3339
 from kubelet.config import NodeletConfig
 from kubelet.kuberuntime import KubeRuntime, SyncResult
+from kubelet.logrotate import LOG_MONITOR_PERIOD, ContainerLogManager
 from kubelet.pod_workers import PodWorkers
 from kubelet.podconfig import NodeInfo
 from kubelet.runtime_view import PLEG, PodRuntimeStatus, RuntimeView
@@ -81,6 +82,8 @@ class Agent:
             clock=self.clock,
             root_dir=root,
         )
+        # issue 7: containerLogMaxSize / containerLogMaxFiles, checked every 10 s (_log_rotation_loop)
+        self.log_manager = ContainerLogManager(self.client, max_size=config.container_log_max_size, max_files=config.container_log_max_files)
         self.workers = PodWorkers(sync=self._sync_pod, terminate=self._terminate_pod, on_terminated=self._on_terminated, on_sync_done=self._on_sync_done)
         self.gc_period = gc_period
         self.desired: dict[str, Pod] = {}
@@ -315,6 +318,15 @@ class Agent:
             except cri.CRIError as err:
                 log.warning("garbage collection failed err=%s", err)
 
+    async def _log_rotation_loop(self) -> None:  # issue 7: container log rotation
+        while True:
+            await asyncio.sleep(LOG_MONITOR_PERIOD)
+            running = [(c.id, c.log_path) for rt in list(self.runtime_pods.values()) for c in rt.running_containers]
+            try:
+                await self.log_manager.rotate(running)
+            except Exception:  # rotation must never take the agent down
+                log.exception("log rotation failed")
+
     async def _heartbeat_loop(self) -> None:
         while True:
             self.loop_heartbeat = self.clock.monotonic()
@@ -331,7 +343,7 @@ class Agent:
         log.info("runtime ready endpoint=%s runtime=%s pods_found=%d", self.client.endpoint, self.runtime_version, len(self.runtime_pods))
 
     def tasks(self) -> list[Callable[[], Any]]:
-        return [self.pleg.run, self._resync_loop, self._gc_loop, self._heartbeat_loop]
+        return [self.pleg.run, self._resync_loop, self._gc_loop, self._heartbeat_loop, self._log_rotation_loop]
 
     async def stop(self) -> None:
         await self.workers.stop()
