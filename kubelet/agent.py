@@ -19,6 +19,7 @@ from kubelet.backoff import Backoff
 from kubelet.clock import Clock, RealClock, parse_rfc3339, rfc3339
 from kubelet.config import NodeletConfig
 from kubelet.kuberuntime import KubeRuntime, SyncResult
+from kubelet.imagegc import IMAGE_GC_PERIOD, ImageGCManager
 from kubelet.logrotate import LOG_MONITOR_PERIOD, ContainerLogManager
 from kubelet.pod_workers import PodWorkers
 from kubelet.podconfig import NodeInfo
@@ -84,6 +85,8 @@ class Agent:
         )
         # issue 7: containerLogMaxSize / containerLogMaxFiles, checked every 10 s (_log_rotation_loop)
         self.log_manager = ContainerLogManager(self.client, max_size=config.container_log_max_size, max_files=config.container_log_max_files)
+        # issue 7: image GC by disk thresholds (imageGCHighThresholdPercent / imageGCLowThresholdPercent), every 5 min
+        self.image_gc = ImageGCManager(self.client, high=config.image_gc_high_threshold_percent, low=config.image_gc_low_threshold_percent)
         self.workers = PodWorkers(sync=self._sync_pod, terminate=self._terminate_pod, on_terminated=self._on_terminated, on_sync_done=self._on_sync_done)
         self.gc_period = gc_period
         self.desired: dict[str, Pod] = {}
@@ -327,6 +330,14 @@ class Agent:
             except Exception:  # rotation must never take the agent down
                 log.exception("log rotation failed")
 
+    async def _image_gc_loop(self) -> None:  # issue 7: image garbage collection
+        while True:
+            await asyncio.sleep(IMAGE_GC_PERIOD)
+            try:
+                await self.image_gc.garbage_collect()
+            except Exception:  # image GC must never take the agent down
+                log.exception("image garbage collection failed")
+
     async def _heartbeat_loop(self) -> None:
         while True:
             self.loop_heartbeat = self.clock.monotonic()
@@ -343,7 +354,7 @@ class Agent:
         log.info("runtime ready endpoint=%s runtime=%s pods_found=%d", self.client.endpoint, self.runtime_version, len(self.runtime_pods))
 
     def tasks(self) -> list[Callable[[], Any]]:
-        return [self.pleg.run, self._resync_loop, self._gc_loop, self._heartbeat_loop, self._log_rotation_loop]
+        return [self.pleg.run, self._resync_loop, self._gc_loop, self._heartbeat_loop, self._log_rotation_loop, self._image_gc_loop]
 
     async def stop(self) -> None:
         await self.workers.stop()
