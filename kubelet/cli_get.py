@@ -1,6 +1,7 @@
 """`nodelet get pods|events`: the agent's pods and events from its local API, printed as kubectl prints them."""
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -41,8 +42,9 @@ def _fail(message: str) -> NoReturn:
 
 
 def _common(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option("--socket", "socket_path", envvar="NODELET_SOCKET", default=DEFAULT_SOCKET_PATH, show_default=True,
-                     metavar="PATH", help="the agent's API socket (env NODELET_SOCKET)")(f)
+    f = click.option("-w", "--watch", is_flag=True, help="after listing, print each change (Ctrl-C to stop)")(f)
+    f = click.option("--socket", "socket_path", envvar="NODELET_SOCKET", default=None,
+                     metavar="PATH", help=f"the agent's API socket (env NODELET_SOCKET; default: --config's apiSocket or {DEFAULT_SOCKET_PATH})")(f)
     f = click.option("-l", "--selector", default="", metavar="SELECTOR",
                      help="label selector: a=b,c!=d,e,!f,g in (x,y)")(f)
     f = click.option("-A", "--all-namespaces", is_flag=True, help="list across all namespaces")(f)
@@ -87,13 +89,20 @@ def _runtime_pods(ns: str | None, selector: str, config_path: str | None, runtim
 
 
 def _run_get(*, resource: str, names: tuple[str, ...], output: str | None, namespace: str | None,
-             all_namespaces: bool, selector: str, socket_path: str, config_path: str | None = None,
-             runtime_endpoint: str | None = None) -> None:
+             all_namespaces: bool, selector: str, socket_path: str | None, config_path: str | None = None,
+             runtime_endpoint: str | None = None, watch: bool = False) -> None:
     if names and all_namespaces:
         raise click.UsageError("a resource cannot be retrieved by name across all namespaces")
     if names and selector:
         raise click.UsageError("when names are given, a selector (-l) cannot be used")
     ns = None if all_namespaces else (namespace or DEFAULT_NAMESPACE)
+    if socket_path is None:
+        if config_path:
+            from kubelet.cli_common import target_from
+
+            socket_path = target_from(None, config_path).socket_path
+        else:
+            socket_path = DEFAULT_SOCKET_PATH
     client = APIClient(socket_path)
     items: list[dict[str, Any]] = []
     errors: list[str] = []
@@ -143,6 +152,81 @@ def _run_get(*, resource: str, names: tuple[str, ...], output: str | None, names
     if errors:
         sys.stdout.flush()
         raise click.exceptions.Exit(1)
+    if watch:
+        if fallback is not None:
+            _fail("--watch needs the daemon (the runtime fallback lists once)")
+        _watch(client, resource=resource, names=names, items=items, output=output, ns=ns, selector=selector)
+
+
+_WATCH_INTERVAL = 1.0
+
+
+def _sleep(seconds: float) -> None:  # tests replace it to drive the watch loop
+    import time
+
+    time.sleep(seconds)
+
+
+def _watch_key(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    return f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+
+
+def _watch(client: APIClient, *, resource: str, names: tuple[str, ...], items: list[dict[str, Any]], output: str | None,
+           ns: str | None, selector: str) -> None:
+    """kubectl get -w: poll the daemon and print every object whose printed row (AGE aside) or content changed."""
+    from kubelet.printers import compute_events_rows, compute_pods_rows, compute_widths, render_row
+
+    wide = output == "wide"
+    compute = compute_pods_rows if resource == "pods" else compute_events_rows
+    # the column that changes every second by itself: AGE (pods), LAST SEEN (events)
+    age = (4 if resource == "pods" else 0) + (ns is None)
+
+    def table(objs: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+        return compute(objs, wide=wide, now=_now(), all_namespaces=ns is None)
+
+    def fingerprint(obj: dict[str, Any], row: list[str]) -> Any:
+        if output in ("json", "yaml", "name"):
+            return json.dumps(obj, sort_keys=True)
+        cells = row[:age] + row[age + 1:]
+        if resource == "pods":  # RESTARTS "5 (3m ago)": its age moves by itself too
+            i = 3 + (ns is None)
+            cells[i] = cells[i].split(" ")[0]
+        return cells
+
+    header, first_rows = table(items)
+    widths = compute_widths(header, first_rows)
+    state = {_watch_key(o): fingerprint(o, r) for o, r in zip(items, first_rows)}
+    header_shown = bool(items) or output in ("json", "yaml", "name")
+    try:
+        while True:
+            sys.stdout.flush()
+            _sleep(_WATCH_INTERVAL)
+            try:
+                body = client.get(_list_path(resource, ns, selector))
+            except APIClientError as e:
+                click.echo(f"nodelet: {e} (still watching)", err=True)
+                continue
+            objs = [o for o in (body.get("items") if isinstance(body, dict) else None) or []
+                    if not names or (o.get("metadata") or {}).get("name") in names]
+            _, rows = table(objs)
+            for o, row in zip(objs, rows):
+                key, value = _watch_key(o), fingerprint(o, row)
+                if state.get(key) == value:
+                    continue
+                state[key] = value
+                if output in ("json", "yaml"):
+                    click.echo(render_object(o, output), nl=False)
+                elif output == "name":
+                    click.echo(render_names([o], resource.rstrip("s")), nl=False)
+                else:
+                    if not header_shown:
+                        widths = compute_widths(header, rows)
+                        click.echo(render_row(header, widths), nl=False)
+                        header_shown = True
+                    click.echo(render_row(row, widths), nl=False)
+    except KeyboardInterrupt:
+        return
 
 
 @click.group("get", cls=_AliasedGroup)
@@ -156,15 +240,17 @@ def get_group() -> None:
 @click.option("-r", "--runtime-endpoint", default=None, metavar="ENDPOINT", help="CRI socket, when the daemon is down")
 @click.option("--config", "config_path", default=None, metavar="FILE", help="the daemon's configuration file")
 def get_pods(names: tuple[str, ...], output: str | None, namespace: str | None, all_namespaces: bool, selector: str,
-             socket_path: str, runtime_endpoint: str | None, config_path: str | None) -> None:
+             socket_path: str, watch: bool, runtime_endpoint: str | None, config_path: str | None) -> None:
     """List pods (aliases: pod, po), or show the named ones. When the daemon is down, from the runtime directly."""
     _run_get(resource="pods", names=names, output=output, namespace=namespace, all_namespaces=all_namespaces,
-             selector=selector, socket_path=socket_path, config_path=config_path, runtime_endpoint=runtime_endpoint)
+             selector=selector, socket_path=socket_path, config_path=config_path, runtime_endpoint=runtime_endpoint,
+             watch=watch)
 
 
 @get_group.command("events")
 @_common
-def get_events(output: str | None, namespace: str | None, all_namespaces: bool, selector: str, socket_path: str) -> None:
+def get_events(output: str | None, namespace: str | None, all_namespaces: bool, selector: str, socket_path: str,
+               watch: bool) -> None:
     """List events (alias: ev), oldest first."""
     _run_get(resource="events", names=(), output=output, namespace=namespace, all_namespaces=all_namespaces,
-             selector=selector, socket_path=socket_path)
+             selector=selector, socket_path=socket_path, watch=watch)

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 __all__ = [
-    "compute_pod_cells", "parse_time", "render_events_table", "render_human_duration", "render_json", "render_list",
-    "render_names", "render_object", "render_pods_table", "render_table", "render_tabwriter", "render_yaml",
+    "compute_events_rows", "compute_pod_cells", "compute_pods_rows", "compute_widths", "parse_time", "render_events_table", "render_human_duration", "render_json", "render_list",
+    "render_names", "render_object", "render_pods_table", "render_row", "render_table", "render_tabwriter", "render_yaml",
 ]
 
 TAB_MIN_WIDTH = 6
@@ -241,6 +241,12 @@ def render_pods_table(pods: Sequence[Mapping[str, Any]], *, wide: bool = False, 
     """`kubectl get pods [-o wide] [-A]`. Empty input → "" (the caller says "No resources found")."""
     if not pods:
         return ""
+    return render_table(*compute_pods_rows(pods, wide=wide, now=now, all_namespaces=all_namespaces))
+
+
+def compute_pods_rows(pods: Sequence[Mapping[str, Any]], *, wide: bool = False, now: datetime,
+                      all_namespaces: bool = False) -> tuple[list[str], list[list[str]]]:
+    """The header and rows of `kubectl get pods` (render_table lays them out)."""
     header = ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
     if wide:
         header += ["IP", "NODE", "NOMINATED NODE", "READINESS GATES"]
@@ -254,7 +260,21 @@ def render_pods_table(pods: Sequence[Mapping[str, Any]], *, wide: bool = False, 
         if all_namespaces:
             row = [(pod.get("metadata") or {}).get("namespace", "")] + row
         rows.append(row)
-    return render_table(header, rows)
+    return header, rows
+
+
+def compute_widths(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[int]:
+    """render_table's column widths (the last column is not padded)."""
+    lines = [list(header)] + [list(r) for r in rows]
+    return [max(TAB_MIN_WIDTH, max(len(line[i]) for line in lines) + TAB_PADDING) for i in range(len(header) - 1)]
+
+
+def render_row(cells: Sequence[str], widths: Sequence[int]) -> str:
+    """One more row under a table already printed with `widths` (`get -w`); a wider cell pushes the rest right."""
+    out = []
+    for i, c in enumerate(cells):
+        out.append(c.ljust(max(widths[i], len(c) + TAB_PADDING)) if i < len(cells) - 1 else c)
+    return "".join(out) + "\n"
 
 
 def _event_source(ev: Mapping[str, Any]) -> str:
@@ -268,6 +288,12 @@ def render_events_table(events: Sequence[Mapping[str, Any]], *, wide: bool = Fal
     """`kubectl get events [-o wide] [-A]` (printEvent): LAST SEEN, TYPE, REASON, OBJECT, MESSAGE."""
     if not events:
         return ""
+    return render_table(*compute_events_rows(events, wide=wide, now=now, all_namespaces=all_namespaces))
+
+
+def compute_events_rows(events: Sequence[Mapping[str, Any]], *, wide: bool = False, now: datetime,
+                        all_namespaces: bool = False) -> tuple[list[str], list[list[str]]]:
+    """The header and rows of `kubectl get events`."""
     header = ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
     if wide:
         header = ["LAST SEEN", "TYPE", "REASON", "OBJECT", "SUBOBJECT", "SOURCE", "MESSAGE", "FIRST SEEN", "COUNT", "NAME"]
@@ -296,7 +322,7 @@ def render_events_table(events: Sequence[Mapping[str, Any]], *, wide: bool = Fal
         if all_namespaces:
             row = [(ev.get("metadata") or {}).get("namespace", "")] + row
         rows.append(row)
-    return render_table(header, rows)
+    return header, rows
 
 
 # --- -o json | yaml | name -------------------------------------------------------------------------------------------

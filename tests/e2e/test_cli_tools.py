@@ -76,7 +76,8 @@ def read_line(proc: subprocess.Popen[bytes], timeout: float) -> str:
             raise AssertionError(f"no line within {timeout}s (so far {buf!r})")
         ch = os.read(proc.stdout.fileno(), 1)
         if not ch:
-            raise AssertionError(f"stdout closed (so far {buf!r})")
+            err = proc.stderr.read() if proc.stderr is not None else b""
+            raise AssertionError(f"stdout closed (so far {buf!r}); stderr: {err!r}")
         buf += ch
     return buf[:-1].decode()
 
@@ -180,3 +181,22 @@ def test_cli_against_a_live_agent_then_the_runtime_alone(agent: AgentProcess, co
     assert code == 0, err
     code, out, err = nodelet(agent, ep, "describe", "pod", name)
     assert code == 0 and "  talker:\n" in out and "Events:" not in out
+
+
+def test_get_pods_watch_follows_a_pod_to_running(agent: AgentProcess) -> None:
+    w = subprocess.Popen([sys.executable, "-m", "kubelet.cli", "get", "pods", "-w", "--config", str(agent.config_path)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        agent.write("tools.yaml", POD.replace("name: tools\n", "name: watched\n", 1))
+        name = f"watched-{agent.config['nodeName']}"
+        lines = []
+        while not any(ln.startswith(name) and " Running " in ln for ln in lines):
+            lines.append(read_line(w, 60))
+        assert lines[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"], lines
+        assert all(ln.startswith(name) for ln in lines[1:]), lines
+    finally:
+        w.kill()
+        w.wait(10)
+        assert w.stdout and w.stderr
+        w.stdout.close()
+        w.stderr.close()

@@ -231,3 +231,33 @@ def test_wired_into_the_nodelet_command(server: str) -> None:
                           capture_output=True, text=True, timeout=60)
     assert (proc.returncode, proc.stdout) == (1, "")
     assert proc.stderr == f"nodelet: cannot reach the nodelet daemon at {server}.missing (is `nodelet run` running?)\n"
+
+
+def test_watch_prints_changes_only(sock_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import copy
+
+    monkeypatch.setattr(cli_get, "_now", lambda: NOW)
+    view = StaticView(pod_list=copy.deepcopy(PODS[:2]))
+    changed = copy.deepcopy(PODS[1])
+    changed["status"]["containerStatuses"][0]["restartCount"] = 6
+    steps = [
+        lambda: None,  # nothing changed: nothing printed
+        lambda: view.pod_list.__setitem__(1, changed),
+        lambda: view.pod_list.append(copy.deepcopy(PODS[2]) | {"metadata": {"name": "new-node1", "namespace": "default", "creationTimestamp": ago(seconds=3)}}),
+    ]
+
+    def sleep(_: float) -> None:
+        if not steps:
+            raise KeyboardInterrupt
+        steps.pop(0)()
+
+    monkeypatch.setattr(cli_get, "_sleep", sleep)
+    path = os.path.join(sock_dir, "w.sock")
+    with ServerThread(view, path):
+        assert run(path, "pods", "-w") == (0, (
+            "NAME          READY   STATUS             RESTARTS     AGE\n"
+            "web-node1     1/1     Running            0            3h4m\n"
+            "crash-node1   0/1     CrashLoopBackOff   5 (5m ago)   2d3h\n"
+            "crash-node1   0/1     CrashLoopBackOff   6 (5m ago)   2d3h\n"
+            "new-node1     1/1     Running            0            3s\n"
+        ), "")
