@@ -156,12 +156,15 @@ def _documents(path: Path) -> list[Any]:
 
 
 def list_cluster_files(cluster_dir: Path) -> list[Path]:
-    """Document files at the top level and one level down, `endpoints/` excepted; dotfiles skipped; name order."""
+    """Document files at the top level and one level down, `endpoints/` excepted; dotfiles skipped; name order.
+
+    A directory that cannot be listed (a shared folder gone away) raises: that is "don't know", never "no nodes",
+    so the caller keeps its routes and endpoints instead of withdrawing the whole cluster."""
     out: list[Path] = []
     try:
         entries = sorted(cluster_dir.iterdir())
-    except OSError:
-        return []
+    except OSError as e:
+        raise ClusterError(str(cluster_dir), "", f"cannot list the cluster directory: {e.strerror or e}") from None
     for p in entries:
         if p.name.startswith("."):
             continue
@@ -493,15 +496,31 @@ class ClusterSync:
         self.synced.set()
         return state
 
+    async def _register(self) -> bool:
+        """Write our Node document once per start. The cluster dir itself must exist (it is never created here: a
+        shared folder that is not mounted yet must not be replaced by a local directory nobody else sees)."""
+        if not (self.register and self.pod_cidr and self.node_ip):
+            return True
+        if not self.dir.is_dir():
+            return False
+        if await asyncio.to_thread(ensure_node_registered, self.dir, name=self.node_name, internal_ip=self.node_ip, pod_cidr=self.pod_cidr):
+            log.info("cluster: registered node=%s ip=%s podCIDR=%s dir=%s", self.node_name, self.node_ip, self.pod_cidr, self.dir)
+        return True
+
     async def run(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        if self.register and self.pod_cidr and self.node_ip:
-            if await asyncio.to_thread(ensure_node_registered, self.dir, name=self.node_name, internal_ip=self.node_ip, pod_cidr=self.pod_cidr):
-                log.info("cluster: registered node=%s ip=%s podCIDR=%s dir=%s", self.node_name, self.node_ip, self.pod_cidr, self.dir)
+        registered = warned = False
         own = self.dir / ENDPOINTS_DIR / f"{self.node_name}.yaml"
         last_sig: tuple[Any, ...] | None = None
         last_sync = 0.0
         while True:
+            if not registered:
+                try:
+                    registered = await self._register()
+                except OSError as e:
+                    log.error("cluster: cannot register node=%s dir=%s err=%s", self.node_name, self.dir, e)
+                if not registered and not warned:
+                    log.warning("cluster: waiting for the cluster directory (not created here) dir=%s", self.dir)
+                    warned = True
             sig = await asyncio.to_thread(_signature, self.dir, exclude=own)
             poked = self._wake.is_set()
             if sig != last_sig or poked or time.monotonic() - last_sync >= self.resync_interval:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from kubelet.cluster import (
     ClusterError,
@@ -147,3 +148,56 @@ def test_read_directory_layout(tmp_path: Path) -> None:
     assert files[str(tmp_path / "nodes" / "a.yaml")] == [{"kind": "Node", "metadata": {"name": "a"}}]
     assert isinstance(files[str(tmp_path / "bad.yaml")], ClusterError) and "invalid YAML" in str(files[str(tmp_path / "bad.yaml")])
     assert published == {"b": [{"kind": "EndpointSlice"}]}
+
+
+async def test_unlistable_directory_keeps_the_last_state(tmp_path: Path) -> None:
+    """A shared folder that vanishes is "don't know": no routes withdrawn, no endpoints dropped, the error logged."""
+    from kubelet.cluster import ClusterSync
+
+    class Routes:  # the route boundary (real routes: tests/integration/cluster)
+        def __init__(self) -> None:
+            self.applied: list[dict[str, str]] = []
+
+        async def apply_routes(self, desired: dict[str, str]) -> tuple[int, list[str]]:
+            self.applied.append(dict(desired))
+            return 0, []
+
+    cdir = tmp_path / "cluster"
+    (cdir / "nodes").mkdir(parents=True)
+    (cdir / "nodes" / "b.yaml").write_text(yaml.safe_dump(node("b", "10.0.0.2", "10.244.2.0/24")))
+    sync = ClusterSync(cluster_dir=cdir, node_name="a", pod_cidr="10.244.1.0/24")
+    sync.routes = Routes()  # type: ignore[assignment]
+    first = await sync.sync_once()
+    assert first.routes == {"10.244.2.0/24": "10.0.0.2"}
+    cdir.rename(tmp_path / "gone")
+    with pytest.raises(ClusterError, match="cannot list the cluster directory"):
+        await sync.sync_once()
+    assert sync.state is first and sync.routes.applied == [{"10.244.2.0/24": "10.0.0.2"}]  # type: ignore[attr-defined]
+
+
+async def test_a_missing_cluster_dir_is_waited_for_not_created(tmp_path: Path) -> None:
+    import asyncio
+
+    from kubelet.cluster import ClusterSync
+
+    class Routes:
+        async def apply_routes(self, desired: dict[str, str]) -> tuple[int, list[str]]:
+            return 0, []
+
+    cdir = tmp_path / "mnt" / "cluster"  # the shared folder is not mounted yet
+    sync = ClusterSync(cluster_dir=cdir, node_name="a", node_ip="10.0.0.1", pod_cidr="10.244.1.0/24", poll_interval=0.05)
+    sync.routes = Routes()  # type: ignore[assignment]
+    task = asyncio.create_task(sync.run())
+    try:
+        await asyncio.sleep(0.3)
+        assert not cdir.exists() and sync.state is None
+        cdir.mkdir(parents=True)  # mounted
+        for _ in range(100):
+            if (cdir / "nodes" / "a.yaml").exists() and sync.state is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert yaml.safe_load((cdir / "nodes" / "a.yaml").read_text())["spec"]["podCIDR"] == "10.244.1.0/24"
+        assert [n.name for n in sync.state.view.nodes] == ["a"]  # type: ignore[union-attr]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
