@@ -22,7 +22,8 @@ DEFAULT_NAMESPACE = "default"  # kubectl's namespace when the kubeconfig names n
 class _AliasedGroup(click.Group):
     """Subcommands reachable under kubectl's short names (pod, po, ev)."""
 
-    aliases: dict[str, str] = {"pod": "pods", "po": "pods", "event": "events", "ev": "events"}
+    aliases: dict[str, str] = {"pod": "pods", "po": "pods", "event": "events", "ev": "events", "service": "services",
+                               "svc": "services", "ep": "endpoints"}
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))
@@ -254,3 +255,9 @@ def get_events(output: str | None, namespace: str | None, all_namespaces: bool, 
     """List events (alias: ev), oldest first."""
     _run_get(resource="events", names=(), output=output, namespace=namespace, all_namespaces=all_namespaces,
              selector=selector, socket_path=socket_path, watch=watch)
+
+
+from kubelet.cli_services import endpoints_cmd, services_cmd  # noqa: E402  (the proxy's view, its own module)
+
+get_group.add_command(services_cmd)
+get_group.add_command(endpoints_cmd)
