@@ -95,7 +95,6 @@ def validate_volumes(c: Any, spec: Mapping[str, Any], path: tuple) -> set[str]:
         if kind not in SUPPORTED_VOLUME_SOURCES:
             c.add(spath, forbidden(f"{kind} volumes are not supported by nodelet (emptyDir and hostPath are; "
                                    "static pods cannot reference API objects)"))
-            names.discard(name or "")
             continue
         src = c.mapping(vol.get(kind) if vol.get(kind) is not None else {}, spath)
         if src is None:

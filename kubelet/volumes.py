@@ -166,8 +166,13 @@ def _ensure_empty_dir(v: VolumeSpec, base: Path, fs_group: int | None) -> str:
             opts = "mode=0777" + (f",size={v.size_limit}" if v.size_limit else "")
             _mount("tmpfs", str(d), "tmpfs", _MS_NOSUID | _MS_NODEV, opts)
             log.info("emptyDir tmpfs mounted path=%s options=%s", d, opts)
-    os.chmod(d, 0o777)
-    if fs_group is not None:
+    st = os.stat(d)
+    if fs_group is None:
+        if stat.S_IMODE(st.st_mode) != 0o777:
+            os.chmod(d, 0o777)
+    elif st.st_gid != fs_group or not st.st_mode & stat.S_ISGID:
+        # once per volume (fsGroupChangePolicy OnRootMismatch): the volume root tells whether it was done
+        os.chmod(d, 0o777)
         _set_ownership(str(d), fs_group)
     return str(d)
 

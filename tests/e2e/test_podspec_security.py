@@ -27,7 +27,8 @@ def status_field(text: str, key: str) -> str:
 
 
 def test_users_groups_fsgroup_readonly_root_no_new_privs_caps_seccomp(agent: AgentProcess, containerd: Any) -> None:
-    agent.write("sec.yaml", pod_yaml("sec", f"""  securityContext:
+    agent.write("sec.yaml", pod_yaml("sec", f"""  nodeSelector: {{disk: ssd}}
+  securityContext:
     runAsUser: 1000
     runAsGroup: 3000
     supplementalGroups: [4000]
@@ -51,6 +52,9 @@ def test_users_groups_fsgroup_readonly_root_no_new_privs_caps_seccomp(agent: Age
       seccompProfile: {{type: Unconfined}}
 """))
     pod = wait_running(agent, "sec")
+    warned = events_for(agent, pod["metadata"]["uid"], "UnsupportedFields")
+    assert len(warned) == 1 and warned[0]["type"] == "Warning" and warned[0].get("count", 1) == 1
+    assert warned[0]["message"] == "nodelet ignores these fields of the pod spec: spec.nodeSelector"
     code, out = sh(containerd, pod, "hardened", "id")
     assert code == 0
     ids = dict(part.split("=", 1) for part in out.split())
