@@ -216,7 +216,7 @@ def _run_raw(args: list[str]) -> tuple[int, str, str]:
 
 def test_group_is_named_get() -> None:
     assert isinstance(get_group, click.Group) and get_group.name == "get"
-    assert set(get_group.commands) == {"pods", "events"}
+    assert set(get_group.commands) == {"pods", "events", "services", "endpoints"}
 
 
 def test_wired_into_the_nodelet_command(server: str) -> None:
