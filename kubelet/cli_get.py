@@ -250,11 +250,12 @@ def get_pods(names: tuple[str, ...], output: str | None, namespace: str | None, 
 
 @get_group.command("events")
 @_common
-def get_events(output: str | None, namespace: str | None, all_namespaces: bool, selector: str, socket_path: str,
-               watch: bool) -> None:
+@click.option("--config", "config_path", default=None, metavar="FILE", help="the daemon's configuration file")
+def get_events(output: str | None, namespace: str | None, all_namespaces: bool, selector: str, socket_path: str | None,
+               watch: bool, config_path: str | None) -> None:
     """List events (alias: ev), oldest first."""
     _run_get(resource="events", names=(), output=output, namespace=namespace, all_namespaces=all_namespaces,
-             selector=selector, socket_path=socket_path, watch=watch)
+             selector=selector, socket_path=socket_path, watch=watch, config_path=config_path)
 
 
 from kubelet.cli_services import endpoints_cmd, services_cmd  # noqa: E402  (the proxy's view, its own module)

@@ -84,7 +84,11 @@ def logs_cmd(pod_name: str, container: str | None, namespace: str, follow: bool,
     except OSError:
         limit = 0
     out = sys.stdout.buffer
-    for line in crilogs.read_log(path, tail=None if tail < 0 else tail, since_ns=since_ns, limit=limit):
+    try:
+        lines = crilogs.read_log(path, tail=None if tail < 0 else tail, since_ns=since_ns, limit=limit)
+    except OSError as e:
+        fail(f"cannot read {path}: {e.strerror or e} (container logs are root's: try sudo)")
+    for line in lines:
         out.write(crilogs.render_line(line, timestamps=timestamps))
     out.flush()
     if not follow:

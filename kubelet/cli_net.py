@@ -222,7 +222,8 @@ def gather_net_facts(*, endpoint: str, bridge: str, pod_cidr: str, conf_dirs: Se
 
 @click.command("net")
 @cri_options
-def net_cmd(socket_path: str | None, config_path: str | None, runtime_endpoint: str | None) -> None:
+@click.option("-o", "--output", type=click.Choice(("json",)), default=None, help="output format")
+def net_cmd(socket_path: str | None, config_path: str | None, runtime_endpoint: str | None, output: str | None) -> None:
     """The pod network: bridge, pods' veths and IPs, IPAM allocations, and problems (leaked IPs, orphan veths,
     missing routes). Exit 1 when problems are found."""
     t = target_from(socket_path, config_path, runtime_endpoint)
@@ -242,6 +243,13 @@ def net_cmd(socket_path: str | None, config_path: str | None, runtime_endpoint: 
     facts = gather_net_facts(endpoint=endpoint, bridge=t.setting("cniBridge", "cni_bridge"),
                              pod_cidr=t.setting("podCIDR", "pod_cidr"), conf_dirs=conf_dirs)
     report = compute_net_report(facts)
-    click.echo(render_net_report(report, colour=style("x", "red") != "x"), nl=False)
+    if output == "json":
+        from dataclasses import asdict
+
+        body = asdict(report) | {"problems": [{"problem": p, "fix": f} for p, f in report.problems],
+                                 "rows": [dict(zip(("namespace", "pod", "ip", "veth", "sandbox"), r)) for r in report.rows]}
+        click.echo(json.dumps(body, indent=2))
+    else:
+        click.echo(render_net_report(report, colour=style("x", "red") != "x"), nl=False)
     if report.problems:
         raise click.exceptions.Exit(1)

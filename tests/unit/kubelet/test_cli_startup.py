@@ -1,0 +1,16 @@
+"""The diagnostics commands stay fast to start: none of their modules pulls grpc, asyncio, yaml or the CRI client at
+import time (they load them inside the commands that need them)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+MODULES = ("cli_common", "cli_get", "cli_logs", "cli_describe", "cli_exec", "cli_top", "cli_net", "cli_doctor",
+           "cli_validate", "cli_version", "cli_completion", "cli_services", "crilogs", "printers")
+
+
+def test_cli_modules_import_light() -> None:
+    code = ("import sys\n" + "".join(f"import kubelet.{m}\n" for m in MODULES)
+            + "print(sorted(m for m in ('grpc', 'asyncio', 'yaml', 'cri', 'psutil', 'kubelet.config', 'kubelet.doctor') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stdout) == (0, "[]\n"), out.stderr
