@@ -16,7 +16,7 @@ from kubelet.install import DEFAULT_CNI_BIN_DIR, DEFAULT_VENV, InstallError, Ins
 @click.option("--source", default=None, help="nodelet source tree [default: the checkout nodelet runs from]")
 @click.option("--venv", default=DEFAULT_VENV, show_default=True, help="virtual environment path on the target")
 @click.option("--python", "python", default=sys.executable, help="interpreter that creates the venv [default: this one]")
-@click.option("--system-site-packages", is_flag=True, help="the venv sees the interpreter's packages; pip works offline")
+@click.option("--system-site-packages", is_flag=True, help="the venv reuses the interpreter's installed packages (no dependency downloads)")
 @click.option("--no-apt", is_flag=True, help="do not install Debian packages")
 @click.option("--no-activate", is_flag=True, help="write files only (no modprobe, sysctl, systemctl)")
 @click.option("--dry-run", is_flag=True, help="say what would change, change nothing")

@@ -63,7 +63,7 @@ class InstallOptions:
     root: Path = Path("/")
     venv: str = DEFAULT_VENV
     python: str = sys.executable
-    system_site_packages: bool = False  # reuse the interpreter's packages (offline installs, CI)
+    system_site_packages: bool = False  # reuse the interpreter's installed dependencies (CI)
     apt: bool = True
     activate: bool = True  # modprobe/sysctl/systemctl: only ever on the real root
     dry_run: bool = False
