@@ -545,7 +545,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--source", default=None, help="nodelet source tree (default: the checkout this runs from)")
     ap.add_argument("--venv", default=DEFAULT_VENV, help="virtual environment path on the target")
     ap.add_argument("--python", default=sys.executable, help="interpreter that creates the venv")
-    ap.add_argument("--system-site-packages", action="store_true", help="venv sees the interpreter's packages; pip works offline")
+    ap.add_argument("--system-site-packages", action="store_true", help="the venv reuses the interpreter's installed packages (no dependency downloads)")
     ap.add_argument("--no-apt", action="store_true", help="do not install Debian packages")
     ap.add_argument("--no-activate", action="store_true", help="write files only (no modprobe/sysctl/systemctl)")
     ap.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
