@@ -367,3 +367,8 @@ def describe_pod(name: str, namespace: str, socket_path: str | None, config_path
 
 describe_group.add_command(describe_pod, "po")
 describe_group.add_command(describe_pod, "pods")
+
+from kubelet.cli_services import describe_service  # noqa: E402  (services live with the proxy's view)
+
+describe_group.add_command(describe_service)
+describe_group.add_command(describe_service, "svc")

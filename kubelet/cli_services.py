@@ -109,3 +109,116 @@ def endpoints_cmd(names: tuple[str, ...], namespace: str | None, all_namespaces:
     if services:
         click.echo(render_endpoints_table(services, all_namespaces=ns is None), nl=False)
 
+
+
+# --- describe service: the rules programmed for it, with their packet counters ----------------------------------------
+
+_IPT_SPECIFIC = ("-SVC-", "-SEP-", "-EXT-", "-SVL-", "-FW-")
+
+
+def compute_iptables_rules(save_text: str, chains: Sequence[str]) -> list[tuple[int, int, str]]:
+    """From `iptables-save -c -t nat`: (packets, bytes, rule) of the service's own chains, the rules that jump into
+    them, and the per-endpoint/external chains they jump to — in the order the dump lists them."""
+    rules: list[tuple[int, int, str, str, str]] = []  # pkts, bytes, chain, target, text
+    for line in save_text.splitlines():
+        pk, by = 0, 0
+        text = line
+        if line.startswith("["):
+            counters, _, text = line.partition("] ")
+            p, _, b = counters[1:].partition(":")
+            pk, by = (int(p), int(b)) if p.isdigit() and b.isdigit() else (0, 0)
+        if not text.startswith("-A "):
+            continue
+        parts = text.split()
+        target = parts[parts.index("-j") + 1] if "-j" in parts[:-1] else ""
+        rules.append((pk, by, parts[1], target, text))
+    order = list(dict.fromkeys(chains))  # the service's chains, then those they jump to, in traversal order
+    i = 0
+    while i < len(order):  # follow jumps out of the service's chains into its own per-endpoint chains
+        for _, _, chain, target, _ in rules:
+            if chain == order[i] and target not in order and any(s in target for s in _IPT_SPECIFIC):
+                order.append(target)
+        i += 1
+    rank = {c: n + 1 for n, c in enumerate(order)}
+    entry = set(chains)
+    picked = [(0 if chain not in rank else rank[chain], n, (pk, by, text))
+              for n, (pk, by, chain, target, text) in enumerate(rules) if chain in rank or target in entry]
+    return [r for _, _, r in sorted(picked)]
+
+
+def compute_nft_rules(listing: str, chains: Sequence[str]) -> list[str]:
+    """From `nft list table`: the lines of the service's chains and every line elsewhere that names them."""
+    out: list[str] = []
+    current = ""
+    for raw in listing.splitlines():
+        line = raw.strip()
+        if line.startswith("chain ") and line.endswith("{"):
+            current = line.split()[1]
+            continue
+        if line == "}":
+            current = ""
+            continue
+        if not line or line.startswith(("type ", "policy ")):
+            continue
+        if current in chains:
+            out.append(f"{current}: {line}")
+        elif any(c in line.replace('"', " ").split() or f" {c}" in line for c in chains):
+            out.append(f"{current or 'map'}: {line}")
+    return out
+
+
+def _run(args: list[str]) -> tuple[str, str]:
+    import subprocess
+
+    try:
+        p = subprocess.run(args, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "", f"{args[0]}: {e}"
+    return p.stdout, p.stderr.strip() if p.returncode else ""
+
+
+def render_service_description(svc: Mapping[str, Any], *, mode: str, rules: Sequence[tuple[int, int, str]] | None,
+                               nft_lines: Sequence[str] | None, rules_error: str = "") -> str:
+    from kubelet.printers import render_tabwriter
+
+    kind = "NodePort" if any(node for _, _, node, _ in svc["ports"]) else "ClusterIP"
+    w = [f"Name:\t{svc['name']}\n", f"Namespace:\t{svc['namespace']}\n", f"Type:\t{kind}\n", f"IP:\t{svc['clusterIP']}\n"]
+    for pname, port, node, proto in svc["ports"]:
+        w.append(f"Port:\t{pname or '<unset>'}  {port}/{proto}\n")
+        if node:
+            w.append(f"NodePort:\t{pname or '<unset>'}  {node}/{proto}\n")
+        eps = [e for n, e in svc["endpoints"] if n == pname]
+        w.append(f"Endpoints:\t{','.join(eps) or '<none>'}\n")
+    text = render_tabwriter("".join(w))
+    if rules_error:
+        return text + f"Rules ({mode}):  <unavailable: {rules_error}>\n"
+    if mode == "iptables":
+        if not rules:
+            return text + "Rules (iptables, nat):  <none>\n"
+        return text + "Rules (iptables, nat):\n" + render_table(
+            ["  PKTS", "BYTES", "RULE"], [[f"  {pk}", str(by), r] for pk, by, r in rules or ()])
+    if not nft_lines:
+        return text + f"Rules ({mode}):  <none>\n"
+    return text + "Rules (nftables, table ip nodelet):\n" + "".join(f"  {ln}\n" for ln in nft_lines)
+
+
+@click.command("service")
+@click.argument("name")
+@click.option("-n", "--namespace", default=DEFAULT_NAMESPACE, show_default=True, metavar="NS")
+@socket_option
+def describe_service(name: str, namespace: str, socket_path: str | None) -> None:
+    """Describe a service: ports, endpoints, and the rules programmed for it with their packet counters."""
+    status = _fetch(socket_path)
+    svc = next((s for s in compute_services(status) if s["name"] == name and s["namespace"] == namespace), None)
+    if svc is None:
+        fail(f'services "{name}" not found in namespace {namespace}')
+    mode = str(status.get("mode") or "")
+    rules = nft_lines = None
+    err = ""
+    if mode == "iptables":
+        out, err = _run(["iptables-save", "-c", "-t", "nat"])
+        rules = compute_iptables_rules(out, svc["chains"])
+    elif mode == "nftables":
+        out, err = _run(["nft", "list", "table", "ip", "nodelet"])
+        nft_lines = compute_nft_rules(out, svc["chains"])
+    click.echo(render_service_description(svc, mode=mode, rules=rules, nft_lines=nft_lines, rules_error=err), nl=False)
