@@ -290,14 +290,12 @@ class Proxier:
             cur_eps = {e.ip for e in (cur.endpoints if cur else ())}
             stale_ips = sorted({e.ip for e in (prev.endpoints if prev else ())} - cur_eps)
             args: list[list[str]] = []
-            for ip in stale_ips:
-                for svc in (prev,):
-                    if svc is None:
-                        continue
-                    for vip in (svc.cluster_ip, *svc.external_ips):
-                        args.append(["-p", proto, "--orig-dst", vip, "--dst-nat", ip])
-                    if svc.node_port:
-                        args.append(["-p", proto, "--orig-port-dst", str(svc.node_port), "--dst-nat", ip])
+            for ip in stale_ips:  # (stale_ips is empty unless prev is set)
+                assert prev is not None
+                for vip in (prev.cluster_ip, *prev.external_ips):
+                    args.append(["-p", proto, "--orig-dst", vip, "--dst-nat", ip])
+                if prev.node_port:
+                    args.append(["-p", proto, "--orig-port-dst", str(prev.node_port), "--dst-nat", ip])
             if cur is not None and cur.endpoints and (prev is None or not prev.endpoints):
                 # traffic sent while there were no endpoints left un-NATed entries behind
                 args.append(["-p", proto, "--orig-dst", cur.cluster_ip, "--orig-port-dst", str(cur.port)])
