@@ -31,6 +31,19 @@ def _operation(rpc: str) -> str:
     return _SNAKE.sub("_", rpc.replace("PodSandbox", "Podsandbox")).lower()
 
 
+def json_safe(value: Any) -> Any:
+    """Dataclass dicts → JSON: enums by value, tuples as lists."""
+    import enum
+
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
 def default_route_mtu(route_table: str = "/proc/net/route") -> int:
     """MTU of the uplink (the IPv4 default route's device), so pods never send frames the uplink drops; 0 if unknown."""
     try:
@@ -109,6 +122,8 @@ class NodeletApp:
         )
         self.extras: dict[str, Callable[[], Any]] = {"probes": self.probes.snapshot}
         self.cni_socket = str(Path(config.api_socket).parent / "cni.sock")
+        self.proxier: Any = None  # proxy.Proxier when proxyMode is not none
+        self._proxy_errors: set[str] = set()
         self.cluster: Any = None  # kubelet.cluster.ClusterSync when clusterDir is set (issue 9)
         self.on_cluster_change: list[Callable[[], None]] = []  # e.g. the service proxy's update (issue 9)
         self.stopping = asyncio.Event()
@@ -183,6 +198,8 @@ class NodeletApp:
                     self.agent.recorder.node(reason="NetworkSetupFailed", message=f"pod network setup failed: {err}", type="Warning")
             for fn in self.agent.tasks():
                 coros[fn.__name__.strip("_")] = fn
+            if self.config.proxy_mode != "none":
+                coros["proxy"] = self._start_proxy()
             # ---- issue 9 (kubelet/cluster.py): multi-node through clusterDir — register this node, host-gw routes to
             # the other nodes' pod CIDRs, publish this node's endpoints, merge every node's for the service proxy.
             if self.config.cluster_dir:
@@ -215,6 +232,56 @@ class NodeletApp:
         return self.cluster.run
 
     # ---- end issue 9
+
+    # ---- service proxy ----
+    def _start_proxy(self) -> Callable[[], Awaitable[Any]]:
+        """kube-proxy-style rules for the Services of the manifest dir (and clusterDir), endpoints from ready pods."""
+        from proxy.proxier import Proxier, ProxyConfig
+
+        c = self.config
+        self.proxier = Proxier(
+            ProxyConfig(
+                mode=c.proxy_mode,
+                cluster_cidr=c.pod_cidr or None,
+                service_cidr=c.service_cidr,
+                node_port_range=c.node_port_range,
+                state_dir=str(Path(c.root_dir) / "proxy"),
+                node_name=c.node_name,
+            )
+        )
+        self.agent.on_pods_changed.append(self.update_proxy)
+        self.on_cluster_change.append(self.update_proxy)
+        self.extras["services"] = self._services_extra
+        self.update_proxy()
+        return self.proxier.run
+
+    def update_proxy(self) -> None:
+        """Hand the proxier the full current set: Services/Endpoints(Slices) + this node's pods (cheap; coalesced)."""
+        from kubelet.cluster import compute_pod_infos
+        from proxy.model import ManifestDoc
+
+        others = self.agent.manifests.others
+        services = [ManifestDoc(source=o.source, doc=o.body) for o in others if o.kind == "Service"]
+        endpoint_docs = [ManifestDoc(source=o.source, doc=o.body) for o in others if o.kind in ("Endpoints", "EndpointSlice")]
+        if self.cluster is not None and self.cluster.state is not None:
+            services += list(self.cluster.state.view.services)
+            endpoint_docs += list(self.cluster.state.view.endpoint_docs)
+        errors = self.proxier.update(
+            services=services,
+            endpoint_docs=endpoint_docs,
+            pods=compute_pod_infos(self.agent.pod_objects(), node_name=self.config.node_name),
+        )
+        for err in errors:
+            text = str(err)
+            if text not in self._proxy_errors:
+                self.agent.recorder.node(reason="FailedService", message=text, type="Warning")
+        self._proxy_errors = {str(e) for e in errors}
+
+    def _services_extra(self) -> Any:
+        import dataclasses
+
+        st = self.proxier.status()
+        return json_safe(dataclasses.asdict(st))
 
     def ensure_pod_network(self) -> None:
         """Write our conflist as the first file of the runtime's CNI conf dir and install nodelet-cni where the

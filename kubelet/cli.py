@@ -15,6 +15,7 @@ from kubelet.cli_exec import exec_cmd
 from kubelet.cli_get import get_group
 from kubelet.cli_logs import logs_cmd
 from kubelet.cli_net import net_cmd
+from kubelet.cli_proxy import proxy_group
 from kubelet.cli_runtime import runtime_group
 from kubelet.cli_top import top_group
 from kubelet.cli_validate import validate_cmd
@@ -70,6 +71,7 @@ def run_cmd(config_path: str | None, verbose: int, **flags: Any) -> None:
 
 
 cli.add_command(runtime_group)
+cli.add_command(proxy_group)
 cli.add_command(get_group)
 from kubelet.cli_install import install_cmd  # noqa: E402  (issue 9: the host installer)
 cli.add_command(install_cmd)

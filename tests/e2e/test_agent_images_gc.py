@@ -90,7 +90,7 @@ def test_dead_containers_are_garbage_collected(agent: AgentProcess, containerd) 
 
 
 def test_healthz_and_metrics(agent: AgentProcess) -> None:
-    with urllib.request.urlopen(f"http://127.0.0.1:{agent.healthz_port}/healthz", timeout=5) as r:  # type: ignore[attr-defined]
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(f"http://127.0.0.1:{agent.healthz_port}/healthz", timeout=5) as r:  # type: ignore[attr-defined]
         assert r.status == 200 and r.read() == b"ok"
     metrics = agent.get("/metrics")
     assert "# TYPE nodelet_pod_sync_duration_seconds histogram" in metrics

@@ -49,7 +49,7 @@ def test_two_pods_reach_each_other_and_the_host(containerd, tmp_path: Path) -> N
         r = exec_in(containerd.endpoint, a_cid, ["ping", "-c", "1", "-W", "2", gw])
         assert r.exit_code == 0, r.stdout + r.stderr
         # host → pod
-        with urllib.request.urlopen(f"http://{b_ip}:8080/index.html", timeout=5) as resp:
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(f"http://{b_ip}:8080/index.html", timeout=5) as resp:
             assert resp.read() == b"b\n"
         # the pod's default route points at the bridge, eth0 is the CNI_IFNAME
         routes = exec_in(containerd.endpoint, a_cid, ["ip", "route"]).stdout.decode()
