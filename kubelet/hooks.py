@@ -37,10 +37,7 @@ async def run_hook(handler: Mapping[str, Any], *, client: cri.RuntimeClient, con
     from kubelet.validation import container_port_refs
 
     if handler.get("sleep") is not None:
-        try:
-            await asyncio.sleep(min(float(handler["sleep"].get("seconds", 0)), max(timeout, 0)))
-        except asyncio.CancelledError:
-            raise
+        await asyncio.sleep(min(float(handler["sleep"].get("seconds", 0)), max(timeout, 0)))
         return
     action = _parse_handler(handler, field="lifecycle", container_ports=container_port_refs(ctr))
     timeout = max(timeout, 1.0)

@@ -346,7 +346,7 @@ class KubeRuntime:
             msg = f"{describe_hook(handler)} hook failed: {err}"
         log.info("postStart hook failed pod=%s container=%s err=%s", pod.key, c.name, msg)
         self.recorder.pod(pod, reason="FailedPostStartHook", message=msg, type=ev.WARNING, container=c.name)
-        self.recorder.pod(pod, reason="Killing", message=f"FailedPostStartHook", container=c.name)
+        self.recorder.pod(pod, reason="Killing", message="FailedPostStartHook", container=c.name)
         try:
             await self.client.stop_container(cid, timeout=pod.spec.termination_grace_period_seconds)
         except cri.NotFound:

@@ -125,7 +125,7 @@ def validate_volumes(c: Any, spec: Mapping[str, Any], path: tuple) -> set[str]:
 
 
 def validate_pod_security(c: Any, spec: Mapping[str, Any], path: tuple) -> None:
-    from kubelet.validation import forbidden, invalid, required, unsupported
+    from kubelet.validation import forbidden, invalid
     sc = c.mapping(spec.get("securityContext"), path + ("securityContext",))
     if sc is None:
         return
@@ -168,7 +168,6 @@ def validate_pod_security(c: Any, spec: Mapping[str, Any], path: tuple) -> None:
         elif ns == "ipc" and spec.get("hostIPC") is True:
             c.add(kpath + ("name",), invalid(name, "sysctl not allowed with hostIPC: it would change the node's IPC "
                                                    "namespace"))
-    del required, unsupported
 
 
 def validate_dns_and_aliases(c: Any, spec: Mapping[str, Any], path: tuple) -> None:
@@ -176,7 +175,7 @@ def validate_dns_and_aliases(c: Any, spec: Mapping[str, Any], path: tuple) -> No
     characters), options with names."""
     import ipaddress
 
-    from kubelet.validation import forbidden, invalid, is_dns1123_subdomain, required
+    from kubelet.validation import invalid, is_dns1123_subdomain, required
     for i, obj in enumerate(c.list_(spec.get("hostAliases"), path + ("hostAliases",))):
         apath = path + ("hostAliases", i)
         a = c.mapping(obj, apath, required_=True)
@@ -228,7 +227,6 @@ def validate_dns_and_aliases(c: Any, spec: Mapping[str, Any], path: tuple) -> No
         c.unknown(o, frozenset({"name", "value"}), opath)
         c.required_string(o, "name", opath)
         c.string(o, "value", opath)
-    del forbidden
 
 
 def _check_caps(c: Any, caps: Mapping[str, Any], cpath: tuple) -> None:
@@ -336,7 +334,7 @@ def _validate_lifecycle(c: Any, ctr: Mapping[str, Any], path: tuple, grace: Any)
 def validate_container_extras(c: Any, ctr: Mapping[str, Any], path: tuple, spec: Mapping[str, Any],
                               volumes: set[str]) -> None:
     """volumeMounts, securityContext, resources, lifecycle of one container."""
-    from kubelet.validation import duplicate, forbidden, invalid, required
+    from kubelet.validation import forbidden, invalid
     sc = c.mapping(ctr.get("securityContext"), path + ("securityContext",)) or {}
     spath = path + ("securityContext",)
     privileged = sc.get("privileged") is True
@@ -399,7 +397,6 @@ def validate_container_extras(c: Any, ctr: Mapping[str, Any], path: tuple, spec:
             c.add(mpath + ("recursiveReadOnly",), forbidden("not supported by nodelet"))
     _validate_resources(c, ctr, path)
     _validate_lifecycle(c, ctr, path, spec.get("terminationGracePeriodSeconds", 30))
-    del duplicate, required
 
 
 # ---------------------------------------------------------------------------------------------------------------------

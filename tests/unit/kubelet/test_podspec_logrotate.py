@@ -4,7 +4,6 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-import pytest
 
 import cri
 from kubelet.logrotate import ContainerLogManager, rotated_logs
