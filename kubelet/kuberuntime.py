@@ -19,7 +19,7 @@ from kubelet import events as ev
 from kubelet.actions import KillAction, PodActions
 from kubelet.backoff import Backoff
 from kubelet.clock import Clock
-from kubelet.cgroups import remove_pod_cgroups
+from kubelet.cgroups import apply_pod_cgroup_limits, remove_pod_cgroups
 from kubelet.etchosts import ensure_hosts_file, hosts_file_path, render_hosts_file
 from kubelet.hooks import HookError, describe_hook, run_hook
 from kubelet.podconfig import NodeInfo, compute_container_config, compute_env, compute_sandbox_config, parse_resolv_conf, pod_log_dir
@@ -169,6 +169,8 @@ class KubeRuntime:
             st = await self.client.pod_sandbox_status(sid)
         except cri.CRIError as err:
             raise SandboxError("CreatePodSandboxError", f"Failed to get pod sandbox status: {err.message}") from err
+        if sconf.linux.resources is not None:
+            await asyncio.to_thread(apply_pod_cgroup_limits, sconf.linux.cgroup_parent, sconf.linux.resources)
         log.info("sandbox created pod=%s uid=%s sandbox=%s attempt=%d ip=%s", pod.key, pod.uid, sid[:13], actions.attempt, st.ip)
         return sid, st.ip
 

@@ -166,12 +166,11 @@ def compute_sandbox_config(pod: Pod, node: NodeInfo, *, attempt: int, host_resol
         for p in c.ports
         if p.host_port and not spec.host_network
     )
-    containers = _all_containers(pod)
     linux = api.LinuxSandboxConfig(
         cgroup_parent=res.compute_cgroup_parent(pod.uid, compute_pod_qos(pod)),
         security=sec.compute_sandbox_security(pod, seccomp_root=node.seccomp_root),
         sysctls=sec.compute_sysctls(pod),
-        resources=res.compute_pod_resources(containers),  # type: ignore[arg-type]
+        resources=res.compute_pod_resources([c.raw for c in spec.containers], [c.raw for c in spec.init_containers]),
     )
     return api.PodSandboxConfig(
         metadata=api.PodSandboxMetadata(name=pod.name, uid=pod.uid, namespace=pod.namespace, attempt=attempt),

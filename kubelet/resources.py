@@ -149,28 +149,39 @@ def compute_linux_resources(ctr: Mapping[str, Any], *, qos: str, memory_capacity
     )
 
 
-def compute_pod_resources(containers: list[Mapping[str, Any]]) -> api.LinuxResources:
-    """The pod-level sum (the sandbox's informational ``linux.resources``): shares from the summed cpu requests,
-    quota from the summed cpu limits (only when every container has one), memory limit likewise."""
-    cpu_req = cpu_lim = mem_lim = 0
-    all_cpu = all_mem = bool(containers)
-    for ctr in containers:
-        res = ctr.get("resources") or {}
-        limits = res.get("limits") or {}
-        cpu_req += milli_cpu(effective_requests(res).get("cpu", 0))
-        if "cpu" in limits:
-            cpu_lim += milli_cpu(limits["cpu"])
-        else:
-            all_cpu = False
-        if "memory" in limits:
-            mem_lim += memory_bytes(limits["memory"])
-        else:
-            all_mem = False
+def compute_pod_resources(containers: list[Mapping[str, Any]],
+                          init_containers: list[Mapping[str, Any]] = ()) -> api.LinuxResources:  # type: ignore[assignment]
+    """The pod cgroup's limits (``ResourceConfigForPod``): cpu shares from the summed cpu requests, CFS quota from
+    the summed cpu limits and a memory limit from the summed memory limits — each only when every container has
+    that limit. Init containers run one at a time: each counts as max(sum of regular containers, itself)."""
+    def totals(group: list[Mapping[str, Any]]) -> tuple[int, int | None, int | None]:
+        req, cpu_lim, mem_lim = 0, 0, 0
+        all_cpu = all_mem = bool(group)
+        for ctr in group:
+            res = ctr.get("resources") or {}
+            limits = res.get("limits") or {}
+            req += milli_cpu(effective_requests(res).get("cpu", 0))
+            if "cpu" in limits:
+                cpu_lim += milli_cpu(limits["cpu"])
+            else:
+                all_cpu = False
+            if "memory" in limits:
+                mem_lim += memory_bytes(limits["memory"])
+            else:
+                all_mem = False
+        return req, cpu_lim if all_cpu else None, mem_lim if all_mem else None
+
+    cpu_req, cpu_lim, mem_lim = totals(list(containers))
+    for init in init_containers:
+        r, c, m = totals([init])
+        cpu_req = max(cpu_req, r)
+        cpu_lim = None if cpu_lim is None or c is None else max(cpu_lim, c)
+        mem_lim = None if mem_lim is None or m is None else max(mem_lim, m)
     return api.LinuxResources(
         cpu_shares=_shares(cpu_req),
-        cpu_quota=_quota(cpu_lim, QUOTA_PERIOD) if all_cpu and cpu_lim else 0,
-        cpu_period=QUOTA_PERIOD if all_cpu and cpu_lim else 0,
-        memory_limit_in_bytes=mem_lim if all_mem else 0,
+        cpu_quota=_quota(cpu_lim, QUOTA_PERIOD) if cpu_lim else 0,
+        cpu_period=QUOTA_PERIOD if cpu_lim else 0,
+        memory_limit_in_bytes=mem_lim or 0,
     )
 
 

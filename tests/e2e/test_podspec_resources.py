@@ -60,6 +60,9 @@ def test_cgroup_limits_oom_score_adj_and_pod_cgroup(agent: AgentProcess, contain
     assert f"/kubepods/burstable/pod{uid}/" in sh(containerd, pod, "burstable", "cat /proc/self/cgroup")[1]
     pod_cg = Path(f"/sys/fs/cgroup/memory/kubepods/burstable/pod{uid}")
     assert pod_cg.is_dir()
+    # not every container has a memory limit: no pod memory limit; shares from the summed requests (250m + 0)
+    assert int((pod_cg / "memory.limit_in_bytes").read_text()) > 1 << 40
+    assert Path(f"/sys/fs/cgroup/cpu/kubepods/burstable/pod{uid}/cpu.shares").read_text().strip() == "256"
     teardown_pod(agent, containerd, "res.yaml", uid)
     wait_until(lambda: not pod_cg.exists(), timeout=30, what="pod cgroup removed")
 
@@ -87,7 +90,12 @@ def test_guaranteed_pod_cgroup_and_limits(agent: AgentProcess, containerd: Any) 
     assert sh(containerd, pod, "c", "cat /sys/fs/cgroup/cpu/cpu.shares")[1].strip() == "1024"  # request = limit
     assert sh(containerd, pod, "c", "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us")[1].strip() == "100000"
     assert int(sh(containerd, pod, "c", "cat /proc/self/oom_score_adj")[1]) == max(-997, containerd_oom_score_adj(containerd))
-    assert f":/kubepods/pod{pod['metadata']['uid']}/" in sh(containerd, pod, "c", "cat /proc/self/cgroup")[1]
+    uid = pod["metadata"]["uid"]
+    assert f":/kubepods/pod{uid}/" in sh(containerd, pod, "c", "cat /proc/self/cgroup")[1]
+    # pod-level limits on the pod cgroup (sum of the containers' limits)
+    assert Path(f"/sys/fs/cgroup/memory/kubepods/pod{uid}/memory.limit_in_bytes").read_text().strip() == str(48 << 20)
+    assert Path(f"/sys/fs/cgroup/cpu/kubepods/pod{uid}/cpu.cfs_quota_us").read_text().strip() == "100000"
+    assert Path(f"/sys/fs/cgroup/cpu/kubepods/pod{uid}/cpu.shares").read_text().strip() == "1024"
     teardown_pod(agent, containerd, "g.yaml", pod["metadata"]["uid"])
 
 

@@ -191,3 +191,17 @@ def test_unimplemented_fields_are_listed() -> None:
                     "containers": [ctr(resources={"limits": {"ephemeral-storage": "1Gi", "cpu": "1"}})]})
     assert compute_unimplemented_fields(pod.manifest) == [
         "spec.nodeSelector", "spec.securityContext.seLinuxOptions", "spec.containers[0].resources.ephemeral-storage"]
+
+
+def test_pod_level_resources() -> None:
+    from kubelet.resources import compute_pod_resources
+
+    a = {"resources": {"requests": {"cpu": "100m"}, "limits": {"cpu": "200m", "memory": "64Mi"}}}
+    b = {"resources": {"limits": {"cpu": "300m", "memory": "32Mi"}}}
+    r = compute_pod_resources([a, b])
+    assert (r.cpu_shares, r.cpu_quota, r.memory_limit_in_bytes) == (409, 50000, 96 << 20)  # 100m + 300m requested
+    big_init = {"resources": {"limits": {"cpu": "2", "memory": "1Gi"}}}
+    r = compute_pod_resources([a, b], [big_init])
+    assert (r.cpu_shares, r.cpu_quota, r.memory_limit_in_bytes) == (2048, 200000, 1 << 30)  # the init container is larger
+    r = compute_pod_resources([a, {}])
+    assert (r.cpu_quota, r.memory_limit_in_bytes) == (0, 0)  # a container without limits: no pod limit
