@@ -82,6 +82,44 @@ def read_line(proc: subprocess.Popen[bytes], timeout: float) -> str:
     return buf[:-1].decode()
 
 
+def exec_on_a_pty(agent: AgentProcess, name: str, typed: bytes) -> tuple[int, str]:
+    """`nodelet exec -it` with a real terminal as stdin/stdout: type `typed`, return (exit code, last line shown)."""
+    import pty
+    import select
+    import time
+
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    p = subprocess.Popen([sys.executable, "-m", "kubelet.cli", "exec", "-it", name, "-c", "talker", "--config", str(agent.config_path),
+                          "--", "sh", "-c", "read x; tty >/dev/null && echo on a tty: got $x"],
+                         stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    out = b""
+    try:
+        os.write(master, typed)  # the terminal buffers it until the remote shell reads
+        deadline = time.monotonic() + 30
+        while p.poll() is None or select.select([master], [], [], 0)[0]:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"exec -it did not finish: {out!r}")
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    out += os.read(master, 4096)
+                except OSError:  # EIO: the other side is closed (the CLI is exiting)
+                    break
+        p.wait(20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+        os.close(master)
+    lines = [ln for ln in out.decode(errors="replace").replace("\r", "").split("\n") if ln.strip()]
+    return p.returncode, lines[-1] if lines else ""
+
+
 def running_pod(agent: AgentProcess) -> dict[str, Any]:
     name = f"tools-{agent.config['nodeName']}"
 
@@ -136,6 +174,15 @@ def test_cli_against_a_live_agent_then_the_runtime_alone(agent: AgentProcess, co
     # exec: output passed through, exit code propagated
     code, out, err = nodelet(agent, ep, "exec", name, "-c", "talker", "--", "sh", "-c", "echo out; echo err >&2; exit 7")
     assert (code, out, err) == (7, "out\n", "err\n"), err
+
+    # exec -i / -t: the runtime's streaming server (WebSocket); stdin in, exit code out
+    p = subprocess.run([sys.executable, "-m", "kubelet.cli", "exec", "-i", name, "-c", "talker", "--config", str(agent.config_path),
+                        "--", "sh", "-c", "read x; echo got $x; echo err >&2; exit 4"], input=b"hello\n", capture_output=True, timeout=60)
+    assert (p.returncode, p.stdout, p.stderr) == (4, b"got hello\n", b"err\n")
+    p = subprocess.run([sys.executable, "-m", "kubelet.cli", "exec", "-it", name, "-c", "talker", "--config", str(agent.config_path),
+                        "--", "sh", "-c", "read x; echo got $x"], input=b"piped\n", capture_output=True, timeout=60)
+    assert (p.returncode, p.stdout, p.stderr) == (0, b"got piped\n", b"Unable to use a TTY - input is not a terminal or the right kind of file\n")
+    assert exec_on_a_pty(agent, name, b"hello\r") == (0, "on a tty: got hello")
 
     # logs -f: what the container writes later shows up
     follow = subprocess.Popen([sys.executable, "-m", "kubelet.cli", "logs", name, "-c", "talker", "-f", "--config", str(agent.config_path)],

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 MODULES = ("cli_common", "cli_get", "cli_logs", "cli_describe", "cli_exec", "cli_top", "cli_net", "cli_doctor",
-           "cli_validate", "cli_version", "cli_completion", "cli_services", "crilogs", "printers")
+           "cli_validate", "cli_version", "cli_completion", "cli_services", "cli_stream", "crilogs", "printers")
 
 
 def test_cli_modules_import_light() -> None:
