@@ -18,7 +18,7 @@ import click
 from kubelet.apiclient import DEFAULT_SOCKET_PATH, APIClient, APIClientError, APIError, APIUnavailable
 
 __all__ = [
-    "CRICTL_CONFIG", "DEFAULT_NAMESPACE", "DEFAULT_RUNTIME_ENDPOINT", "Target", "cri_options", "fail", "fallback_note",
+    "AliasedGroup", "CRICTL_CONFIG", "DEFAULT_NAMESPACE", "DEFAULT_RUNTIME_ENDPOINT", "Target", "cri_options", "fail", "fallback_note",
     "find_pod", "missing_socket", "parse_crictl_endpoint", "resolve_runtime_endpoint", "run_cri", "style", "target_from",
 ]
 
@@ -46,6 +46,21 @@ def style(text: str, fg: str, *, err: bool = False) -> str:
 
 def fallback_note(what: str) -> None:
     click.echo(f"nodelet: daemon not reachable; {what} read from the container runtime directly", err=True)
+
+
+class AliasedGroup(click.Group):
+    """Subcommands also reachable under kubectl's other names (`aliases={"po": "pods"}`), listed once in --help."""
+
+    def __init__(self, *args: Any, aliases: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.aliases = aliases or {}
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        _, cmd, rest = super().resolve_command(ctx, args)
+        return (cmd.name if cmd else None), cmd, rest
 
 
 # --- options and where things are -------------------------------------------------------------------------------------

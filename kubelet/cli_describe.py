@@ -10,7 +10,7 @@ import click
 
 from kubelet.apiclient import APIClientError
 from kubelet.cli_completion import complete_pods
-from kubelet.cli_common import DEFAULT_NAMESPACE, cri_options, fail, fallback_note, find_pod, target_from
+from kubelet.cli_common import DEFAULT_NAMESPACE, AliasedGroup, cri_options, fail, fallback_note, find_pod, target_from
 from kubelet.printers import parse_time, render_human_duration, render_tabwriter
 
 __all__ = ["describe_group", "render_go_duration", "render_pod_description", "render_probe"]
@@ -333,9 +333,10 @@ def compute_pod_events(events: Sequence[Mapping[str, Any]], pod: Mapping[str, An
     return out
 
 
-@click.group("describe")
+@click.group("describe", cls=AliasedGroup, aliases={"pods": "pod", "po": "pod", "services": "service", "svc": "service"})
 def describe_group() -> None:
-    """Show details of a pod (like kubectl describe), with the live probe states only the node knows."""
+    """Show details of a pod or a service (like kubectl describe), with what only the node knows: live probe
+    states, and the rules programmed for a service with their packet counters."""
 
 
 @describe_group.command("pod")
@@ -343,7 +344,8 @@ def describe_group() -> None:
 @click.option("-n", "--namespace", default=DEFAULT_NAMESPACE, show_default=True, metavar="NS")
 @cri_options
 def describe_pod(name: str, namespace: str, socket_path: str | None, config_path: str | None, runtime_endpoint: str | None) -> None:
-    """Describe one pod: containers with state/last state/exit code/restarts, probes (live), volumes, IPs, events."""
+    """Describe one pod (aliases: pods, po): containers with state/last state/exit code/restarts, probes (live),
+    volumes, IPs, events."""
     target = target_from(socket_path, config_path, runtime_endpoint)
     pod, from_daemon = find_pod(target, name, namespace)
     events: list[Mapping[str, Any]] | None = None
@@ -365,10 +367,7 @@ def describe_pod(name: str, namespace: str, socket_path: str | None, config_path
     click.echo(render_pod_description(pod, events=events, probes=probes, now=_now()), nl=False)
 
 
-describe_group.add_command(describe_pod, "po")
-describe_group.add_command(describe_pod, "pods")
 
 from kubelet.cli_services import describe_service  # noqa: E402  (services live with the proxy's view)
 
 describe_group.add_command(describe_service)
-describe_group.add_command(describe_service, "svc")

@@ -26,7 +26,8 @@ __all__ = ["exec_cmd"]
 def exec_cmd(pod_name: str, command: tuple[str, ...], container: str | None, namespace: str, timeout: float,
              interactive: bool, tty: bool, socket_path: str | None, config_path: str | None,
              runtime_endpoint: str | None) -> None:
-    """Run COMMAND in a running container (non-interactive, via CRI ExecSync); exits with the command's exit code."""
+    """Run COMMAND in a running container and exit with its exit code: CRI ExecSync, or with -i/-t the runtime's
+    streaming server (stdin, terminal)."""
     if command and command[0] == "--":
         command = command[1:]
     if not command:

@@ -207,7 +207,7 @@ def render_service_description(svc: Mapping[str, Any], *, mode: str, rules: Sequ
 @click.option("-n", "--namespace", default=DEFAULT_NAMESPACE, show_default=True, metavar="NS")
 @socket_option
 def describe_service(name: str, namespace: str, socket_path: str | None) -> None:
-    """Describe a service: ports, endpoints, and the rules programmed for it with their packet counters."""
+    """Describe a service (alias: svc): ports, endpoints, and the rules programmed for it with their packet counters."""
     status = _fetch(socket_path)
     svc = next((s for s in compute_services(status) if s["name"] == name and s["namespace"] == namespace), None)
     if svc is None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from kubelet.cli_common import DEFAULT_NAMESPACE, cri_options, run_cri, target_from
+from kubelet.cli_common import DEFAULT_NAMESPACE, AliasedGroup, cri_options, run_cri, target_from
 from kubelet.printers import render_table
 
 __all__ = ["ContainerUsage", "compute_cpu_nano_cores", "render_node_top", "render_pods_top", "top_group"]
@@ -108,7 +108,7 @@ def _node_name(target: Any) -> str:
     return str(node.get("name")) if node and node.get("name") else target.config().node_name
 
 
-@click.group("top")
+@click.group("top", cls=AliasedGroup, aliases={"pod": "pods", "po": "pods", "nodes": "node", "no": "node"})
 def top_group() -> None:
     """CPU and memory of pods (CRI container stats) and of the node (psutil)."""
 
@@ -133,8 +133,6 @@ def top_pods(namespace: str | None, all_namespaces: bool, containers: bool, sort
     click.echo(render_pods_top(usage, containers=containers, all_namespaces=ns is None, sort_by=sort_by), nl=False)
 
 
-top_group.add_command(top_pods, "pod")
-top_group.add_command(top_pods, "po")
 
 
 @top_group.command("node")
@@ -151,5 +149,3 @@ def top_node(socket_path: str | None, config_path: str | None, runtime_endpoint:
                                used_bytes=vm.total - vm.available, total_bytes=vm.total), nl=False)
 
 
-top_group.add_command(top_node, "nodes")
-top_group.add_command(top_node, "no")
