@@ -87,6 +87,7 @@ class Agent:
         self.log_manager = ContainerLogManager(self.client, max_size=config.container_log_max_size, max_files=config.container_log_max_files)
         # issue 7: image GC by disk thresholds (imageGCHighThresholdPercent / imageGCLowThresholdPercent), every 5 min
         self.image_gc = ImageGCManager(self.client, high=config.image_gc_high_threshold_percent, low=config.image_gc_low_threshold_percent)
+        self.runtime.objects = lambda: self.manifests.others  # issue 7: configMap/secret volumes from manifest documents
         self.workers = PodWorkers(sync=self._sync_pod, terminate=self._terminate_pod, on_terminated=self._on_terminated, on_sync_done=self._on_sync_done)
         self.gc_period = gc_period
         self.desired: dict[str, Pod] = {}
@@ -209,6 +210,7 @@ class Agent:
             probe_kill=self._probe_kill(pod),
         )
         result = SyncResult(waiting=dict(actions.waiting))
+        await self.runtime.refresh_volumes(pod)  # issue 7: configMap/secret volume contents follow their documents
         if not actions.noop:
             log.debug("sync pod=%s uid=%s actions=%s", pod.key, uid, actions)
             result = await self.runtime.sync_pod(pod, actions, rt)

@@ -12,6 +12,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import cri
 from cri import api
@@ -28,7 +29,7 @@ from kubelet.security import verify_run_as_non_root
 from kubelet.termination import TerminationMessages, termination_message_file
 from kubelet.types import ContainerSpec, Pod
 from kubelet.validation_spec import compute_unimplemented_fields
-from kubelet.volumes import VolumeError, ensure_container_mounts, ensure_pod_volumes, teardown_pod_volumes
+from kubelet.volumes import VolumeError, ensure_container_mounts, ensure_pod_volumes, refresh_projected_volumes, teardown_pod_volumes
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,9 @@ class KubeRuntime:
         self.containers_log_dir = Path(node.pod_logs_dir).parent / "containers"
         self._pull_locks: dict[str, asyncio.Lock] = {}
         self._warned_unimplemented: set[str] = set()
-        self._messages = TerminationMessages(root_dir)  # pod UIDs told about fields nodelet does not act on
+        self._messages = TerminationMessages(root_dir)
+        # The manifest dir's other documents (ConfigMap/Secret for those volumes); the agent wires its snapshot in.
+        self.objects: Callable[[], Sequence[Any]] = lambda: ()  # pod UIDs told about fields nodelet does not act on
         if node.seccomp_root == NodeInfo.__dataclass_fields__["seccomp_root"].default:
             # Localhost seccomp profiles live under <rootDir>/seccomp, as the kubelet's
             self.node = node = dataclasses.replace(node, seccomp_root=str(root_dir / "seccomp"))
@@ -130,6 +133,11 @@ class KubeRuntime:
             assert c is not None
             await self._start_container(pod, c, rt, sandbox_id, sconf, pod_ip, init=False, result=result)
         return result
+
+    async def refresh_volumes(self, pod: Pod) -> None:
+        """Bring the pod's configMap/secret volumes up to date with their documents (every sync; cheap when equal)."""
+        if any("configMap" in v or "secret" in v for v in pod.manifest.get("spec", {}).get("volumes") or []):
+            await asyncio.to_thread(refresh_projected_volumes, pod.manifest, self.root_dir, pod.uid, tuple(self.objects()))
 
     def termination_message(self, pod: Pod, c: ContainerSpec, info: ContainerInfo) -> str:
         """The terminated state's message of an exited container (StatusInputs.termination_message)."""
@@ -305,7 +313,7 @@ class KubeRuntime:
             if msg:
                 raise VolumeError(msg)
         try:
-            paths = await asyncio.to_thread(ensure_pod_volumes, pod.manifest, self.root_dir, pod.uid)
+            paths = await asyncio.to_thread(ensure_pod_volumes, pod.manifest, self.root_dir, pod.uid, tuple(self.objects()))
         except OSError as err:
             raise VolumeError(f"cannot set up volumes: {err}") from None
         env = dict(compute_env(c, pod, pod_ip=pod_ip, host_ip=self.node.host_ip))

@@ -25,7 +25,7 @@ VOLUME_SOURCES = frozenset({
     "azureFile", "configMap", "vsphereVolume", "quobyte", "azureDisk", "photonPersistentDisk", "projected",
     "portworxVolume", "scaleIO", "storageos", "csi", "ephemeral", "image",
 })
-SUPPORTED_VOLUME_SOURCES = ("emptyDir", "hostPath")
+SUPPORTED_VOLUME_SOURCES = ("emptyDir", "hostPath", "configMap", "secret")
 VOLUME_MOUNT_KEYS = frozenset({"name", "readOnly", "recursiveReadOnly", "mountPath", "subPath", "mountPropagation",
                                "subPathExpr"})
 POD_SC_KEYS = frozenset({"seLinuxOptions", "windowsOptions", "runAsUser", "runAsGroup", "runAsNonRoot",
@@ -93,13 +93,15 @@ def validate_volumes(c: Any, spec: Mapping[str, Any], path: tuple) -> set[str]:
         kind = sources[0]
         spath = vpath + (kind,)
         if kind not in SUPPORTED_VOLUME_SOURCES:
-            c.add(spath, forbidden(f"{kind} volumes are not supported by nodelet (emptyDir and hostPath are; "
-                                   "static pods cannot reference API objects)"))
+            c.add(spath, forbidden(f"{kind} volumes are not supported by nodelet (emptyDir, hostPath, and configMap/"
+                                   "secret from documents in the manifest directory are)"))
             continue
         src = c.mapping(vol.get(kind) if vol.get(kind) is not None else {}, spath)
         if src is None:
             continue
-        if kind == "emptyDir":
+        if kind in ("configMap", "secret"):
+            _check_projection(c, src, spath, kind)
+        elif kind == "emptyDir":
             c.unknown(src, frozenset({"medium", "sizeLimit"}), spath)
             medium = c.string(src, "medium", spath)
             if medium == "HugePages" or (medium or "").startswith("HugePages-"):
@@ -122,6 +124,43 @@ def validate_volumes(c: Any, spec: Mapping[str, Any], path: tuple) -> set[str]:
                     c.add(spath + ("path",), invalid(hp, "must be an absolute path"))
             c.choice(src, "type", spath, HOST_PATH_TYPES)
     return names
+
+
+def _check_mode(c: Any, obj: Mapping[str, Any], key: str, path: tuple) -> None:
+    from kubelet.validation import invalid
+    mode = c.integer(obj, key, path)
+    if mode is not None and not 0 <= mode <= 0o777:
+        c.add(path + (key,), invalid(mode, "must be a number between 0 and 0777 (octal), both inclusive"))
+
+
+def _check_projection(c: Any, src: Mapping[str, Any], spath: tuple, kind: str) -> None:
+    from kubelet.validation import invalid, is_dns1123_subdomain
+    name_key = "name" if kind == "configMap" else "secretName"
+    c.unknown(src, frozenset({name_key, "items", "defaultMode", "optional"}), spath)
+    name = c.required_string(src, name_key, spath)
+    if name:
+        c.names(name, spath + (name_key,), is_dns1123_subdomain)
+    c.boolean(src, "optional", spath)
+    _check_mode(c, src, "defaultMode", spath)
+    paths: set[str] = set()
+    for j, obj in enumerate(c.list_(src.get("items"), spath + ("items",))):
+        ipath = spath + ("items", j)
+        item = c.mapping(obj, ipath, required_=True)
+        if item is None:
+            continue
+        c.unknown(item, frozenset({"key", "path", "mode"}), ipath)
+        c.required_string(item, "key", ipath)
+        p = c.required_string(item, "path", ipath)
+        if p:
+            parts = PurePosixPath(p).parts
+            if p.startswith("/"):
+                c.add(ipath + ("path",), invalid(p, "must be a relative path"))
+            elif ".." in parts or any(x.startswith("..") for x in parts):
+                c.add(ipath + ("path",), invalid(p, "must not contain '..'"))
+            elif p in paths:
+                c.add(ipath + ("path",), invalid(p, "must be unique"))
+            paths.add(p)
+        _check_mode(c, item, "mode", ipath)
 
 
 def validate_pod_security(c: Any, spec: Mapping[str, Any], path: tuple) -> None:

@@ -16,19 +16,20 @@ import logging
 import os
 import shutil
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from cri import api
 from kubelet.podconfig import expand
+from kubelet.projected import PLUGIN_DIRS, ProjectionError, compute_projection, ensure_projected_volume
 from kubelet.resources import memory_bytes
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "EMPTY_DIR_PLUGIN", "HOST_PATH_TYPES", "MOUNT_PROPAGATION", "VolumeError", "VolumeSpec", "compute_volumes",
-    "pod_volumes_dir", "ensure_pod_volumes", "ensure_container_mounts", "teardown_pod_volumes", "mount_propagation_of",
+    "pod_volumes_dir", "ensure_pod_volumes", "refresh_projected_volumes", "ensure_container_mounts", "teardown_pod_volumes", "mount_propagation_of",
 ]
 
 EMPTY_DIR_PLUGIN = "kubernetes.io~empty-dir"
@@ -60,6 +61,7 @@ class VolumeSpec:
     size_limit: int | None = None  # emptyDir: bytes
     path: str = ""  # hostPath
     type: str = ""  # hostPath type
+    source: Mapping[str, Any] = field(default_factory=dict)  # configMap / secret source
 
 
 def compute_volumes(manifest: Mapping[str, Any]) -> tuple[VolumeSpec, ...]:
@@ -74,6 +76,9 @@ def compute_volumes(manifest: Mapping[str, Any]) -> tuple[VolumeSpec, ...]:
         elif "hostPath" in v:
             hp = v["hostPath"]
             out.append(VolumeSpec(name=v["name"], kind="hostPath", path=hp["path"], type=hp.get("type") or ""))
+        elif "configMap" in v or "secret" in v:
+            kind = "configMap" if "configMap" in v else "secret"
+            out.append(VolumeSpec(name=v["name"], kind=kind, source=v[kind] or {}))
     return tuple(out)
 
 
@@ -224,15 +229,47 @@ def _ensure_host_path(v: VolumeSpec) -> str:
     return p
 
 
-def ensure_pod_volumes(manifest: Mapping[str, Any], root_dir: Path, uid: str) -> dict[str, str]:
-    """Set up every volume of the pod (idempotent): name → host path. Raises VolumeError naming the volume."""
+def _ensure_projected(v: VolumeSpec, base: Path, fs_group: int | None, objects: Sequence[Any],
+                      namespace: str) -> str:
+    d = base / PLUGIN_DIRS[v.kind] / v.name
+    d.mkdir(parents=True, exist_ok=True)
+    if v.kind == "secret" and str(d) not in _mount_points_under(d):
+        _mount("tmpfs", str(d), "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755")  # secrets never touch the disk
+    try:
+        files = compute_projection(v.kind, v.source, objects, namespace)
+    except ProjectionError as e:
+        raise VolumeError(e.message) from None
+    ensure_projected_volume(d, files, gid=fs_group)
+    return str(d)
+
+
+def refresh_projected_volumes(manifest: Mapping[str, Any], root_dir: Path, uid: str, objects: Sequence[Any]) -> None:
+    """Bring configMap/secret volumes that are already set up up to date with their documents."""
     fs_group = (manifest.get("spec", {}).get("securityContext") or {}).get("fsGroup")
     base = pod_volumes_dir(root_dir, uid)
+    namespace = manifest.get("metadata", {}).get("namespace", "default")
+    for v in compute_volumes(manifest):
+        if v.kind in PLUGIN_DIRS and (base / PLUGIN_DIRS[v.kind] / v.name).is_dir():
+            try:
+                _ensure_projected(v, base, fs_group, objects, namespace)
+            except (VolumeError, OSError) as e:
+                log.warning("cannot refresh volume uid=%s volume=%s err=%s", uid, v.name, e)
+
+
+def ensure_pod_volumes(manifest: Mapping[str, Any], root_dir: Path, uid: str,
+                       objects: Sequence[Any] = ()) -> dict[str, str]:
+    """Set up every volume of the pod (idempotent): name → host path. Raises VolumeError naming the volume.
+    ``objects`` are the manifest directory's other documents (ConfigMaps and Secrets for those volumes)."""
+    fs_group = (manifest.get("spec", {}).get("securityContext") or {}).get("fsGroup")
+    base = pod_volumes_dir(root_dir, uid)
+    namespace = manifest.get("metadata", {}).get("namespace", "default")
     out: dict[str, str] = {}
     for v in compute_volumes(manifest):
         try:
             if v.kind == "emptyDir":
                 out[v.name] = _ensure_empty_dir(v, base, fs_group)
+            elif v.kind in PLUGIN_DIRS:
+                out[v.name] = _ensure_projected(v, base, fs_group, objects, namespace)
             else:
                 out[v.name] = _ensure_host_path(v)
         except VolumeError as e:

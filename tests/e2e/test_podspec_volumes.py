@@ -203,3 +203,56 @@ def test_mount_propagation_host_to_container(agent: AgentProcess, containerd: An
         teardown_pod(agent, containerd, "prop2.yaml", pod["metadata"]["uid"])
     finally:
         subprocess.run(["umount", "-R", "-l", str(shared)], check=False)
+
+
+def test_config_map_and_secret_volumes_from_manifest_documents(agent: AgentProcess, containerd: Any) -> None:
+    agent.write("cfg.yaml", """apiVersion: v1
+kind: ConfigMap
+metadata: {name: app-config}
+data: {app.conf: "level=debug\\n", other: "x"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: app-secret}
+data: {token: c2VjcmV0LXZhbHVl}
+stringData: {plain: hello}
+""")
+    agent.write("cm.yaml", pod_yaml("cm", f"""  volumes:
+  - {{name: cfg, configMap: {{name: app-config}}}}
+  - {{name: picked, configMap: {{name: app-config, items: [{{key: app.conf, path: sub/renamed.conf, mode: 0400}}]}}}}
+  - {{name: sec, secret: {{secretName: app-secret, defaultMode: 0440}}}}
+  - {{name: maybe, configMap: {{name: absent, optional: true}}}}
+  containers:
+  - name: c
+    image: {BUSYBOX}
+    command: ["sleep", "3600"]
+    volumeMounts:
+    - {{name: cfg, mountPath: /etc/app, readOnly: true}}
+    - {{name: picked, mountPath: /picked}}
+    - {{name: sec, mountPath: /secret}}
+    - {{name: maybe, mountPath: /maybe}}
+    - {{name: cfg, mountPath: /one.conf, subPath: app.conf}}
+"""))
+    pod = wait_running(agent, "cm")
+    assert sh(containerd, pod, "c", "cat /etc/app/app.conf /etc/app/other") == (0, "level=debug\nx")
+    assert sh(containerd, pod, "c", "cat /picked/sub/renamed.conf; stat -L -c %a /picked/sub/renamed.conf; ls /picked") == (0, "level=debug\n400\nsub\n")
+    assert sh(containerd, pod, "c", "cat /secret/token; echo; cat /secret/plain; echo; stat -L -c %a /secret/token") == (0, "secret-value\nhello\n440\n")
+    assert sh(containerd, pod, "c", "grep ' /secret ' /proc/mounts")[1].startswith("tmpfs /secret")  # never on disk
+    assert sh(containerd, pod, "c", "ls /maybe") == (0, "")  # only the hidden ..data entries
+    assert sh(containerd, pod, "c", "cat /one.conf") == (0, "level=debug\n")
+    # an edit of the ConfigMap reaches the running container (atomically, at the pod's next sync)
+    agent.write("cfg.yaml", (agent.manifests / "cfg.yaml").read_text().replace("level=debug", "level=info"))
+    wait_until(lambda: sh(containerd, pod, "c", "cat /etc/app/app.conf")[1] == "level=info\n", timeout=30, what="configmap update")
+    uid = pod["metadata"]["uid"]
+    teardown_pod(agent, containerd, "cm.yaml", uid)
+
+    agent.write("cm2.yaml", pod_yaml("cm2", f"""  volumes: [{{name: cfg, configMap: {{name: missing}}}}]
+  containers:
+  - name: c
+    image: {BUSYBOX}
+    volumeMounts: [{{name: cfg, mountPath: /cfg}}]
+"""))
+    pod = wait_pod(agent, "cm2", lambda p: cstatus(p, "c")["state"].get("waiting", {}).get("reason") == "CreateContainerConfigError")
+    assert cstatus(pod, "c")["state"]["waiting"]["message"].startswith('volume "cfg": configmap "missing" not found')
+    teardown_pod(agent, containerd, "cm2.yaml", pod["metadata"]["uid"])
+    (agent.manifests / "cfg.yaml").unlink()

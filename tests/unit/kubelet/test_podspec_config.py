@@ -136,7 +136,7 @@ def test_verify_run_as_non_root(sc: dict[str, Any], image: api.Image | None, msg
 def test_validation_messages() -> None:
     got = problems({
         "volumes": [{"name": "a", "emptyDir": {"medium": "Disk"}}, {"name": "a", "hostPath": {"path": "rel", "type": "Pipe"}},
-                    {"name": "cm", "configMap": {"name": "x"}}, {"name": "two", "emptyDir": {}, "hostPath": {"path": "/x"}}],
+                    {"name": "cm", "nfs": {"server": "x", "path": "/"}}, {"name": "two", "emptyDir": {}, "hostPath": {"path": "/x"}}],
         "securityContext": {"runAsUser": -1, "sysctls": [{"name": "net.core.somaxconn", "value": "1"}],
                             "seccompProfile": {"type": "Localhost"}},
         "hostNetwork": True,
@@ -150,7 +150,7 @@ def test_validation_messages() -> None:
         'spec.volumes[1].name: Duplicate value: "a"',
         'spec.volumes[1].hostPath.path: Invalid value: "rel": must be an absolute path',
         'spec.volumes[1].hostPath.type: Unsupported value: "Pipe": supported values: "", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice"',
-        "spec.volumes[2].configMap: Forbidden: configMap volumes are not supported by nodelet (emptyDir and hostPath are; static pods cannot reference API objects)",
+        "spec.volumes[2].nfs: Forbidden: nfs volumes are not supported by nodelet (emptyDir, hostPath, and configMap/secret from documents in the manifest directory are)",
         "spec.volumes[3].hostPath: Forbidden: may not specify more than 1 volume type",
         "spec.securityContext.runAsUser: Invalid value: -1: must be between 0 and 2147483647, inclusive",
         "spec.securityContext.seccompProfile.localhostProfile: Required value: must be set when seccomp type is Localhost",

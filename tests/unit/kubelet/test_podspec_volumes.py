@@ -71,3 +71,27 @@ def test_hosts_file_text(tmp_path: Path) -> None:
     ino = path.stat().st_ino
     ensure_hosts_file(path, "two\n")
     assert path.read_text() == "two\n" and path.stat().st_ino == ino  # in place: a bind mount keeps seeing it
+
+
+def test_projection_and_atomic_layout(tmp_path: Path) -> None:
+    from kubelet.projected import ProjectionError, compute_projection, ensure_projected_volume
+    from kubelet.types import OtherObject
+
+    cm = OtherObject(kind="ConfigMap", api_version="v1", name="c", namespace="ns", source="f",
+                     body={"data": {"a": "1", "b": "2"}, "binaryData": {"bin": "AAE="}})
+    sec = OtherObject(kind="Secret", api_version="v1", name="s", namespace="ns", source="f", body={"data": {"k": "bm9w"}})
+    assert compute_projection("configMap", {"name": "c"}, [cm], "ns") == {"a": (b"1", 0o644), "b": (b"2", 0o644), "bin": (b"\0\1", 0o644)}
+    assert compute_projection("configMap", {"name": "c", "items": [{"key": "a", "path": "x/y", "mode": 0o600}]}, [cm], "ns") == {"x/y": (b"1", 0o600)}
+    assert compute_projection("secret", {"secretName": "s", "defaultMode": 0o400}, [sec], "ns") == {"k": (b"nop", 0o400)}
+    assert compute_projection("configMap", {"name": "c", "optional": True}, [cm], "other-ns") == {}
+    with pytest.raises(ProjectionError, match='configmap "c" not found'):
+        compute_projection("configMap", {"name": "c"}, [cm], "other-ns")
+    with pytest.raises(ProjectionError, match='key "zz" not found'):
+        compute_projection("configMap", {"name": "c", "items": [{"key": "zz", "path": "p"}]}, [cm], "ns")
+    d = tmp_path / "vol"
+    assert ensure_projected_volume(d, {"a": (b"1", 0o644), "dir/b": (b"2", 0o600)})
+    assert (d / "a").read_bytes() == b"1" and (d / "dir" / "b").read_bytes() == b"2" and (d / "a").is_symlink()
+    assert not ensure_projected_volume(d, {"a": (b"1", 0o644), "dir/b": (b"2", 0o600)})  # unchanged: nothing written
+    first = os.readlink(d / "..data")
+    assert ensure_projected_volume(d, {"a": (b"new", 0o644)})
+    assert (d / "a").read_bytes() == b"new" and not (d / "dir").exists() and not (d / first).exists()
