@@ -158,9 +158,11 @@ def test_cli_against_a_live_agent_then_the_runtime_alone(agent: AgentProcess, co
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z (line 3|to-stderr)\n", out), out
     code, out, err = nodelet(agent, ep, "logs", name)
     assert code == 0 and err.startswith('Defaulted container "talker"')
-    code, cur, _ = nodelet(agent, ep, "logs", name, "-c", "crasher")
-    code2, prev, _ = nodelet(agent, ep, "logs", name, "-c", "crasher", "--previous")
-    assert code == code2 == 0 and cur.startswith("run at ") and prev.startswith("run at ") and cur != prev
+    def two_runs() -> bool:  # (a restart between the two reads would shift them: then read again)
+        cur, prev = nodelet(agent, ep, "logs", name, "-c", "crasher")[1], nodelet(agent, ep, "logs", name, "-c", "crasher", "--previous")[1]
+        return cur.startswith("run at ") and prev.startswith("run at ") and cur != prev
+
+    wait_until(two_runs, timeout=30, interval=0.5, what="current and previous crasher logs")
 
     # describe: kubectl's layout with the live readiness probe and the pod's events
     code, out, err = nodelet(agent, ep, "describe", "pod", name)
