@@ -2,7 +2,7 @@
 
 Source: the daemon's `/api/v1/extra/services`, which is `dataclasses.asdict(proxier.status())` (proxy.ProxyStatus:
 `mode`, `ports` [{name "ns/svc[:port]", protocol, cluster_ip, port, node_port, endpoints, chains}], `errors`…).
-Until the daemon registers that extra, both commands say the proxy is not running on this node."""
+A daemon without the proxy (proxyMode none) has no such extra: the commands say so."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
