@@ -19,28 +19,27 @@ from proxy.cleanup import cleanup_sync
 
 pytestmark = [pytest.mark.root, pytest.mark.containerd]
 
-IP = "10.96.8.61"
-MANIFESTS = f"""apiVersion: v1
+MANIFESTS = """apiVersion: v1
 kind: Pod
 metadata:
   name: web
-  labels: {{app: web}}
+  labels: {app: web}
 spec:
   terminationGracePeriodSeconds: 1
   containers:
   - name: httpd
-    image: {BUSYBOX}
+    image: %(image)s
     command: ["sh", "-c", "echo hello > /tmp/index.html; httpd -f -p 8080 -h /tmp"]
-    ports: [{{name: http, containerPort: 8080}}]
+    ports: [{name: http, containerPort: 8080}]
 ---
 apiVersion: v1
 kind: Service
-metadata: {{name: web}}
+metadata: {name: web}
 spec:
-  clusterIP: {IP}
-  selector: {{app: web}}
+  clusterIP: %(ip)s
+  selector: {app: web}
   ports:
-  - {{name: http, port: 80, targetPort: http}}
+  - {name: http, port: 80, targetPort: http}
 """
 
 
@@ -63,13 +62,14 @@ def nodelet(agent: AgentProcess, *args: str) -> tuple[int, str, str]:
 
 
 @pytest.mark.usefixtures("service_ip_stays_local")
-def test_services_endpoints_and_rules(containerd, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("mode,IP", [("iptables", "10.96.8.61"), ("nftables", "10.96.8.62")])
+def test_services_endpoints_and_rules(containerd, tmp_path: Path, mode: str, IP: str) -> None:  # type: ignore[no-untyped-def]
     agent = AgentProcess(tmp_path, endpoint=containerd.endpoint, node_name=f"e2e-{uuid.uuid4().hex[:8]}", runtime=containerd,
-                         extra={"proxyMode": "iptables"})
+                         extra={"proxyMode": mode})
     agent.start()
     node = agent.config["nodeName"]
     try:
-        agent.write("web.yaml", MANIFESTS)
+        agent.write("web.yaml", MANIFESTS % {"image": BUSYBOX, "ip": IP})
         pod = wait_until(lambda: (p := agent.pod(f"web-{node}")) and p["status"]["phase"] == "Running"
                          and p["status"]["containerStatuses"][0]["ready"] and p, timeout=60, what="web ready")
         ep = f"{pod['status']['podIP']}:8080"
@@ -91,13 +91,19 @@ def test_services_endpoints_and_rules(containerd, tmp_path: Path) -> None:  # ty
         code, out, err = nodelet(agent, "describe", "svc", "web")
         assert (code, err) == (0, ""), err
         assert out.startswith(f"Name:       web\nNamespace:  default\nType:       ClusterIP\nIP:         {IP}\n"
-                              f"Port:       http  80/TCP\nEndpoints:  {ep}\nRules (iptables, nat):\n"), out
-        dnat = [ln for ln in out.splitlines() if f"DNAT --to-destination {ep}" in ln]
-        assert dnat and int(dnat[0].split()[0]) >= 1, out  # the connection above went through it
-        assert any(f"-d {IP}/32" in ln and "-j NODELET-SVC-" in ln for ln in out.splitlines()), out
+                              f"Port:       http  80/TCP\nEndpoints:  {ep}\n"), out
+        if mode == "iptables":
+            assert "\nRules (iptables, nat):\n" in out
+            dnat = [ln for ln in out.splitlines() if f"DNAT --to-destination {ep}" in ln]
+            assert dnat and int(dnat[0].split()[0]) >= 1, out  # the connection above went through it
+            assert any(f"-d {IP}/32" in ln and "-j NODELET-SVC-" in ln for ln in out.splitlines()), out
+        else:  # nodelet's nft rules carry no counters: the rules are shown as programmed
+            assert "\nRules (nftables, table ip nodelet):\n" in out
+            assert re.search(rf"\n  map: .*{re.escape(IP)} \. tcp \. 80 : goto svc-\S+", out), out
+            assert re.search(r"\n  svc-\S+: .*dnat to", out), out
     finally:
         for f in agent.manifests.iterdir():
             f.unlink()
         wait_until(lambda: not runtime_pods(containerd.endpoint, node), timeout=60, what="teardown")
         agent.stop()
-        cleanup_sync("iptables")  # the daemon's rules outlive it (as kube-proxy's do) until cleanup
+        cleanup_sync(mode)  # the daemon's rules outlive it (as kube-proxy's do) until cleanup
