@@ -187,7 +187,7 @@ def _watch(client: APIClient, *, resource: str, names: tuple[str, ...], items: l
         return compute(objs, wide=wide, now=_now(), all_namespaces=ns is None)
 
     def fingerprint(obj: dict[str, Any], row: list[str]) -> Any:
-        if output in ("json", "yaml", "name"):
+        if output in ("json", "yaml", "name") or resource == "events":  # an event's update (count) is news too
             return json.dumps(obj, sort_keys=True)
         cells = row[:age] + row[age + 1:]
         if resource == "pods":  # RESTARTS "5 (3m ago)": its age moves by itself too

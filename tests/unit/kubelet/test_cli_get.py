@@ -261,3 +261,29 @@ def test_watch_prints_changes_only(sock_dir: str, monkeypatch: pytest.MonkeyPatc
             "crash-node1   0/1     CrashLoopBackOff   6 (5m ago)   2d3h\n"
             "new-node1     1/1     Running            0            3s\n"
         ), "")
+
+
+def test_watch_events_prints_new_and_recounted(sock_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import copy
+
+    monkeypatch.setattr(cli_get, "_now", lambda: NOW)
+    view = StaticView(event_list=copy.deepcopy(EVENTS[:1]))
+    again = copy.deepcopy(EVENTS[0]) | {"count": 5, "lastTimestamp": ago(seconds=1)}
+    steps = [lambda: view.event_list.__setitem__(0, again), lambda: view.event_list.append(copy.deepcopy(EVENTS[1]))]
+
+    def sleep(_: float) -> None:
+        if not steps:
+            raise KeyboardInterrupt
+        steps.pop(0)()
+
+    monkeypatch.setattr(cli_get, "_sleep", sleep)
+    path = os.path.join(sock_dir, "ev.sock")
+    with ServerThread(view, path):
+        code, out, err = run(path, "events", "-A", "-w")
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "NAMESPACE   LAST SEEN   TYPE      REASON    OBJECT            MESSAGE",
+        "default     30s         Warning   BackOff   pod/crash-node1   Back-off restarting failed container app",
+        "default     1s          Warning   BackOff   pod/crash-node1   Back-off restarting failed container app",
+        "kube-system   40s         Normal    Started   pod/etcd-node1    Started container etcd",
+    ]
