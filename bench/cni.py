@@ -60,7 +60,7 @@ def main() -> int:
                                            data_dir=os.path.join(tmp, "data"), plugin_type=ptype,
                                            cni_version="1.0.0")
                         env = plugin_env(op, container_id=f"bench{it}", netns=ns[name], extra=extra)
-                        r = exec_plugin(argv, env, conf, host_netns=host)
+                        r = exec_plugin(argv, env, conf, host_netns=host, setns_in_child=True)
                         if r.rc != 0:
                             print(f"{name} {op} failed rc={r.rc}: {r.stdout.decode()} {r.stderr.decode()[-2000:]}",
                                   file=sys.stderr)

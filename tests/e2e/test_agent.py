@@ -152,7 +152,7 @@ spec:
 
 def test_manifest_errors_are_precise_and_disturb_nothing(agent: AgentProcess) -> None:
     node = agent.config["nodeName"]
-    agent.write("good.yaml", f"apiVersion: v1\nkind: Pod\nmetadata: {{name: good}}\nspec:\n  containers:\n  - {{name: c, image: {BUSYBOX}, command: [sleep, '3600']}}\n")
+    agent.write("good.yaml", f"apiVersion: v1\nkind: Pod\nmetadata: {{name: good}}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - {{name: c, image: {BUSYBOX}, command: [sleep, '3600']}}\n")
     good = wait_until(lambda: (p := agent.pod(f"good-{node}")) and p["status"]["phase"] == "Running" and p, timeout=60)
     cid = cstatus(good, "c")["containerID"]
     agent.write("bad.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec:\n  containers:\n  - name: c\n")

@@ -61,6 +61,7 @@ apiVersion: v1
 kind: Pod
 metadata: {{name: always}}
 spec:
+  terminationGracePeriodSeconds: 1
   containers:
   - {{name: c, image: {BUSYBOX}, imagePullPolicy: Always, command: [sleep, "3600"]}}
 """,

@@ -61,7 +61,13 @@ def test_daemon_registers_and_publishes(containerd, tmp_path: Path) -> None:  # 
             return None
 
         ip = wait_until(ready_ip, timeout=60, what="web ready")
-        items = wait_until(lambda: (published(cdir, node) or [None])[0] and published(cdir, node), timeout=30, what="endpoints published")
+        def published_ready() -> list | None:  # type: ignore[type-arg]
+            items = published(cdir, node)
+            ok = items and all(ep["conditions"]["ready"] for s in items for ep in s["endpoints"])
+            return items if ok else None
+
+        # The first publication may predate readiness; wait for the one that says ready.
+        items = wait_until(published_ready, timeout=30, what="ready endpoints published")
         (s,) = items
         assert s["metadata"]["labels"]["kubernetes.io/service-name"] == "web"
         assert s["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP"}]
