@@ -97,6 +97,7 @@ class Agent:
         self.runtime_pods: dict[str, PodRuntimeStatus] = {}
         self.blocked: dict[str, str] = {}  # new uid → old uid it replaces (same namespace/name)
         self.known: dict[str, Pod] = {}  # every pod ever desired this run (for grace periods on termination)
+        self.rejected: dict[str, Pod] = {}  # over maxPods: shown as Failed/OutOfpods, not run
         self.sources_ready = asyncio.Event()
         self.first_sync_done = asyncio.Event()
         self.runtime_version = ""
@@ -118,6 +119,7 @@ class Agent:
         for uid, pod in self.desired.items():
             if pod.source in mset.broken_files and uid not in desired and all(p.key != pod.key for p in desired.values()):
                 desired[uid] = pod
+        desired = self._admit(desired)
         for err in mset.errors:
             text = str(err)
             if text not in self._reported_errors:
@@ -139,6 +141,24 @@ class Agent:
         self.sources_ready.set()
         self._orphans()
         self._notify_pods_changed()
+
+    def _admit(self, desired: dict[str, Pod]) -> dict[str, Pod]:
+        """maxPods, as the kubelet's admission: pods already running first, then the oldest seen; the rest are
+        rejected (phase Failed, reason OutOfpods) until there is room."""
+        limit = self.config.max_pods
+        if len(desired) <= limit:
+            self.rejected = {}
+            return desired
+        running = set(self.desired) | set(self.runtime_pods)
+        order = sorted(desired.values(), key=lambda p: (p.uid not in running, p.annotations.get(ANN_CONFIG_SEEN, ""), p.key))
+        admitted = {p.uid: p for p in order[:limit]}
+        rejected = {p.uid: p for p in order[limit:]}
+        for uid, pod in rejected.items():
+            if uid not in self.rejected:
+                msg = f"Node didn't have enough resource: pods, requested: 1, used: {limit}, capacity: {limit}"
+                self.recorder.pod(pod, reason="OutOfpods", message=msg, type=ev.WARNING)
+        self.rejected = rejected
+        return admitted
 
     def _terminate(self, uid: str) -> None:
         if self.probes is not None:
@@ -385,6 +405,16 @@ class Agent:
                 meta["deletionGracePeriodSeconds"] = pod.spec.termination_grace_period_seconds
             obj["metadata"] = meta
             obj["status"] = self.statuses.get(uid) or {"phase": "Pending", "conditions": [], "qosClass": "BestEffort"}
+            out.append(obj)
+        limit = self.config.max_pods
+        for uid, pod in sorted(self.rejected.items(), key=lambda kv: kv[1].key):
+            obj = dict(pod.manifest)
+            obj["metadata"] = dict(obj.get("metadata", {})) | {"creationTimestamp": rfc3339(self._seen_time(pod))}
+            obj["status"] = {
+                "phase": "Failed",
+                "reason": "OutOfpods",
+                "message": f"Node didn't have enough resource: pods, requested: 1, used: {limit}, capacity: {limit}",
+            }
             out.append(obj)
         return out
 

@@ -15,9 +15,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-import yaml
-
-from kubelet.validation import is_dns1123_subdomain
 
 __all__ = [
     "API_VERSION", "KIND", "ConfigError", "ConfigKey", "NodeletConfig", "config_keys", "load_config",
@@ -385,7 +382,16 @@ def load_config(path: str | None, overrides: Mapping[str, Any] = {}) -> NodeletC
     return config
 
 
+def is_dns1123_subdomain(value: str) -> list[str]:
+    # imported on use: kubelet.validation pulls in probes and cri, which the CLI's start-up should not pay for
+    from kubelet.validation import is_dns1123_subdomain as check
+
+    return check(value)
+
+
 def _read_file(path: str) -> dict[str, Any]:
+    import yaml  # only when there is a file to read
+
     try:
         with open(path, "rb") as f:
             data = f.read()
