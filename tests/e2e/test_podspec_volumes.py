@@ -256,3 +256,42 @@ stringData: {plain: hello}
     assert cstatus(pod, "c")["state"]["waiting"]["message"].startswith('volume "cfg": configmap "missing" not found')
     teardown_pod(agent, containerd, "cm2.yaml", pod["metadata"]["uid"])
     (agent.manifests / "cfg.yaml").unlink()
+
+
+def test_agent_kill9_keeps_volumes_and_removal_after_restart_cleans_them(agent: AgentProcess, containerd: Any) -> None:
+    agent.write("keep.yaml", pod_yaml("keep", f"""  volumes:
+  - {{name: mem, emptyDir: {{medium: Memory, sizeLimit: 1Mi}}}}
+  containers:
+  - name: c
+    image: {BUSYBOX}
+    command: ["sh", "-c", "echo kept > /mem/f; exec sleep 3600"]
+    volumeMounts: [{{name: mem, mountPath: /mem}}]
+"""))
+    pod = wait_running(agent, "keep")
+    uid, cid = pod["metadata"]["uid"], cstatus(pod, "c")["containerID"]
+    vol_dir = Path(agent.config["rootDir"]) / "pods" / uid / "volumes"
+    agent.kill9()
+    (agent.manifests / "keep.yaml").unlink()  # removed while the agent is down
+    agent.start()
+    wait_until(lambda: uid not in runtime_pods(containerd.endpoint, agent.config["nodeName"]), timeout=60, what="pod removed after restart")
+    wait_until(lambda: not vol_dir.exists() and not _mounts_under(vol_dir), timeout=30, what="tmpfs unmounted, dir removed")
+    assert cid  # the container ran with its tmpfs until the agent came back
+
+    agent.write("keep2.yaml", pod_yaml("keep2", f"""  volumes:
+  - {{name: mem, emptyDir: {{medium: Memory, sizeLimit: 1Mi}}}}
+  containers:
+  - name: c
+    image: {BUSYBOX}
+    command: ["sh", "-c", "echo kept > /mem/f; exec sleep 3600"]
+    volumeMounts: [{{name: mem, mountPath: /mem}}]
+"""))
+    pod = wait_running(agent, "keep2")
+    cid = cstatus(pod, "c")["containerID"]
+    agent.kill9()
+    agent.start()
+    pod = wait_running(agent, "keep2")
+    assert cstatus(pod, "c")["containerID"] == cid and cstatus(pod, "c")["restartCount"] == 0  # adopted, not restarted
+    vol = Path(agent.config["rootDir"]) / "pods" / pod["metadata"]["uid"] / "volumes"
+    assert len(_mounts_under(vol)) == 1  # the tmpfs was not mounted twice
+    assert sh(containerd, pod, "c", "cat /mem/f") == (0, "kept\n")
+    teardown_pod(agent, containerd, "keep2.yaml", pod["metadata"]["uid"])
