@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import os
 import shutil
@@ -29,7 +30,7 @@ from kubelet.security import verify_run_as_non_root
 from kubelet.termination import TerminationMessages, termination_message_file
 from kubelet.types import ContainerSpec, Pod
 from kubelet.validation_spec import compute_unimplemented_fields
-from kubelet.volumes import VolumeError, ensure_container_mounts, ensure_pod_volumes, refresh_projected_volumes, teardown_pod_volumes
+from kubelet.volumes import VolumeError, ensure_container_mounts, ensure_pod_volumes, refresh_projected_volumes, subpaths_dir, teardown_pod_volumes
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +318,7 @@ class KubeRuntime:
         except OSError as err:
             raise VolumeError(f"cannot set up volumes: {err}") from None
         env = dict(compute_env(c, pod, pod_ip=pod_ip, host_ip=self.node.host_ip))
-        mounts = list(await asyncio.to_thread(ensure_container_mounts, c.raw, paths, env))
+        mounts = list(await asyncio.to_thread(functools.partial(ensure_container_mounts, c.raw, paths, env, subpath_dir=subpaths_dir(self.root_dir, pod.uid))))
         if pod_ip and not any(m.container_path == "/etc/hosts" for m in mounts):
             mounts.append(api.Mount(container_path="/etc/hosts", host_path=str(await asyncio.to_thread(self._hosts_file, pod, pod_ip))))
         if c.termination_message_path and not any(m.container_path == c.termination_message_path for m in mounts):

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "EMPTY_DIR_PLUGIN", "HOST_PATH_TYPES", "MOUNT_PROPAGATION", "VolumeError", "VolumeSpec", "compute_volumes",
-    "pod_volumes_dir", "ensure_pod_volumes", "refresh_projected_volumes", "ensure_container_mounts", "teardown_pod_volumes", "mount_propagation_of",
+    "pod_volumes_dir", "ensure_pod_volumes", "refresh_projected_volumes", "ensure_container_mounts", "teardown_pod_volumes", "open_subpath", "subpaths_dir", "mount_propagation_of",
 ]
 
 EMPTY_DIR_PLUGIN = "kubernetes.io~empty-dir"
@@ -84,6 +84,10 @@ def compute_volumes(manifest: Mapping[str, Any]) -> tuple[VolumeSpec, ...]:
 
 def pod_volumes_dir(root_dir: Path, uid: str) -> Path:
     return root_dir / "pods" / uid / "volumes"
+
+
+def subpaths_dir(root_dir: Path, uid: str) -> Path:
+    return root_dir / "pods" / uid / "volume-subpaths"
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -282,6 +286,14 @@ def ensure_pod_volumes(manifest: Mapping[str, Any], root_dir: Path, uid: str,
 def teardown_pod_volumes(root_dir: Path, uid: str) -> None:
     """Unmount the pod's tmpfs volumes and delete its volume directories (hostPaths are never touched)."""
     base = pod_volumes_dir(root_dir, uid)
+    subpaths = subpaths_dir(root_dir, uid)
+    for mp in sorted(_mount_points_under(subpaths), key=len, reverse=True):
+        try:
+            _umount(mp)
+        except OSError as e:
+            log.warning("cannot unmount subPath uid=%s path=%s err=%s", uid, mp, e)
+    if subpaths.exists() and not _mount_points_under(subpaths):
+        shutil.rmtree(subpaths, ignore_errors=True)
     if not base.exists():
         return
     for mp in sorted(_mount_points_under(base), key=len, reverse=True):
@@ -320,12 +332,59 @@ def _sub_path(host: str, sub: str, volume: str, *, create: bool) -> str:
     return real
 
 
+def open_subpath(host: str, sub: str, volume: str) -> int:
+    """An O_PATH fd on the subPath inside the volume, opened one component at a time without following any
+    symlink (upstream ``doSafeOpen``): symlinks are resolved once first and must stay inside the volume; one swapped
+    in afterwards makes the open fail instead of escaping. The caller closes the fd."""
+    real_root = os.path.realpath(host)
+    real = _sub_path(host, sub, volume, create=True)
+    rel = os.path.relpath(real, real_root)
+    fd = os.open(real_root, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        for part in [] if rel == "." else rel.split("/"):
+            nfd = os.open(part, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+            if stat.S_ISLNK(os.fstat(fd).st_mode):
+                raise VolumeError(f'subPath "{sub}" of volume "{volume}" changed into a symlink while being mounted')
+    except OSError as e:
+        os.close(fd)
+        raise VolumeError(f'subPath "{sub}" of volume "{volume}": {e.strerror}') from None
+    except VolumeError:
+        os.close(fd)
+        raise
+    return fd
+
+
+_MS_BIND, _MS_REC = 4096, 16384
+
+
+def _bind_subpath(host: str, sub: str, volume: str, target: Path) -> str:
+    """Bind-mount the safely opened subPath on ``target`` (``<pod>/volume-subpaths/<vol>/<ctr>/<i>``): the runtime
+    then mounts a path nobody inside a container can redirect."""
+    fd = open_subpath(host, sub, volume)
+    try:
+        is_dir = stat.S_ISDIR(os.fstat(fd).st_mode)
+        if str(target) in _mount_points_under(target):
+            _umount(str(target))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if is_dir:
+            target.mkdir(exist_ok=True)
+        elif not target.exists():
+            target.touch()
+        _mount(f"/proc/self/fd/{fd}", str(target), "", _MS_BIND | _MS_REC, "")
+    finally:
+        os.close(fd)
+    return str(target)
+
+
 def ensure_container_mounts(c_raw: Mapping[str, Any], volume_paths: Mapping[str, str],
-                   env: Mapping[str, str]) -> tuple[api.Mount, ...]:
+                            env: Mapping[str, str], *, subpath_dir: Path | None = None) -> tuple[api.Mount, ...]:
     """The container's CRI mounts. subPath directories are created in the volume (as the kubelet does); a subPath
-    that resolves outside its volume, or a propagation the host mount cannot give, is a VolumeError."""
+    that resolves outside its volume, or a propagation the host mount cannot give, is a VolumeError. With
+    ``subpath_dir`` each subPath is bind-mounted there first (safe against symlink swaps; needs root)."""
     out = []
-    for m in c_raw.get("volumeMounts") or []:
+    for i, m in enumerate(c_raw.get("volumeMounts") or []):
         name = m["name"]
         host = volume_paths[name]
         sub = m.get("subPath") or ""
@@ -335,7 +394,10 @@ def ensure_container_mounts(c_raw: Mapping[str, Any], volume_paths: Mapping[str,
                 raise VolumeError(f'subPathExpr "{m["subPathExpr"]}" of volume "{name}" expands to "{sub}": must be '
                                   "a relative path without '..'")
         if sub:
-            host = _sub_path(host, sub, name, create=True)
+            if subpath_dir is not None:
+                host = _bind_subpath(host, sub, name, subpath_dir / name / c_raw["name"] / str(i))
+            else:
+                host = _sub_path(host, sub, name, create=True)
         propagation = MOUNT_PROPAGATION[m.get("mountPropagation") or "None"]
         if propagation != api.MountPropagation.PRIVATE:
             have = mount_propagation_of(host)

@@ -61,9 +61,10 @@ def test_empty_dir_shared_survives_restart_tmpfs_size_readonly_subpath(agent: Ag
     vol_dir = Path(agent.config["rootDir"]) / "pods" / uid / "volumes"
     assert (vol_dir / "kubernetes.io~empty-dir" / "scratch" / "n").read_text() == "2\n"
     assert _mounts_under(vol_dir)  # the tmpfs, mounted by the agent
+    assert _mounts_under(vol_dir.parent / "volume-subpaths")  # while running: the safe subPath bind mount
     teardown_pod(agent, containerd, "ed.yaml", uid)
-    wait_until(lambda: not vol_dir.exists(), timeout=30, what="volume dir removed")
-    assert not _mounts_under(vol_dir)
+    wait_until(lambda: not vol_dir.parent.exists(), timeout=30, what="pod dir removed")
+    assert not _mounts_under(vol_dir.parent)  # tmpfs and subPath binds unmounted
 
 
 def test_host_path_types_and_checks(agent: AgentProcess, containerd: Any, tmp_path: Path) -> None:

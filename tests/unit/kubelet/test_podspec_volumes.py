@@ -95,3 +95,22 @@ def test_projection_and_atomic_layout(tmp_path: Path) -> None:
     first = os.readlink(d / "..data")
     assert ensure_projected_volume(d, {"a": (b"new", 0o644)})
     assert (d / "a").read_bytes() == b"new" and not (d / "dir").exists() and not (d / first).exists()
+
+
+def test_open_subpath_follows_no_symlink_out(tmp_path: Path) -> None:
+    from kubelet.volumes import open_subpath
+
+    vol = tmp_path / "vol"
+    (vol / "real").mkdir(parents=True)
+    os.symlink("real", vol / "inside")  # a symlink that stays inside: resolved once, then opened without following
+    os.symlink(str(tmp_path), vol / "out")
+    fd = open_subpath(str(vol), "inside", "v")
+    try:
+        assert os.path.samestat(os.fstat(fd), os.stat(vol / "real"))
+    finally:
+        os.close(fd)
+    fd = open_subpath(str(vol), "made/here", "v")  # created inside the volume
+    os.close(fd)
+    assert (vol / "made" / "here").is_dir()
+    with pytest.raises(VolumeError, match="escapes the volume"):
+        open_subpath(str(vol), "out", "v")
