@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 from cri import api
 from kubelet.podconfig import expand
 from kubelet.projected import PLUGIN_DIRS, ProjectionError, compute_projection, ensure_projected_volume
-from kubelet.resources import memory_bytes
+from kubelet.resources import compute_pod_resources, memory_bytes
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +65,20 @@ class VolumeSpec:
 
 
 def compute_volumes(manifest: Mapping[str, Any]) -> tuple[VolumeSpec, ...]:
-    """The pod's volumes from its (validated) manifest."""
+    """The pod's volumes from its (validated) manifest. A memory-backed emptyDir is sized by the smaller of its
+    sizeLimit and the pod's memory limit (SizeMemoryBackedVolumes); with neither, tmpfs's default applies."""
+    spec = manifest.get("spec", {})
+    pod_limit = compute_pod_resources(list(spec.get("containers") or []),
+                                      list(spec.get("initContainers") or [])).memory_limit_in_bytes
     out = []
-    for v in manifest.get("spec", {}).get("volumes") or []:
+    for v in spec.get("volumes") or []:
         if "emptyDir" in v:
             ed = v.get("emptyDir") or {}
-            size = ed.get("sizeLimit")
-            out.append(VolumeSpec(name=v["name"], kind="emptyDir", medium=ed.get("medium") or "",
-                                  size_limit=memory_bytes(size) if size is not None else None))
+            size = memory_bytes(ed["sizeLimit"]) if ed.get("sizeLimit") is not None else None
+            medium = ed.get("medium") or ""
+            if medium == "Memory" and pod_limit:
+                size = min(size, pod_limit) if size else pod_limit
+            out.append(VolumeSpec(name=v["name"], kind="emptyDir", medium=medium, size_limit=size))
         elif "hostPath" in v:
             hp = v["hostPath"]
             out.append(VolumeSpec(name=v["name"], kind="hostPath", path=hp["path"], type=hp.get("type") or ""))

@@ -114,3 +114,15 @@ def test_open_subpath_follows_no_symlink_out(tmp_path: Path) -> None:
     assert (vol / "made" / "here").is_dir()
     with pytest.raises(VolumeError, match="escapes the volume"):
         open_subpath(str(vol), "out", "v")
+
+
+def test_memory_empty_dir_size() -> None:
+    from kubelet.volumes import compute_volumes
+
+    limited = {"resources": {"limits": {"memory": "64Mi"}}}
+    vols = {"volumes": [{"name": "a", "emptyDir": {"medium": "Memory"}}, {"name": "b", "emptyDir": {"medium": "Memory", "sizeLimit": "8Mi"}},
+                        {"name": "c", "emptyDir": {"sizeLimit": "1Gi"}}]}
+    sizes = {v.name: v.size_limit for v in compute_volumes({"spec": {**vols, "containers": [limited]}})}
+    assert sizes == {"a": 64 << 20, "b": 8 << 20, "c": 1 << 30}  # disk-backed: sizeLimit is not a tmpfs size
+    sizes = {v.name: v.size_limit for v in compute_volumes({"spec": {**vols, "containers": [{}]}})}
+    assert sizes == {"a": None, "b": 8 << 20, "c": 1 << 30}
