@@ -37,6 +37,14 @@ _CHANNEL_OPTIONS = (
 )
 
 
+def _restarting(err: grpc.aio.AioRpcError) -> bool:
+    """The runtime is down or still starting: containerd's CRI answers "server is not initialized yet" for a moment
+    after its socket is back."""
+    if err.code() == grpc.StatusCode.UNAVAILABLE:
+        return True
+    return err.code() == grpc.StatusCode.UNKNOWN and "not initialized yet" in (err.details() or "")
+
+
 def normalize_endpoint(endpoint: str) -> str:
     """`/run/x.sock` and `unix:/run/x.sock` → `unix:///run/x.sock`; tcp endpoints are left as host:port."""
     if endpoint.startswith("unix://"):
@@ -113,7 +121,7 @@ class RuntimeClient:
         try:
             return await method(request, timeout=timeout)
         except grpc.aio.AioRpcError as err:
-            if not (retry and err.code() == grpc.StatusCode.UNAVAILABLE):
+            if not (retry and _restarting(err)):
                 raise self._error(err, rpc) from None
             first = err
         # The runtime is restarting (or not up yet): retry an idempotent call until its deadline.
@@ -131,7 +139,7 @@ class RuntimeClient:
             try:
                 return await method(request, timeout=left)
             except grpc.aio.AioRpcError as err:
-                if err.code() != grpc.StatusCode.UNAVAILABLE:
+                if not _restarting(err):
                     raise self._error(err, rpc) from None
 
     def _error(self, err: grpc.aio.AioRpcError, rpc: str) -> CRIError:

@@ -151,18 +151,10 @@ def compute_phase(pod: Pod, init_statuses: list[dict], statuses: list[dict]) -> 
 
 
 def compute_qos_class(pod: Pod) -> str:
-    reqs, lims, all_guaranteed = False, False, True
-    for c in pod.spec.containers + pod.spec.init_containers:
-        res = c.raw.get("resources") or {}
-        r, lim = res.get("requests") or {}, res.get("limits") or {}
-        reqs |= bool(r)
-        lims |= bool(lim)
-        for k in ("cpu", "memory"):
-            if k not in lim or (k in r and str(r[k]) != str(lim[k])):
-                all_guaranteed = False
-    if not reqs and not lims:
-        return "BestEffort"
-    return "Guaranteed" if all_guaranteed else "Burstable"
+    """The pod's QoS class, by quantity (requests `cpu: "1"` equals limits `"1000m"`), as its cgroups are set up."""
+    from kubelet.resources import compute_qos_class as qos
+
+    return qos([c.raw for c in pod.spec.containers + pod.spec.init_containers])
 
 
 def _succeeded_latest(rt: PodRuntimeStatus, name: str) -> bool:

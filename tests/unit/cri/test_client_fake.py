@@ -98,3 +98,14 @@ def test_endpoint_normalisation() -> None:
     assert cri.normalize_endpoint("unix:/run/x.sock") == "unix:///run/x.sock"
     assert cri.normalize_endpoint("unix:///run/x.sock") == "unix:///run/x.sock"
     assert cri.normalize_endpoint("tcp://127.0.0.1:1234") == "127.0.0.1:1234"
+
+
+async def test_server_not_initialized_after_a_restart_is_ridden_out(fake: FakeRuntime) -> None:
+    # containerd's CRI plugin answers UNKNOWN "server is not initialized yet" right after it comes back.
+    fake.inject_error("ListContainers", grpc.StatusCode.UNKNOWN, "server is not initialized yet", times=2)
+    async with cri.RuntimeClient(fake.endpoint) as c:
+        assert await c.list_containers() == []
+    fake.inject_error("ListContainers", grpc.StatusCode.UNKNOWN, "something else broke")
+    async with cri.RuntimeClient(fake.endpoint) as c:
+        with pytest.raises(cri.RuntimeFailure):
+            await c.list_containers()
