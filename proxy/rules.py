@@ -288,7 +288,7 @@ def render_iptables(
         write = sorted(compiled)
         stale_src = {c for r in previous.values() for c in r.chain_names} | set(existing_chains)
     else:
-        compiled = {n: r for n, r in previous.items() if n in ports}
+        compiled = dict(previous)  # unchanged ports keep their rules (previous holds nothing else)
         for n in changed:
             if n in ports:
                 compiled[n] = compute_iptables_port(ports[n], config)
