@@ -10,6 +10,7 @@ import asyncio
 import logging
 import re
 import shutil
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -55,18 +56,22 @@ def error_context(text: str, stderr: str, around: int = 3) -> str:
 async def run_command(
     ctx: CommandContext, argv: Sequence[str], *, stdin: str | None = None, check: bool = True
 ) -> Completed:
+    """Run a command in a worker thread (``subprocess.run``): in a process holding thousands of services,
+    asyncio's own subprocess transport measured ~4 ms slower per exec, a fifth of a one-service nft sync."""
     cmd = [*ctx.prefix, *argv]
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *cmd,
-            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+        proc = await asyncio.to_thread(
+            subprocess.run,
+            cmd,
+            input=stdin.encode() if stdin is not None else None,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+            capture_output=True,
         )
     except FileNotFoundError as e:
         raise BackendUnavailable(f"{cmd[0]} not found: {e}") from None
-    out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
-    res = Completed(returncode=proc.returncode or 0, stdout=out.decode(errors="replace"), stderr=err.decode(errors="replace"))
+    res = Completed(
+        returncode=proc.returncode, stdout=proc.stdout.decode(errors="replace"), stderr=proc.stderr.decode(errors="replace")
+    )
     if check and res.returncode != 0:
         context = error_context(stdin, res.stderr) if stdin is not None else ""
         raise BackendError(" ".join(argv[:3]), res.returncode, res.stderr, context=context)
