@@ -41,6 +41,10 @@ class ServicePortName:
     name: str
     port: str = ""
 
+    def sort_key(self) -> tuple[str, str, str]:
+        """Sorting by this tuple is several times faster than the dataclass' generated ``__lt__``."""
+        return (self.namespace, self.name, self.port)
+
     def __str__(self) -> str:
         base = f"{self.namespace}/{self.name}"
         return f"{base}:{self.port}" if self.port else base

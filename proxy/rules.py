@@ -13,6 +13,7 @@ changed (``:CHAIN - [0:0]`` flushes a chain in ``iptables-restore --noflush``) a
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from collections.abc import Collection, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -37,8 +38,10 @@ class RuleConfig:
     masquerade_mark: int = 0x4000
 
 
+@functools.lru_cache(maxsize=1 << 17)
 def _hash16(text: str) -> str:
-    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
+    # base32 encodes 5-byte groups independently: the first 10 bytes give exactly the first 16 characters
+    return base64.b32encode(hashlib.sha256(text.encode()).digest()[:10]).decode()
 
 
 def port_proto_hash(name: ServicePortName, protocol: str) -> str:
@@ -285,7 +288,7 @@ def render_iptables(
     previous = previous or {}
     if changed is None:
         compiled = {n: compute_iptables_port(sp, config) for n, sp in ports.items()}
-        write = sorted(compiled)
+        write = sorted(compiled, key=ServicePortName.sort_key)
         stale_src = {c for r in previous.values() for c in r.chain_names} | set(existing_chains)
     else:
         compiled = dict(previous)  # unchanged ports keep their rules (previous holds nothing else)
@@ -294,11 +297,11 @@ def render_iptables(
                 compiled[n] = compute_iptables_port(ports[n], config)
             else:
                 compiled.pop(n, None)
-        write = sorted(n for n in changed if n in compiled)
+        write = sorted((n for n in changed if n in compiled), key=ServicePortName.sort_key)
         stale_src = {c for n in changed if n in previous for c in previous[n].chain_names} | set(existing_chains)
     if changed is not None:
         return IptablesRender(text=_render_partial(compiled, previous, write, stale_src), compiled=compiled)
-    order = sorted(compiled)
+    order = sorted(compiled, key=ServicePortName.sort_key)
     mark = f"{config.masquerade_mark:#x}"
     jumps = sorted(set(range(len(IPTABLES_JUMPS))) if replace_jumps else set(insert_jumps), reverse=True)
     out: list[str] = ["*filter"]
@@ -378,7 +381,7 @@ def _render_partial(
     the nf_tables backend the kernel validates the table for every rule added, so 5,000 rewritten SERVICES lines
     cost far more than the one service that changed."""
     empty = IptablesPortRules()
-    names = sorted(set(write) | {n for n in previous if n not in compiled})
+    names = sorted(set(write) | {n for n in previous if n not in compiled}, key=ServicePortName.sort_key)
     edits: dict[str, list[str]] = {"filter": [], "nat": []}
     for table, attr in _SHARED:
         for n in names:

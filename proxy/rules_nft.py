@@ -63,7 +63,11 @@ def _suffix(sp: ServicePortInfo) -> str:
 
 
 def nft_chain(kind: str, sp: ServicePortInfo) -> str:
-    return f"{kind}-{port_proto_hash(sp.name, sp.protocol)}-{_suffix(sp)}"
+    return f"{kind}-{_base(sp)}"
+
+
+def _base(sp: ServicePortInfo) -> str:
+    return f"{port_proto_hash(sp.name, sp.protocol)}-{_suffix(sp)}"
 
 
 def nft_sep_chain(sp: ServicePortInfo, ep: Endpoint) -> str:
@@ -136,7 +140,8 @@ def compute_nft_port(sp: ServicePortInfo, config: RuleConfig, *, offset: int = 0
     proto = sp.protocol.lower()
     eps, local = sp.endpoints, sp.local_endpoints
     has_ext = sp.node_port is not None or bool(sp.external_ips)
-    svc, svl, ext = nft_chain("svc", sp), nft_chain("svl", sp), nft_chain("ext", sp)
+    base = _base(sp)
+    svc, svl, ext = f"svc-{base}", f"svl-{base}", f"ext-{base}"
     chains: list[tuple[str, tuple[str, ...]]] = []
     sets: list[tuple[str, str]] = []
     elements: list[tuple[str, str, str]] = []
@@ -301,14 +306,14 @@ def render_nftables(
         _fixed(config, out)
         compiled = {}
         top = 0
-        for n in sorted(ports):  # blocks packed in name order: a full sync compacts the endpoints map
+        for n in sorted(ports, key=ServicePortName.sort_key):  # blocks packed in name order: a full sync compacts the endpoints map
             compiled[n] = compute_nft_port(ports[n], config, offset=top)
             top += slot_capacity(slots_needed(ports[n]))
         names = set(compiled) | set(previous)
     else:
         compiled = dict(previous)
         top = max((o.slot[0] + o.slot[1] for o in previous.values() if o.slot), default=0)
-        for n in sorted(changed):  # type: ignore[type-var]
+        for n in sorted(changed, key=ServicePortName.sort_key):  # type: ignore[arg-type]
             if n not in ports:
                 compiled.pop(n, None)
                 continue
@@ -321,7 +326,7 @@ def render_nftables(
             compiled[n] = compute_nft_port(ports[n], config, offset=offset)
         names = set(changed)  # type: ignore[arg-type]
     empty = NftPortObjects()
-    order = sorted(names)
+    order = sorted(names, key=ServicePortName.sort_key)
     prev_of = {n: previous.get(n, empty) for n in order}
     cur_of = {n: compiled.get(n, empty) for n in order}
 
