@@ -309,11 +309,45 @@ class NodeletApp:
         return both
 
 
+SHUTDOWN_TIMEOUT = 10.0
+
+
+def _bounded_shutdown(timeout: float = SHUTDOWN_TIMEOUT) -> None:
+    """After SIGTERM the agent has `timeout` seconds to stop cleanly; past that every thread's stack goes to the log
+    and the process exits. Nothing is lost by exiting: pods run in containerd's shims, state is on disk, and the
+    next start adopts everything — but a stop must never hang (systemd, `demo.sh stop`, tests wait on it)."""
+    import faulthandler
+    import sys
+    import threading
+
+    def expire() -> None:
+        log.error("shutdown did not finish within %.0fs; stacks follow, exiting anyway (pods keep running)", timeout)
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        sys.stderr.flush()
+        os._exit(0)
+
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
+
+
 async def run(config: NodeletConfig) -> None:
     app = NodeletApp(config)
     loop = asyncio.get_running_loop()
+
+    started = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        # A plain handler (not loop.add_signal_handler): it runs even if the event loop is stuck in a blocking call,
+        # so the bounded-shutdown timer starts in every case.
+        nonlocal started
+        if not started:
+            started = True
+            _bounded_shutdown()
+        loop.call_soon_threadsafe(app.stopping.set)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, app.stopping.set)
+        signal.signal(sig, on_signal)
     log.info("nodelet %s starting node=%s pid=%d manifests=%s runtime=%s", VERSION, config.node_name, os.getpid(), config.static_pod_path, config.container_runtime_endpoint)
     await app.run()
     log.info("nodelet stopped (pods keep running in the runtime)")

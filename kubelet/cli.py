@@ -55,6 +55,10 @@ def run_cmd(config_path: str | None, verbose: int, **flags: Any) -> None:
         stream=sys.stderr,
     )
     logging.getLogger("grpc").setLevel(logging.WARNING)
+    import faulthandler
+    import signal
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>`: every thread's stack to the log
     from kubelet import app  # the daemon's imports stay off the CLI's fast path
 
     try:
