@@ -12,5 +12,5 @@ def test_bounded_shutdown_exits_a_stuck_process_and_shows_where_it_was() -> None
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20)
     assert time.monotonic() - t0 < 10
     assert p.returncode == 0
-    assert "shutdown did not finish within 0s" in p.stderr or "shutdown did not finish within" in p.stderr
-    assert "time.sleep(30)" in p.stderr or 'File "<string>", line 5' in p.stderr  # the stuck frame is in the dump
+    assert "shutdown did not finish within 0s; stacks follow" in p.stderr
+    assert 'File "<string>", line 5' in p.stderr  # the stuck frame (time.sleep) is in the dump
