@@ -27,6 +27,7 @@ stop_demo() {
     done
     kill "$(cat "$PIDFILE")" && rm -f "$PIDFILE"
   fi
+  "$VENV/bin/nodelet" proxy cleanup || true   # the Service rules outlive the agent (as kube-proxy's) until cleaned
   "$VENV/bin/nodelet" runtime stop --dir "$RUNTIME_DIR" || true
 }
 if [ "${1:-}" = stop ]; then stop_demo; exit 0; fi

@@ -67,4 +67,7 @@ def test_two_pods_reach_each_other_and_the_host(containerd, tmp_path: Path) -> N
     finally:
         for f in agent.manifests.iterdir():
             f.unlink()
-        agent.stop()
+        try:
+            wait_until(lambda: not runtime_pods(containerd.endpoint, node), timeout=60, what="teardown")
+        finally:
+            agent.stop()
