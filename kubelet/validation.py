@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -283,6 +283,15 @@ class _Checker:
             return None
         return obj
 
+    def mappings(self, obj: Any, path: Path) -> Iterator[tuple[int, Path, Mapping[str, Any]]]:
+        """(index, field path, item) for each item of a list of objects; a non-list or a non-object item is
+        reported (at its own path) and skipped."""
+        for i, item in enumerate(self.list_(obj, path)):
+            ipath = path + (i,)
+            m = self.mapping(item, ipath, required_=True)
+            if m is not None:
+                yield i, ipath, m
+
     def list_(self, obj: Any, path: Path) -> list[Any]:
         if obj is None:
             return []
@@ -459,11 +468,7 @@ def _validate_container(c: _Checker, obj: Any, path: Path, names: set[str], host
 def _validate_ports(c: _Checker, ctr: Mapping[str, Any], path: Path, host_ports: set[str],
                     host_network: bool) -> None:
     port_names: set[str] = set()
-    for j, obj in enumerate(c.list_(ctr.get("ports"), path + ("ports",))):
-        ppath = path + ("ports", j)
-        port = c.mapping(obj, ppath, required_=True)
-        if port is None:
-            continue
+    for j, ppath, port in c.mappings(ctr.get("ports"), path + ("ports",)):
         c.unknown(port, PORT_KEYS, ppath)
         name = c.string(port, "name", ppath)
         if name:
@@ -499,11 +504,7 @@ def _validate_ports(c: _Checker, ctr: Mapping[str, Any], path: Path, host_ports:
 
 
 def _validate_env(c: _Checker, ctr: Mapping[str, Any], path: Path) -> None:
-    for j, obj in enumerate(c.list_(ctr.get("env"), path + ("env",))):
-        epath = path + ("env", j)
-        env = c.mapping(obj, epath, required_=True)
-        if env is None:
-            continue
+    for j, epath, env in c.mappings(ctr.get("env"), path + ("env",)):
         c.unknown(env, ENV_KEYS, epath)
         name = c.required_string(env, "name", epath)
         if name:

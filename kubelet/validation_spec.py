@@ -72,11 +72,7 @@ def validate_volumes(c: Any, spec: Mapping[str, Any], path: tuple) -> set[str]:
     """The pod's volumes; returns the names of the well-formed ones (for volumeMounts)."""
     from kubelet.validation import duplicate, forbidden, invalid, is_dns1123_label, required, unsupported
     names: set[str] = set()
-    for i, obj in enumerate(c.list_(spec.get("volumes"), path + ("volumes",))):
-        vpath = path + ("volumes", i)
-        vol = c.mapping(obj, vpath, required_=True)
-        if vol is None:
-            continue
+    for i, vpath, vol in c.mappings(spec.get("volumes"), path + ("volumes",)):
         c.unknown(vol, VOLUME_SOURCES | {"name"}, vpath)
         name = c.required_string(vol, "name", vpath)
         if name and c.names(name, vpath + ("name",), is_dns1123_label):
@@ -143,11 +139,7 @@ def _check_projection(c: Any, src: Mapping[str, Any], spath: tuple, kind: str) -
     c.boolean(src, "optional", spath)
     _check_mode(c, src, "defaultMode", spath)
     paths: set[str] = set()
-    for j, obj in enumerate(c.list_(src.get("items"), spath + ("items",))):
-        ipath = spath + ("items", j)
-        item = c.mapping(obj, ipath, required_=True)
-        if item is None:
-            continue
+    for j, ipath, item in c.mappings(src.get("items"), spath + ("items",)):
         c.unknown(item, frozenset({"key", "path", "mode"}), ipath)
         c.required_string(item, "key", ipath)
         p = c.required_string(item, "path", ipath)
@@ -179,11 +171,7 @@ def validate_pod_security(c: Any, spec: Mapping[str, Any], path: tuple) -> None:
     c.choice(sc, "fsGroupChangePolicy", spath, ("OnRootMismatch", "Always"))
     _check_seccomp(c, sc, spath)
     seen: set[str] = set()
-    for j, obj in enumerate(c.list_(sc.get("sysctls"), spath + ("sysctls",))):
-        kpath = spath + ("sysctls", j)
-        s = c.mapping(obj, kpath, required_=True)
-        if s is None:
-            continue
+    for j, kpath, s in c.mappings(sc.get("sysctls"), spath + ("sysctls",)):
         c.unknown(s, frozenset({"name", "value"}), kpath)
         name = c.required_string(s, "name", kpath)
         c.string(s, "value", kpath)
@@ -215,11 +203,7 @@ def validate_dns_and_aliases(c: Any, spec: Mapping[str, Any], path: tuple) -> No
     import ipaddress
 
     from kubelet.validation import invalid, is_dns1123_subdomain, required
-    for i, obj in enumerate(c.list_(spec.get("hostAliases"), path + ("hostAliases",))):
-        apath = path + ("hostAliases", i)
-        a = c.mapping(obj, apath, required_=True)
-        if a is None:
-            continue
+    for i, apath, a in c.mappings(spec.get("hostAliases"), path + ("hostAliases",)):
         c.unknown(a, frozenset({"ip", "hostnames"}), apath)
         ip = c.required_string(a, "ip", apath)
         if ip:
@@ -258,11 +242,7 @@ def validate_dns_and_aliases(c: Any, spec: Mapping[str, Any], path: tuple) -> No
         s = s[:-1] if s.endswith(".") else s
         for msg in is_dns1123_subdomain(s):
             c.add(dpath + ("searches", j), invalid(searches[j], msg))
-    for j, obj in enumerate(c.list_(dns.get("options"), dpath + ("options",))):
-        opath = dpath + ("options", j)
-        o = c.mapping(obj, opath, required_=True)
-        if o is None:
-            continue
+    for j, opath, o in c.mappings(dns.get("options"), dpath + ("options",)):
         c.unknown(o, frozenset({"name", "value"}), opath)
         c.required_string(o, "name", opath)
         c.string(o, "value", opath)
@@ -398,11 +378,7 @@ def validate_container_extras(c: Any, ctr: Mapping[str, Any], path: tuple, spec:
         if sc.get("procMount") == "Unmasked" and spec.get("hostUsers") is not False:
             c.add(spath + ("procMount",), forbidden("`hostUsers` must be false to use `Unmasked`"))
     mount_paths: set[str] = set()
-    for j, obj in enumerate(c.list_(ctr.get("volumeMounts"), path + ("volumeMounts",))):
-        mpath = path + ("volumeMounts", j)
-        m = c.mapping(obj, mpath, required_=True)
-        if m is None:
-            continue
+    for j, mpath, m in c.mappings(ctr.get("volumeMounts"), path + ("volumeMounts",)):
         c.unknown(m, VOLUME_MOUNT_KEYS, mpath)
         name = c.required_string(m, "name", mpath)
         if name and name not in volumes:
