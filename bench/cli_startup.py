@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kubelet.api import StaticView  # noqa: E402
-from kubelet.cli_testing import ServerThread, write_cri_log  # noqa: E402
+from kubelet.server.api import StaticView  # noqa: E402
+from kubelet.cli.testing import ServerThread, write_cri_log  # noqa: E402
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> float:
@@ -45,10 +45,10 @@ def main() -> int:
         py = sys.executable
         cases = {
             "python -c pass (floor)": [py, "-c", "pass"],
-            "nodelet --help": [py, "-m", "kubelet.cli", "--help"],
-            "nodelet get pods (50)": [py, "-m", "kubelet.cli", "get", "pods"],
-            "nodelet logs (2000 lines)": [py, "-m", "kubelet.cli", "logs", "web-0"],
-            "nodelet describe pod": [py, "-m", "kubelet.cli", "describe", "pod", "web-0"],
+            "nodelet --help": [py, "-m", "kubelet.cli.main", "--help"],
+            "nodelet get pods (50)": [py, "-m", "kubelet.cli.main", "get", "pods"],
+            "nodelet logs (2000 lines)": [py, "-m", "kubelet.cli.main", "logs", "web-0"],
+            "nodelet describe pod": [py, "-m", "kubelet.cli.main", "describe", "pod", "web-0"],
         }
         if shutil.which("kubectl"):
             cases["kubectl version --client (reference)"] = ["kubectl", "version", "--client"]

@@ -24,8 +24,8 @@ import cri  # noqa: E402
 from cri import api  # noqa: E402
 from cri._gen import api_pb2 as pb  # noqa: E402
 from cri._gen import api_pb2_grpc as pb_grpc  # noqa: E402
-from kubelet.runtime.images import BUSYBOX_IMAGE  # noqa: E402
-from kubelet.runtime.testing import start_test_runtime  # noqa: E402
+from kubelet.node.runtime.images import BUSYBOX_IMAGE  # noqa: E402
+from kubelet.node.runtime.testing import start_test_runtime  # noqa: E402
 
 
 async def main(n: int, runtime_dir: str | None) -> None:

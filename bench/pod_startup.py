@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cri  # noqa: E402
 from cri import api  # noqa: E402
-from kubelet.runtime.testing import start_test_runtime  # noqa: E402
+from kubelet.node.runtime.testing import start_test_runtime  # noqa: E402
 from kubelet.testing import BUSYBOX, AgentProcess, runtime_pods, wait_until  # noqa: E402
 from kubelet.types import LABEL_MANAGED_BY  # noqa: E402
 

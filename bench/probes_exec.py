@@ -4,7 +4,7 @@
 
 Both variants run `true` in one busybox container of the private test containerd at --rate per second for
 --duration seconds: `raw` issues client.exec_sync on a fixed schedule; `probes` runs --rate exec liveness probes
-(periodSeconds 1) through kubelet.probing.CRIExecRunner and probes.ProbeManager. Printed: median and p99 call
+(periodSeconds 1) through kubelet.lifecycle.probing.CRIExecRunner and probes.ProbeManager. Printed: median and p99 call
 latency, and machine CPU seconds per exec (all processes: containerd, shims and runc dominate, as upstream).
 Expected: probe overhead ≤ 1.1 × raw ExecSync.
 """
@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cri  # noqa: E402
 from cri import api  # noqa: E402
-from kubelet.probing import CRIExecRunner  # noqa: E402
-from kubelet.runtime.images import BUSYBOX_IMAGE  # noqa: E402
-from kubelet.runtime.testing import start_test_runtime  # noqa: E402
+from kubelet.lifecycle.probing import CRIExecRunner  # noqa: E402
+from kubelet.node.runtime.images import BUSYBOX_IMAGE  # noqa: E402
+from kubelet.node.runtime.testing import start_test_runtime  # noqa: E402
 from probes.manager import ProbeManager  # noqa: E402
 from probes.spec import parse_probe  # noqa: E402
 from probes.types import ContainerId, ContainerProbes, PodKey, PodUID, ProbeKind  # noqa: E402

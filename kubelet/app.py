@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import cri
-from kubelet.agent import VERSION, Agent
-from kubelet.api import LocalAPI
+from kubelet.lifecycle.agent import VERSION, Agent
+from kubelet.server.api import LocalAPI
 from kubelet.config import NodeletConfig
-from kubelet.metrics import AgentMetrics
-from kubelet.probing import AgentProbes
-from kubelet.sdnotify import Notifier
-from kubelet.sources import ManifestSource
+from kubelet.server.metrics import AgentMetrics
+from kubelet.lifecycle.probing import AgentProbes
+from kubelet.node.sdnotify import Notifier
+from kubelet.manifest.source import ManifestSource
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class NodeletApp:
         self.cni_socket = str(Path(config.api_socket).parent / "cni.sock")
         self.proxier: Any = None  # proxy.Proxier when proxyMode is not none
         self._proxy_errors: set[str] = set()
-        self.cluster: Any = None  # kubelet.cluster.ClusterSync when clusterDir is set (issue 9)
+        self.cluster: Any = None  # kubelet.node.cluster.ClusterSync when clusterDir is set (issue 9)
         self.on_cluster_change: list[Callable[[], None]] = []  # e.g. the service proxy's update (issue 9)
         self.stopping = asyncio.Event()
         self.tasks: list[asyncio.Task[Any]] = []
@@ -200,7 +200,7 @@ class NodeletApp:
                 coros[fn.__name__.strip("_")] = fn
             if self.config.proxy_mode != "none":
                 coros["proxy"] = self._start_proxy()
-            # ---- issue 9 (kubelet/cluster.py): multi-node through clusterDir — register this node, host-gw routes to
+            # ---- issue 9 (kubelet/node/cluster.py): multi-node through clusterDir — register this node, host-gw routes to
             # the other nodes' pod CIDRs, publish this node's endpoints, merge every node's for the service proxy.
             if self.config.cluster_dir:
                 coros["cluster"] = self._start_cluster()
@@ -212,11 +212,11 @@ class NodeletApp:
             await self.api.stop()
             await self.agent.client.close()
 
-    # ---- issue 9 (kubelet/cluster.py) ----
+    # ---- issue 9 (kubelet/node/cluster.py) ----
     def _start_cluster(self) -> Callable[[], Awaitable[Any]]:
         """The cluster-dir loop; its state (`self.cluster.state.view.services` / `.endpoint_docs`) is what the service
         proxy adds to this node's own Services and pods. `on_cluster_change` callbacks run on every change."""
-        from kubelet.cluster import ClusterSync, compute_pod_infos
+        from kubelet.node.cluster import ClusterSync, compute_pod_infos
 
         c = self.config
         self.cluster = ClusterSync(
@@ -257,7 +257,7 @@ class NodeletApp:
 
     def update_proxy(self) -> None:
         """Hand the proxier the full current set: Services/Endpoints(Slices) + this node's pods (cheap; coalesced)."""
-        from kubelet.cluster import compute_pod_infos
+        from kubelet.node.cluster import compute_pod_infos
         from proxy.model import ManifestDoc
 
         others = self.agent.manifests.others

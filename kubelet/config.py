@@ -383,8 +383,8 @@ def load_config(path: str | None, overrides: Mapping[str, Any] = {}) -> NodeletC
 
 
 def is_dns1123_subdomain(value: str) -> list[str]:
-    # imported on use: kubelet.validation pulls in probes and cri, which the CLI's start-up should not pay for
-    from kubelet.validation import is_dns1123_subdomain as check
+    # imported on use: kubelet.manifest.validation pulls in probes and cri, which the CLI's start-up should not pay for
+    from kubelet.manifest.validation import is_dns1123_subdomain as check
 
     return check(value)
 

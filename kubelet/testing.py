@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from cri.api import ContainerState
-from kubelet.runtime_view import ContainerInfo, PodRuntimeStatus, SandboxInfo
+from kubelet.kuberuntime.view import ContainerInfo, PodRuntimeStatus, SandboxInfo
 from kubelet.types import ContainerSpec, Pod, PodSpec, PodUID
 
 RUNNING, EXITED, CREATED, UNKNOWN = ContainerState.RUNNING, ContainerState.EXITED, ContainerState.CREATED, ContainerState.UNKNOWN
@@ -125,7 +125,7 @@ class AgentProcess:
             "proxyMode": "none",
         }
         if runtime is not None:
-            from kubelet.runtime.testing import TEST_BRIDGE, TEST_POD_SUBNET
+            from kubelet.node.runtime.testing import TEST_BRIDGE, TEST_POD_SUBNET
 
             config |= {"podCIDR": TEST_POD_SUBNET, "cniBridge": TEST_BRIDGE, "cniConfDir": str(runtime.layout.cni_conf_dir), "cniBinDir": str(runtime.cni_bin_dir)}
         config |= extra or {}
@@ -136,7 +136,7 @@ class AgentProcess:
     def start(self) -> "AgentProcess":
         logf = open(self.log_path, "ab")
         self.proc = _subprocess.Popen(
-            [_sys.executable, "-m", "kubelet.cli", "run", "--config", str(self.config_path)],
+            [_sys.executable, "-m", "kubelet.cli.main", "run", "--config", str(self.config_path)],
             stdout=logf,
             stderr=_subprocess.STDOUT,
             start_new_session=True,
@@ -155,7 +155,7 @@ class AgentProcess:
             return False
 
     def get(self, path: str) -> Any:
-        from kubelet.apiclient import APIClient
+        from kubelet.server.apiclient import APIClient
 
         return APIClient(self.socket, timeout=10).get(path)
 

@@ -34,6 +34,6 @@ def containerd():  # type: ignore[no-untyped-def]
     """The private test containerd (started once per session, adopted if already running), with local images."""
     if not is_root():
         pytest.skip("needs root to run containerd")
-    from kubelet.runtime.testing import start_test_runtime
+    from kubelet.node.runtime.testing import start_test_runtime
 
     return start_test_runtime()

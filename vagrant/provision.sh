@@ -21,7 +21,7 @@ PYTHON=${NODELET_PYTHON:-python3}
 
 cd "$SOURCE"
 # shellcheck disable=SC2086  # NODELET_INSTALL_ARGS is a list of flags
-"$PYTHON" -m kubelet.install --source "$SOURCE" --node-name "$NODE" --node-ip "$IP" --pod-cidr "$POD_CIDR" \
+"$PYTHON" -m kubelet.node.install --source "$SOURCE" --node-name "$NODE" --node-ip "$IP" --pod-cidr "$POD_CIDR" \
   --cluster-dir "$CLUSTER_DIR" ${NODELET_INSTALL_ARGS:-}
 
 # the example static pods (same files on every node: each node runs its own web-a-<node>, web-b-<node>)

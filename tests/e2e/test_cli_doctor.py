@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.root, pytest.mark.containerd]
 
 
 def doctor(config: Path, *extra: str) -> tuple[int, str, str]:
-    p = subprocess.run([sys.executable, "-m", "kubelet.cli", "doctor", "--config", str(config), *extra],
+    p = subprocess.run([sys.executable, "-m", "kubelet.cli.main", "doctor", "--config", str(config), *extra],
                        capture_output=True, text=True, timeout=60)
     return p.returncode, p.stdout, p.stderr
 

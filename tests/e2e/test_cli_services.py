@@ -57,7 +57,7 @@ def service_ip_stays_local() -> Iterator[None]:
 
 
 def nodelet(agent: AgentProcess, *args: str) -> tuple[int, str, str]:
-    p = subprocess.run([sys.executable, "-m", "kubelet.cli", *args, "--socket", agent.socket], capture_output=True, text=True, timeout=60)
+    p = subprocess.run([sys.executable, "-m", "kubelet.cli.main", *args, "--socket", agent.socket], capture_output=True, text=True, timeout=60)
     return p.returncode, p.stdout, p.stderr
 
 

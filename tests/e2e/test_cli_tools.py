@@ -57,7 +57,7 @@ def agent(containerd, tmp_path_factory):  # type: ignore[no-untyped-def]
 def nodelet(agent: AgentProcess | None, endpoint: str, *args: str) -> tuple[int, str, str]:
     where = ["--config", str(agent.config_path)] if agent else []  # the daemon's own file: socket, runtime, node name
     cut = args.index("--") if "--" in args else len(args)
-    p = subprocess.run([sys.executable, "-m", "kubelet.cli", *args[:cut], *where, *args[cut:]],
+    p = subprocess.run([sys.executable, "-m", "kubelet.cli.main", *args[:cut], *where, *args[cut:]],
                        capture_output=True, text=True, timeout=60)
     return p.returncode, p.stdout, p.stderr
 
@@ -94,7 +94,7 @@ def exec_on_a_pty(agent: AgentProcess, name: str, typed: bytes) -> tuple[int, st
 
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    p = subprocess.Popen([sys.executable, "-m", "kubelet.cli", "exec", "-it", name, "-c", "talker", "--config", str(agent.config_path),
+    p = subprocess.Popen([sys.executable, "-m", "kubelet.cli.main", "exec", "-it", name, "-c", "talker", "--config", str(agent.config_path),
                           "--", "sh", "-c", "read x; tty >/dev/null && echo on a tty: got $x"],
                          stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
     os.close(slave)
@@ -178,16 +178,16 @@ def test_cli_against_a_live_agent_then_the_runtime_alone(agent: AgentProcess, co
     assert (code, out, err) == (7, "out\n", "err\n"), err
 
     # exec -i / -t: the runtime's streaming server (WebSocket); stdin in, exit code out
-    p = subprocess.run([sys.executable, "-m", "kubelet.cli", "exec", "-i", name, "-c", "talker", "--config", str(agent.config_path),
+    p = subprocess.run([sys.executable, "-m", "kubelet.cli.main", "exec", "-i", name, "-c", "talker", "--config", str(agent.config_path),
                         "--", "sh", "-c", "read x; echo got $x; echo err >&2; exit 4"], input=b"hello\n", capture_output=True, timeout=60)
     assert (p.returncode, p.stdout, p.stderr) == (4, b"got hello\n", b"err\n")
-    p = subprocess.run([sys.executable, "-m", "kubelet.cli", "exec", "-it", name, "-c", "talker", "--config", str(agent.config_path),
+    p = subprocess.run([sys.executable, "-m", "kubelet.cli.main", "exec", "-it", name, "-c", "talker", "--config", str(agent.config_path),
                         "--", "sh", "-c", "read x; echo got $x"], input=b"piped\n", capture_output=True, timeout=60)
     assert (p.returncode, p.stdout, p.stderr) == (0, b"got piped\n", b"Unable to use a TTY - input is not a terminal or the right kind of file\n")
     assert exec_on_a_pty(agent, name, b"hello\r") == (0, "on a tty: got hello")
 
     # logs -f: what the container writes later shows up
-    follow = subprocess.Popen([sys.executable, "-m", "kubelet.cli", "logs", name, "-c", "talker", "-f", "--config", str(agent.config_path)],
+    follow = subprocess.Popen([sys.executable, "-m", "kubelet.cli.main", "logs", name, "-c", "talker", "-f", "--config", str(agent.config_path)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         seen = [read_line(follow, 20) for _ in range(4)]
@@ -233,7 +233,7 @@ def test_cli_against_a_live_agent_then_the_runtime_alone(agent: AgentProcess, co
 
 
 def test_get_pods_watch_follows_a_pod_to_running(agent: AgentProcess) -> None:
-    w = subprocess.Popen([sys.executable, "-m", "kubelet.cli", "get", "pods", "-w", "--config", str(agent.config_path)],
+    w = subprocess.Popen([sys.executable, "-m", "kubelet.cli.main", "get", "pods", "-w", "--config", str(agent.config_path)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         agent.write("tools.yaml", POD.replace("name: tools\n", "name: watched\n", 1))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kubelet.runtime.testing import TEST_BRIDGE, TEST_POD_SUBNET
+from kubelet.node.runtime.testing import TEST_BRIDGE, TEST_POD_SUBNET
 from kubelet.testing import BUSYBOX, AgentProcess, cstatus, exec_in, runtime_pods, wait_until
 
 pytestmark = [pytest.mark.root, pytest.mark.containerd, pytest.mark.netns]

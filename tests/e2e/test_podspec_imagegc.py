@@ -11,8 +11,8 @@ from typing import Any, Iterator
 import pytest
 
 import cri
-from kubelet.imagegc import ImageGCManager
-from kubelet.runtime.images import Entry, ctr, render_layer, render_oci_archive
+from kubelet.kuberuntime.imagegc import ImageGCManager
+from kubelet.node.runtime.images import Entry, ctr, render_layer, render_oci_archive
 from kubelet.testing import AgentProcess, runtime_pods, wait_until
 from kubelet.testing_podspec import BUSYBOX, pod_yaml, wait_running
 
@@ -23,7 +23,7 @@ PAUSE = "localhost/nodelet/pause:3.9"
 
 @pytest.fixture(scope="module")
 def own_containerd(containerd: Any) -> Iterator[Any]:  # depends on the shared one only for the root/skip policy
-    from kubelet.runtime.testing import start_test_runtime
+    from kubelet.node.runtime.testing import start_test_runtime
 
     base = Path(f"/tmp/nlt-imggc-{uuid.uuid4().hex[:8]}")
     rt = start_test_runtime(str(base))

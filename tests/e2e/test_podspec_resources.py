@@ -7,7 +7,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from kubelet.resources import compute_oom_score_adj
+from kubelet.kuberuntime.resources import compute_oom_score_adj
 from kubelet.testing import AgentProcess, cstatus, wait_until
 from kubelet.testing_podspec import (
     BUSYBOX, containerd_oom_score_adj, module_agent, pod_yaml, sh, teardown_pod, wait_pod, wait_running,

@@ -14,7 +14,7 @@ def test_distribution_ships_the_five_packages_and_console_scripts() -> None:
         mod = importlib.import_module(name)
         assert mod.__file__ is not None
     scripts = {ep.name: ep.value for ep in dist.entry_points if ep.group == "console_scripts"}
-    assert scripts["nodelet"] == "kubelet.cli:main"
+    assert scripts["nodelet"] == "kubelet.cli.main:main"
     assert scripts["nodelet-cni"] == "cni.__main__:main"
 
 
@@ -35,4 +35,4 @@ def test_wheel_contains_the_five_packages_and_the_proto(tmp_path: Path) -> None:
     for pkg in ("kubelet", "cri", "cni", "proxy", "probes"):
         assert f"{pkg}/__init__.py" in names, pkg
     assert "cri/proto/api.proto" in names and "cri/_gen/api_pb2.py" in names
-    assert "kubelet/runtime/pause.c" in names
+    assert "kubelet/node/runtime/pause.c" in names

@@ -26,7 +26,7 @@ import yaml
 
 from cni.config import render_conflist
 from cni.testing import CniHarness, run_in
-from kubelet.cluster import ROUTE_PROTO, ClusterState, ClusterSync
+from kubelet.node.cluster import ROUTE_PROTO, ClusterState, ClusterSync
 from proxy.model import ContainerPort, PodInfo, Protocol
 from proxy.proxier import Proxier, ProxyConfig
 

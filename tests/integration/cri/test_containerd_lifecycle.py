@@ -11,7 +11,7 @@ import pytest
 
 import cri
 from cri import api
-from kubelet.runtime.images import BUSYBOX_IMAGE
+from kubelet.node.runtime.images import BUSYBOX_IMAGE
 
 pytestmark = [pytest.mark.root, pytest.mark.containerd]
 

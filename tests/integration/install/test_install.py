@@ -20,7 +20,7 @@ DROPIN = "/etc/systemd/system/nodelet.service.d/10-nodelet.conf"
 
 
 def run_installer(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    p = subprocess.run([sys.executable, "-m", "kubelet.cli", "install", *args], capture_output=True, text=True, timeout=600, cwd=REPO)
+    p = subprocess.run([sys.executable, "-m", "kubelet.cli.main", "install", *args], capture_output=True, text=True, timeout=600, cwd=REPO)
     if check:
         assert p.returncode == 0, f"rc={p.returncode}\n{p.stdout}\n{p.stderr}"
     return p

@@ -100,7 +100,7 @@ def test_bad_node_count_is_refused(tmp_path: Path) -> None:
 
 
 def test_example_manifests_and_service_are_valid() -> None:
-    p = subprocess.run([sys.executable, "-m", "kubelet.cli", "validate", str(REPO / "vagrant" / "manifests")], capture_output=True, text=True, timeout=60, cwd="/")
+    p = subprocess.run([sys.executable, "-m", "kubelet.cli.main", "validate", str(REPO / "vagrant" / "manifests")], capture_output=True, text=True, timeout=60, cwd="/")
     assert p.returncode == 0 and "2 pods valid" in p.stdout, p
     from proxy.model import parse_service
 

@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 
-from kubelet.api import StaticView
-from kubelet.cli_testing import ServerThread
+from kubelet.server.api import StaticView
+from kubelet.cli.testing import ServerThread
 from proxy import ProxyStatus, ServicePortStatus
 
 pytestmark = [pytest.mark.root, pytest.mark.netns]
@@ -70,7 +70,7 @@ def syn_and_describe(netns: str, status: dict) -> subprocess.CompletedProcess[st
     try:
         sock = os.path.join(d, "api.sock")
         with ServerThread(StaticView(extras={"services": status}), sock):
-            return subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-m", "kubelet.cli", "describe", "service", "web",
+            return subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-m", "kubelet.cli.main", "describe", "service", "web",
                                    "-n", "shop", "--socket", sock], capture_output=True, text=True, timeout=60)
     finally:
         shutil.rmtree(d, ignore_errors=True)
@@ -103,7 +103,7 @@ def test_rules_with_live_counters(netns: str) -> None:
     try:
         sock = os.path.join(d, "api.sock")
         with ServerThread(StaticView(extras={"services": status}), sock):
-            p = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-m", "kubelet.cli", "describe", "service", "web",
+            p = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-m", "kubelet.cli.main", "describe", "service", "web",
                                 "-n", "shop", "--socket", sock], capture_output=True, text=True, timeout=60)
     finally:
         shutil.rmtree(d, ignore_errors=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kubelet.sources import ManifestSource
+from kubelet.manifest.source import ManifestSource
 from kubelet.types import ManifestSet
 
 NO_POLL = 60.0  # relist period far beyond every deadline below: only inotify can be fast enough

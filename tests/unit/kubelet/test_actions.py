@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubelet.actions import ProbeKill, compute_pod_actions, compute_sandbox_changed, should_restart
+from kubelet.lifecycle.actions import ProbeKill, compute_pod_actions, compute_sandbox_changed, should_restart
 from kubelet.testing import CREATED, EXITED, RUNNING, UNKNOWN, cinfo, container, pod, rt, sandbox
 
 

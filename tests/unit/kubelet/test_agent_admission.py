@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from kubelet.agent import Agent
+from kubelet.lifecycle.agent import Agent
 from kubelet.config import load_config
 from kubelet.testing import pod
 from kubelet.types import ManifestSet

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from kubelet import api as api_mod
-from kubelet.api import AnotherAgentRunning, LocalAPI, LocalAPIError, StaticView
+from kubelet.server import api as api_mod
+from kubelet.server.api import AnotherAgentRunning, LocalAPI, LocalAPIError, StaticView
 
 
 def _pod(name: str, ns: str = "default", **labels: str) -> dict:
@@ -424,12 +424,12 @@ async def test_healthz_port_in_use_is_an_error_and_cleans_up(tmpdir_short: str) 
     ],
 )
 def test_selector_semantics(selector: str, labels: dict, match: bool) -> None:
-    from kubelet.api import compute_selector_match, parse_label_selector
+    from kubelet.server.api import compute_selector_match, parse_label_selector
     assert compute_selector_match(parse_label_selector(selector), labels) is match
 
 
 @pytest.mark.parametrize("bad", ["a b", "a=b,", ",", "a=b=c", "a>1", "a in (x", "a in x)", "A.B/c=d", "a=" + "x" * 64, "!"])
 def test_selector_errors(bad: str) -> None:
-    from kubelet.api import SelectorError, parse_label_selector
+    from kubelet.server.api import SelectorError, parse_label_selector
     with pytest.raises(SelectorError):
         parse_label_selector(bad)

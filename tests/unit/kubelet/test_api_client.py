@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from kubelet.api import LocalAPI, StaticView
-from kubelet.apiclient import APIClient, APIError, APIUnavailable
+from kubelet.server.api import LocalAPI, StaticView
+from kubelet.server.apiclient import APIClient, APIError, APIUnavailable
 
 
 @pytest.fixture
@@ -89,5 +89,6 @@ def test_hung_daemon_is_unavailable_after_the_timeout(tmpdir_short: str) -> None
 
 
 def test_default_socket_path_is_the_servers() -> None:
-    from kubelet import api, apiclient
+    from kubelet.server import api
+    from kubelet.server import apiclient
     assert apiclient.DEFAULT_SOCKET_PATH == api.DEFAULT_SOCKET_PATH == "/run/nodelet/nodelet.sock"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kubelet.backoff import Backoff
+from kubelet.lifecycle.backoff import Backoff
 from kubelet.clock import FakeClock
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kubelet.cli_common import (DEFAULT_RUNTIME_ENDPOINT, missing_socket, parse_crictl_endpoint, resolve_runtime_endpoint,
+from kubelet.cli.common import (DEFAULT_RUNTIME_ENDPOINT, missing_socket, parse_crictl_endpoint, resolve_runtime_endpoint,
                                 target_from)
 
 

@@ -7,9 +7,9 @@ import tempfile
 
 from click.testing import CliRunner
 
-from kubelet.api import StaticView
-from kubelet.cli import cli
-from kubelet.cli_testing import ServerThread
+from kubelet.server.api import StaticView
+from kubelet.cli.main import cli
+from kubelet.cli.testing import ServerThread
 
 
 def test_scripts() -> None:

@@ -11,12 +11,12 @@ from datetime import datetime, timezone
 import pytest
 from click.testing import CliRunner
 
-from kubelet import cli_describe
-from kubelet.api import StaticView
-from kubelet.cli import cli
-from kubelet.cli_describe import render_go_duration, render_probe
-from kubelet.cli_testing import ServerThread
-from kubelet.printers import render_tabwriter
+from kubelet.cli import describe as cli_describe
+from kubelet.server.api import StaticView
+from kubelet.cli.main import cli
+from kubelet.cli.describe import render_go_duration, render_probe
+from kubelet.cli.testing import ServerThread
+from kubelet.server.printers import render_tabwriter
 
 NOW = datetime(2026, 1, 10, 12, 0, 0, tzinfo=timezone.utc)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from cri import api
-from kubelet.cli_fallback import compute_runtime_pods
-from kubelet.printers import render_pods_table
+from kubelet.cli.fallback import compute_runtime_pods
+from kubelet.server.printers import render_pods_table
 
 S = 1_000_000_000
 T0 = int(datetime(2026, 1, 10, 11, 0, tzinfo=timezone.utc).timestamp()) * S

@@ -15,9 +15,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from kubelet import cli_get
-from kubelet.api import LocalAPI, StaticView
-from kubelet.cli_get import get_group
+from kubelet.cli import get as cli_get
+from kubelet.server.api import LocalAPI, StaticView
+from kubelet.cli.get import get_group
 
 NOW = datetime(2026, 1, 10, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -224,10 +224,10 @@ def test_wired_into_the_nodelet_command(server: str) -> None:
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "kubelet.cli", "get", "po", "-A", "-o", "name"],
+    proc = subprocess.run([sys.executable, "-m", "kubelet.cli.main", "get", "po", "-A", "-o", "name"],
                           env={**os.environ, "NODELET_SOCKET": server}, capture_output=True, text=True, timeout=60)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "pod/web-node1\npod/crash-node1\npod/etcd-node1\n", "")
-    proc = subprocess.run([sys.executable, "-m", "kubelet.cli", "get", "events", "--socket", server + ".missing"],
+    proc = subprocess.run([sys.executable, "-m", "kubelet.cli.main", "get", "events", "--socket", server + ".missing"],
                           capture_output=True, text=True, timeout=60)
     assert (proc.returncode, proc.stdout) == (1, "")
     assert proc.stderr == f"nodelet: cannot reach the nodelet daemon at {server}.missing (is `nodelet run` running?)\n"

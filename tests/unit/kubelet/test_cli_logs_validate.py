@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from kubelet.api import StaticView
-from kubelet.cli import cli
-from kubelet.cli_logs import compute_log_file
-from kubelet.cli_testing import ServerThread, write_cri_log
-from kubelet.cli_version import CLIENT_VERSION
+from kubelet.server.api import StaticView
+from kubelet.cli.main import cli
+from kubelet.cli.logs import compute_log_file
+from kubelet.cli.testing import ServerThread, write_cri_log
+from kubelet.cli.version import CLIENT_VERSION
 
 UID = "0f1e2d3c"
 
@@ -81,7 +81,7 @@ def test_validate_duplicate_across_files(tmp: Path) -> None:
 # --- version -------------------------------------------------------------------------------------------------------------
 
 def test_client_version_matches_agent() -> None:
-    from kubelet.agent import VERSION
+    from kubelet.lifecycle.agent import VERSION
 
     assert CLIENT_VERSION == VERSION
     assert invoke("version", "--client") == (0, f"Client Version: nodelet {VERSION}\n", "")

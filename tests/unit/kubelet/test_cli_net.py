@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from kubelet.cli_net import NetFacts, compute_net_report, render_net_report
+from kubelet.cli.net import NetFacts, compute_net_report, render_net_report
 
 A, B, C, GONE = "a" * 64, "b" * 64, "c" * 64, "d" * 64
 

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 from click.testing import CliRunner
 
-from kubelet.api import StaticView
-from kubelet.cli import cli
-from kubelet.cli_testing import ServerThread
+from kubelet.server.api import StaticView
+from kubelet.cli.main import cli
+from kubelet.cli.testing import ServerThread
 from proxy import ProxyStatus, ServicePortStatus
 
 STATUS = dataclasses.asdict(ProxyStatus(mode="iptables", errors=(), last_sync=None, last_sync_kind=None, last_error=None, ports=(

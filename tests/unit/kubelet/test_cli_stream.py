@@ -9,7 +9,7 @@ import socket
 import struct
 import threading
 
-from kubelet.cli_stream import OP_BINARY, compute_exit_code, parse_frame_header, render_frame, run_exec_stream
+from kubelet.cli.stream import OP_BINARY, compute_exit_code, parse_frame_header, render_frame, run_exec_stream
 
 
 def test_frames() -> None:

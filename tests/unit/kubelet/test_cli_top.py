@@ -1,7 +1,7 @@
 """`nodelet top`: kubectl top's tables from container usage, and the CPU rate from two counter samples."""
 from __future__ import annotations
 
-from kubelet.cli_top import ContainerUsage, compute_cpu_nano_cores, render_node_top, render_pods_top
+from kubelet.cli.top import ContainerUsage, compute_cpu_nano_cores, render_node_top, render_pods_top
 
 U = [
     ContainerUsage(namespace="default", pod="web-n1", container="httpd", nano_cores=3_500_000, working_set_bytes=12 * 2**20 + 5),

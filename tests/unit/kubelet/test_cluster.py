@@ -1,4 +1,4 @@
-"""kubelet.cluster's pure parts: Node parsing, the cluster view, host-gw routes, pod infos, published slices."""
+"""kubelet.node.cluster's pure parts: Node parsing, the cluster view, host-gw routes, pod infos, published slices."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubelet.cluster import (
+from kubelet.node.cluster import (
     ClusterError,
     compute_cluster_view,
     compute_pod_infos,
@@ -152,7 +152,7 @@ def test_read_directory_layout(tmp_path: Path) -> None:
 
 async def test_unlistable_directory_keeps_the_last_state(tmp_path: Path) -> None:
     """A shared folder that vanishes is "don't know": no routes withdrawn, no endpoints dropped, the error logged."""
-    from kubelet.cluster import ClusterSync
+    from kubelet.node.cluster import ClusterSync
 
     class Routes:  # the route boundary (real routes: tests/integration/cluster)
         def __init__(self) -> None:
@@ -178,7 +178,7 @@ async def test_unlistable_directory_keeps_the_last_state(tmp_path: Path) -> None
 async def test_a_missing_cluster_dir_is_waited_for_not_created(tmp_path: Path) -> None:
     import asyncio
 
-    from kubelet.cluster import ClusterSync
+    from kubelet.node.cluster import ClusterSync
 
     class Routes:
         async def apply_routes(self, desired: dict[str, str]) -> tuple[int, list[str]]:

@@ -5,9 +5,9 @@ import os
 import threading
 from pathlib import Path
 
-from kubelet import crilogs
-from kubelet.cli_testing import write_cri_log
-from kubelet.crilogs import LogLine, compute_log_lines, compute_rotated_files, parse_cri_line, parse_rfc3339_ns
+from kubelet.kuberuntime import crilogs
+from kubelet.cli.testing import write_cri_log
+from kubelet.kuberuntime.crilogs import LogLine, compute_log_lines, compute_rotated_files, parse_cri_line, parse_rfc3339_ns
 
 T0 = "2026-01-10T12:00:00.000000001Z"
 T1 = "2026-01-10T12:00:01.5Z"

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from kubelet import doctor as d
-from kubelet.doctor import FAIL, PASS, WARN, DiskFacts, HostFacts
+from kubelet.node import doctor as d
+from kubelet.node.doctor import FAIL, PASS, WARN, DiskFacts, HostFacts
 
 GOOD = HostFacts(
     runtime_endpoint="unix:///run/containerd/containerd.sock", runtime_version="containerd 1.7.0",

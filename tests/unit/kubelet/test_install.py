@@ -1,4 +1,4 @@
-"""kubelet.install without a venv: what files it owns, and the write/keep/adopt/uninstall rules on a temp root."""
+"""kubelet.node.install without a venv: what files it owns, and the write/keep/adopt/uninstall rules on a temp root."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kubelet.install import FileSpec, InstallError, Installer, InstallOptions, Manifest, compute_files, render_config_yaml
+from kubelet.node.install import FileSpec, InstallError, Installer, InstallOptions, Manifest, compute_files, render_config_yaml
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
-from kubelet.defaults import compute_image_pull_policy, format_rfc3339nano
-from kubelet.manifest import parse_manifest_bytes
+from kubelet.manifest.defaults import compute_image_pull_policy, format_rfc3339nano
+from kubelet.manifest.parse import parse_manifest_bytes
 from kubelet.types import ANN_CONFIG_FILE, ANN_CONFIG_HASH, ANN_CONFIG_SEEN, ANN_CONFIG_SOURCE, EnvVar, Pod
 
 BASE = """

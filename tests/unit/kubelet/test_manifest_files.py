@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kubelet.manifest import MAX_FILE_SIZE, compute_manifest_set, list_manifest_files
+from kubelet.manifest.parse import MAX_FILE_SIZE, compute_manifest_set, list_manifest_files
 
 
 def pod_yaml(name: str, image: str = "busybox:1.36", namespace: str | None = None) -> str:
@@ -160,7 +160,7 @@ def test_file_over_10_mib(tmp_path: Path) -> None:
 
 
 def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import kubelet.manifest as manifest
+    import kubelet.manifest.parse as manifest
 
     f = write(tmp_path, "a.yaml", pod_yaml("a"))
     write(tmp_path, "b.yaml", pod_yaml("b"))
@@ -190,7 +190,7 @@ def test_cache_serves_unchanged_files_and_rereads_changed_ones(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
-    import kubelet.manifest as manifest
+    import kubelet.manifest.parse as manifest
 
     parsed: list[str] = []
     real_parse = manifest._parse
@@ -225,7 +225,7 @@ def test_recently_written_files_are_not_cached(tmp_path: Path) -> None:
 
 
 def test_parser_bug_costs_one_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import kubelet.manifest as manifest
+    import kubelet.manifest.parse as manifest
 
     a = write(tmp_path, "a.yaml", pod_yaml("a"))
     write(tmp_path, "b.yaml", pod_yaml("b"))

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from kubelet.manifest import parse_manifest_bytes
+from kubelet.manifest.parse import parse_manifest_bytes
 
 RICH: dict[str, Any] = {
     "apiVersion": "v1", "kind": "Pod",

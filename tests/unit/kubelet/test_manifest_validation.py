@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from kubelet.manifest import parse_manifest_bytes
+from kubelet.manifest.parse import parse_manifest_bytes
 
 F = "/m/pod.yaml"
 LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start "
@@ -466,9 +466,9 @@ def test_not_utf8() -> None:
 
 
 def test_alias_bomb_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    import kubelet.manifest
+    import kubelet.manifest.parse
 
-    monkeypatch.setattr(kubelet.manifest, "_MAX_NODES", 10_000)
+    monkeypatch.setattr(kubelet.manifest.parse, "_MAX_NODES", 10_000)
     lines = ['a0: &a0 ["x","x","x","x","x","x","x","x","x","x"]']
     for i in range(1, 6):
         lines.append(f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]")

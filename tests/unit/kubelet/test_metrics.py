@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from kubelet.metrics import (
+from kubelet.server.metrics import (
     AgentMetrics, Counter, Gauge, Histogram, MetricsError, Registry, compute_exponential_buckets, render_float,
 )
 

@@ -7,16 +7,16 @@ from typing import Any
 import pytest
 
 from cri import api
-from kubelet.defaults import compute_pod
-from kubelet.podconfig import NodeInfo, compute_container_config, compute_sandbox_config
-from kubelet.resources import (
+from kubelet.manifest.defaults import compute_pod
+from kubelet.kuberuntime.podconfig import NodeInfo, compute_container_config, compute_sandbox_config
+from kubelet.kuberuntime.resources import (
     compute_cgroup_parent, compute_linux_resources, compute_oom_score_adj, compute_qos_class, milli_cpu, parse_quantity,
 )
-from kubelet.security import DEFAULT_MASKED_PATHS, compute_container_security, verify_run_as_non_root
-from kubelet.termination import parse_cri_log_tail
+from kubelet.kuberuntime.security import DEFAULT_MASKED_PATHS, compute_container_security, verify_run_as_non_root
+from kubelet.lifecycle.termination import parse_cri_log_tail
 from kubelet.types import Pod
-from kubelet.validation import render_path, validate_pod
-from kubelet.validation_spec import compute_unimplemented_fields
+from kubelet.manifest.validation import render_path, validate_pod
+from kubelet.manifest.validation_spec import compute_unimplemented_fields
 
 GiB = 1 << 30
 
@@ -194,7 +194,7 @@ def test_unimplemented_fields_are_listed() -> None:
 
 
 def test_pod_level_resources() -> None:
-    from kubelet.resources import compute_pod_resources
+    from kubelet.kuberuntime.resources import compute_pod_resources
 
     a = {"resources": {"requests": {"cpu": "100m"}, "limits": {"cpu": "200m", "memory": "64Mi"}}}
     b = {"resources": {"limits": {"cpu": "300m", "memory": "32Mi"}}}

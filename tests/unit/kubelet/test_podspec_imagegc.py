@@ -1,7 +1,7 @@
 """Image GC choices (pure): thresholds and the order images go in. Real-backed: tests/e2e/test_podspec_imagegc.py."""
 from __future__ import annotations
 
-from kubelet.imagegc import ImageRecord, compute_amount_to_free, compute_images_to_remove
+from kubelet.kuberuntime.imagegc import ImageRecord, compute_amount_to_free, compute_images_to_remove
 
 
 def test_amount_to_free_between_thresholds() -> None:

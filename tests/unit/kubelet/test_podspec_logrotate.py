@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 import cri
-from kubelet.logrotate import ContainerLogManager, rotated_logs
+from kubelet.kuberuntime.logrotate import ContainerLogManager, rotated_logs
 
 
 class StubRuntime:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from cri import api
-from kubelet.etchosts import ensure_hosts_file, render_hosts_file
-from kubelet.volumes import VolumeError, ensure_container_mounts, ensure_pod_volumes
+from kubelet.kuberuntime.etchosts import ensure_hosts_file, render_hosts_file
+from kubelet.kuberuntime.volumes import VolumeError, ensure_container_mounts, ensure_pod_volumes
 
 
 def manifest(*volumes: dict) -> dict:
@@ -74,7 +74,7 @@ def test_hosts_file_text(tmp_path: Path) -> None:
 
 
 def test_projection_and_atomic_layout(tmp_path: Path) -> None:
-    from kubelet.projected import ProjectionError, compute_projection, ensure_projected_volume
+    from kubelet.kuberuntime.projected import ProjectionError, compute_projection, ensure_projected_volume
     from kubelet.types import OtherObject
 
     cm = OtherObject(kind="ConfigMap", api_version="v1", name="c", namespace="ns", source="f",
@@ -98,7 +98,7 @@ def test_projection_and_atomic_layout(tmp_path: Path) -> None:
 
 
 def test_open_subpath_follows_no_symlink_out(tmp_path: Path) -> None:
-    from kubelet.volumes import open_subpath
+    from kubelet.kuberuntime.volumes import open_subpath
 
     vol = tmp_path / "vol"
     (vol / "real").mkdir(parents=True)
@@ -117,7 +117,7 @@ def test_open_subpath_follows_no_symlink_out(tmp_path: Path) -> None:
 
 
 def test_memory_empty_dir_size() -> None:
-    from kubelet.volumes import compute_volumes
+    from kubelet.kuberuntime.volumes import compute_volumes
 
     limited = {"resources": {"limits": {"memory": "64Mi"}}}
     vols = {"volumes": [{"name": "a", "emptyDir": {"medium": "Memory"}}, {"name": "b", "emptyDir": {"medium": "Memory", "sizeLimit": "8Mi"}},

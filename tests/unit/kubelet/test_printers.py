@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import yaml
 
-from kubelet.printers import (
+from kubelet.server.printers import (
     compute_pod_cells, render_events_table, render_human_duration, render_json, render_list, render_names,
     render_pods_table, render_table, render_yaml,
 )

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kubelet.runtime.containerd import CAP_SYS_RESOURCE, ContainerdLayout, has_capability, render_config
-from kubelet.runtime.images import PAUSE_IMAGE, render_layer, Entry
+from kubelet.node.runtime.containerd import CAP_SYS_RESOURCE, ContainerdLayout, has_capability, render_config
+from kubelet.node.runtime.images import PAUSE_IMAGE, render_layer, Entry
 
 
 @pytest.mark.parametrize("restrict", [True, False])

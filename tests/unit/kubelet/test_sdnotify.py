@@ -1,4 +1,4 @@
-"""kubelet.sdnotify.Notifier against a real datagram socket: message format, abstract names, WATCHDOG_USEC/PID."""
+"""kubelet.node.sdnotify.Notifier against a real datagram socket: message format, abstract names, WATCHDOG_USEC/PID."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kubelet.sdnotify import Notifier
+from kubelet.node.sdnotify import Notifier
 
 
 def _bound(tmp_path: Path) -> tuple[socket.socket, str]:

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-import kubelet.sources as sources
-from kubelet.inotify import IN_CREATE, IN_DELETE_SELF, IN_Q_OVERFLOW, Inotify, InotifyEvent
-from kubelet.sources import ManifestSource
+import kubelet.manifest.source as sources
+from kubelet.manifest.inotify import IN_CREATE, IN_DELETE_SELF, IN_Q_OVERFLOW, Inotify, InotifyEvent
+from kubelet.manifest.source import ManifestSource
 from kubelet.types import ManifestSet
 
 POD = "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c, image: 'x:1'}]}\n"
@@ -98,7 +98,7 @@ async def test_seeded_first_seen_survives_a_restart(tmp_path: Path) -> None:
 
 
 async def test_unlistable_directory_sends_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import kubelet.manifest as manifest
+    import kubelet.manifest.parse as manifest
 
     (tmp_path / "a.yaml").write_text(POD)
     calls: list[ManifestSet] = []
@@ -120,7 +120,7 @@ async def test_unlistable_directory_sends_nothing(tmp_path: Path, monkeypatch: p
 
 async def test_unlistable_directory_at_start_sends_no_empty_set(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    import kubelet.manifest as manifest
+    import kubelet.manifest.parse as manifest
 
     def denied(path: str) -> list[str]:
         raise PermissionError(13, "Permission denied", path)

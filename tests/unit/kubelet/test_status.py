@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubelet.status import StatusInputs, compute_pod_status, is_ready
+from kubelet.lifecycle.status import StatusInputs, compute_pod_status, is_ready
 from kubelet.testing import EXITED, RUNNING, cinfo, pod, rt, sandbox
 
 NOW = 1_700_000_200.0

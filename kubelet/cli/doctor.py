@@ -1,0 +1,31 @@
+"""`nodelet doctor`: preflight and live checks of this node, one PASS/WARN/FAIL line each with the fix; exit 1 on FAIL."""
+from __future__ import annotations
+
+import click
+
+from kubelet.cli.common import cri_options, style, target_from
+
+__all__ = ["doctor_cmd"]
+
+
+@click.command("doctor")
+@cri_options
+@click.option("-o", "--output", type=click.Choice(("json",)), default=None, help="output format")
+def doctor_cmd(socket_path: str | None, config_path: str | None, runtime_endpoint: str | None, output: str | None) -> None:
+    """Check this node: runtime, cgroups, sysctls, iptables backends, CNI config, pod CIDR routes, sandbox image,
+    oom_score_adj, manifest dir permissions, disk space and the clock. Settings come from --config, else from the
+    running daemon, else the defaults."""
+    from kubelet.node.doctor import FAIL, compute_checks, gather_facts, render_checks, render_checks_json
+
+    t = target_from(socket_path, config_path, runtime_endpoint)
+    facts = gather_facts(
+        endpoint=t.runtime_endpoint(), pod_cidr=t.setting("podCIDR", "pod_cidr"), cni_bridge=t.setting("cniBridge", "cni_bridge"),
+        cni_conf_dir=t.setting("cniConfDir", "cni_conf_dir"), manifest_dir=t.setting("staticPodPath", "static_pod_path"),
+        pod_logs_dir=t.setting("podLogsDir", "pod_logs_dir"))
+    checks = compute_checks(facts)
+    if output == "json":
+        click.echo(render_checks_json(checks), nl=False)
+    else:
+        click.echo(render_checks(checks, colour=lambda s, fg: style(s, fg)), nl=False)
+    if any(c.status == FAIL for c in checks):
+        raise click.exceptions.Exit(1)

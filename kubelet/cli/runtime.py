@@ -1,0 +1,82 @@
+"""`nodelet runtime …`: install, configure and run a containerd for nodelet, and import the local images."""
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+
+from kubelet.node.runtime.containerd import PrivateContainerd, RuntimeSetupError, ensure_packages, needs_restrict_oom_score_adj, render_config
+from kubelet.node.runtime.images import BUSYBOX_IMAGE, PAUSE_IMAGE, ensure_images
+
+DEFAULT_RUNTIME_DIR = "/var/lib/nodelet/runtime"
+
+
+@click.group("runtime")
+def runtime_group() -> None:
+    """Set up the container runtime (containerd) nodelet talks to."""
+
+
+def _instance(runtime_dir: str, cni_bin_dir: str | None) -> PrivateContainerd:
+    return PrivateContainerd(runtime_dir, sandbox_image=PAUSE_IMAGE, cni_bin_dir=cni_bin_dir)
+
+
+@runtime_group.command("setup")
+@click.option("--dir", "runtime_dir", default=DEFAULT_RUNTIME_DIR, show_default=True, help="base directory of the private containerd")
+@click.option("--cni-bin-dir", default=None, help="where containerd looks for CNI plugins (default: /opt/cni/bin or /usr/lib/cni)")
+@click.option("--no-install", is_flag=True, help="do not apt-get install containerd/runc when missing")
+def setup(runtime_dir: str, cni_bin_dir: str | None, no_install: bool) -> None:
+    """Install containerd and runc if missing, start a private containerd and import the local images."""
+    try:
+        if not no_install:
+            installed = ensure_packages(("containerd", "runc", "busybox-static"))
+            if installed:
+                click.echo(f"installed: {', '.join(installed)}")
+        inst = _instance(runtime_dir, cni_bin_dir)
+        inst.start()
+        imported = ensure_images(inst, cache_dir=Path(runtime_dir) / "images")
+    except (RuntimeSetupError, OSError) as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"containerd running: {inst.endpoint} (config {inst.layout.config}, log {inst.layout.log_file})")
+    click.echo(f"restrict_oom_score_adj: {'true (no CAP_SYS_RESOURCE)' if needs_restrict_oom_score_adj() else 'false'}")
+    click.echo(f"images: {PAUSE_IMAGE} (sandbox), {BUSYBOX_IMAGE}" + (f"; imported {', '.join(imported)}" if imported else "; already present"))
+
+
+@runtime_group.command("stop")
+@click.option("--dir", "runtime_dir", default=DEFAULT_RUNTIME_DIR, show_default=True)
+def stop(runtime_dir: str) -> None:
+    """Stop the private containerd (running containers keep running in their shims)."""
+    inst = _instance(runtime_dir, None)
+    if inst.pid() is None:
+        click.echo("not running")
+        return
+    inst.stop()
+    click.echo("stopped")
+
+
+@runtime_group.command("config")
+@click.option("--dir", "runtime_dir", default=None, help="render the private instance's config instead of a system one")
+def show_config(runtime_dir: str | None) -> None:
+    """Print the containerd config nodelet would use on this host."""
+    if runtime_dir:
+        inst = _instance(runtime_dir, None)
+        click.echo(render_config(sandbox_image=PAUSE_IMAGE, cni_bin_dirs=(inst.cni_bin_dir,), cni_conf_dir=str(inst.layout.cni_conf_dir), restrict_oom_score_adj=needs_restrict_oom_score_adj(), layout=inst.layout), nl=False)
+    else:
+        click.echo(render_config(sandbox_image=PAUSE_IMAGE, restrict_oom_score_adj=needs_restrict_oom_score_adj()), nl=False)
+
+
+@runtime_group.command("images")
+@click.option("--address", default=None, help="containerd socket (default: the private instance under --dir)")
+@click.option("--dir", "runtime_dir", default=DEFAULT_RUNTIME_DIR, show_default=True)
+@click.option("--force", is_flag=True, help="rebuild and re-import even if present")
+def images(address: str | None, runtime_dir: str, force: bool) -> None:
+    """Build and import the pause and busybox images (no registry needed)."""
+    try:
+        if address:
+            done = ensure_images(address=address, force=force)
+        else:
+            done = ensure_images(_instance(runtime_dir, None), cache_dir=Path(runtime_dir) / "images", force=force)
+    except RuntimeSetupError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo("imported: " + (", ".join(done) if done else "nothing (already present)"))

@@ -1,0 +1,129 @@
+"""Wiring between the agent and probes.ProbeManager: CRI ExecSync for exec probes, container updates from each
+sync, probe results back into kills (liveness/startup), Ready conditions and events."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Callable, Sequence
+
+import cri
+from kubelet.lifecycle import events as ev
+from kubelet.lifecycle.actions import ProbeKill
+from kubelet.kuberuntime.view import PodRuntimeStatus
+from kubelet.types import Pod
+from probes.errors import ExecTimeoutError
+from probes.manager import ProbeManager
+from probes.results import render_probe_states
+from probes.types import ContainerId, ContainerProbes, ExecResult, PodKey, PodUID, ProbeEventType, ProbeKind, ProbeResultEvent
+
+log = logging.getLogger(__name__)
+
+
+class CRIExecRunner:
+    """probes.ExecRunner over CRI ExecSync; the runtime enforces the timeout, our deadline backs it up."""
+
+    def __init__(self, client: cri.RuntimeClient) -> None:
+        self.client = client
+
+    async def exec_sync(self, container_id: str, cmd: Sequence[str], timeout_s: float) -> ExecResult:
+        try:
+            r = await asyncio.wait_for(self.client.exec_sync(container_id, cmd, timeout=timeout_s), timeout_s + 1.0)
+        except (asyncio.TimeoutError, cri.DeadlineExceeded) as err:
+            raise ExecTimeoutError(f"command timed out after {timeout_s:g}s") from err
+        if r.exit_code != 0 and b"timeout" in r.stderr.lower() and not r.stdout:
+            # containerd reports an exec past its timeout as a failed exec with a timeout message
+            raise ExecTimeoutError(f"command timed out after {timeout_s:g}s: {r.stderr.decode(errors='replace').strip()}")
+        return ExecResult(exit_code=r.exit_code, stdout=r.stdout, stderr=r.stderr)
+
+
+def container_probes(c: Any) -> ContainerProbes:
+    return ContainerProbes(liveness=c.liveness_probe, readiness=c.readiness_probe, startup=c.startup_probe)
+
+
+class AgentProbes:
+    """Keyed by pod UID on the agent's side; the manager keys workers by namespace/name and UID."""
+
+    def __init__(
+        self,
+        *,
+        client: cri.RuntimeClient,
+        recorder: ev.EventRecorder,
+        on_kill: Callable[[str], None],
+        on_status: Callable[[str], None],
+        manager: ProbeManager | None = None,
+    ) -> None:
+        self.recorder = recorder
+        self.on_kill = on_kill
+        self.on_status = on_status
+        self.manager = manager or ProbeManager(exec_runner=CRIExecRunner(client), on_result=self._on_result)
+        self._keys: dict[str, PodKey] = {}
+        self._pods: dict[str, Pod] = {}
+        self._kills: dict[tuple[str, str, str], ProbeKill] = {}
+
+    def sync_pod(self, pod: Pod, rt: PodRuntimeStatus, status: dict[str, Any]) -> None:
+        key = PodKey(pod.key)
+        self._keys[pod.uid] = key
+        self._pods[pod.uid] = pod
+        pod_ip = status.get("podIP")
+        for c in pod.spec.containers:
+            probes = container_probes(c)
+            if probes.liveness is None and probes.readiness is None and probes.startup is None:
+                continue
+            info = rt.latest(c.name)
+            self.manager.update_container(
+                pod_key=key,
+                pod_uid=PodUID(pod.uid),
+                container_name=c.name,
+                container_id=ContainerId(info.id) if info else None,
+                started_at=info.started_at / 1e9 if info and info.started_at else None,
+                running=bool(info and info.running),
+                pod_ip=pod_ip,
+                host_ip=status.get("hostIP"),
+                host_network=pod.spec.host_network,
+                probes=probes,
+                terminated=bool(info and info.exited),
+                restart_policy=pod.spec.restart_policy,
+            )
+
+    def remove_pod(self, uid: str) -> None:
+        key = self._keys.pop(uid, None)
+        self._pods.pop(uid, None)
+        if key is not None:
+            self.manager.remove_pod(key)
+        for k in [k for k in self._kills if k[0] == uid]:
+            del self._kills[k]
+
+    def is_ready(self, uid: str, name: str) -> bool:
+        key = self._keys.get(uid)
+        return key is not None and self.manager.is_ready(key, name)
+
+    def is_started(self, uid: str, name: str) -> bool:
+        key = self._keys.get(uid)
+        return key is not None and self.manager.is_started(key, name)
+
+    def kill_request(self, uid: str, name: str, container_id: str) -> ProbeKill | None:
+        return self._kills.pop((uid, name, container_id), None)
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Per probe: result in effect, last attempt, consecutive counts, last message and latency (the API's view)."""
+        return render_probe_states(self.manager.snapshot())
+
+    def _on_result(self, e: ProbeResultEvent) -> None:
+        uid = str(e.pod_uid)
+        pod = self._pods.get(uid)
+        if pod is None:
+            return
+        if e.type == ProbeEventType.UNHEALTHY:
+            self.recorder.pod(pod, reason="Unhealthy", message=e.message, type=ev.WARNING, container=e.container_name)
+        elif e.type == ProbeEventType.PROBE_WARNING:
+            self.recorder.pod(pod, reason="ProbeWarning", message=e.message, type=ev.WARNING, container=e.container_name)
+        elif e.type == ProbeEventType.KILL_CONTAINER:
+            kind = "Liveness" if e.kind == ProbeKind.LIVENESS else "Startup"
+            msg = f"Container {e.container_name} failed {kind.lower()} probe"
+            self._kills[(uid, e.container_name, str(e.container_id))] = ProbeKill(reason=kind, message=msg, grace_seconds=e.grace_period_seconds)
+            self.on_kill(uid)
+        else:
+            self.on_status(uid)
+
+    async def aclose(self) -> None:
+        await self.manager.aclose()

@@ -1,0 +1,243 @@
+"""Pod status as the kubelet reports it: phase, conditions, container states. compute_* functions are pure.
+
+Upstream: pkg/kubelet/kubelet_pods.go (getPhase, convertToAPIContainerStatuses), pkg/kubelet/lifecycle/status/generate.go.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from cri.api import ContainerState
+from kubelet.lifecycle.actions import compute_next_init
+from kubelet.clock import rfc3339
+from kubelet.kuberuntime.view import ContainerInfo, PodRuntimeStatus
+from kubelet.types import ContainerSpec, Pod
+
+TERMINAL = ("Succeeded", "Failed")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusInputs:
+    """What the status needs besides spec and runtime: probe results, waiting reasons, addresses, clock."""
+
+    host_ip: str = ""
+    runtime_name: str = "containerd"
+    # name → (reason, message): CrashLoopBackOff, ErrImagePull, CreateContainerError … from the last sync.
+    waiting: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    # (container name, container id) → readiness result; None = no readiness probe.
+    readiness: Callable[[str, str], bool | None] = lambda name, cid: None
+    # (container name, container id) → started; None = no startup probe.
+    started: Callable[[str, str], bool | None] = lambda name, cid: None
+    sandbox_error: tuple[str, str] | None = None  # (reason, message), e.g. CreatePodSandboxError
+    start_time: float = 0.0
+    now: float = 0.0
+    terminating: bool = False
+    # (pod, container spec, exited instance) → its termination message (file, or log tail with
+    # FallbackToLogsOnError); "" when there is none. KubeRuntime.termination_message reads it.
+    termination_message: Callable[[Pod, ContainerSpec, ContainerInfo], str] = lambda pod, c, info: ""
+
+
+def _ns_to_rfc(ts_ns: int) -> str | None:
+    return rfc3339(ts_ns / 1e9) if ts_ns else None
+
+
+def _terminated(info: ContainerInfo, runtime: str, message: str = "") -> dict[str, Any]:
+    # containerd reports an OOM kill as reason "OOMKilled" (exit code 137): kept as the kubelet shows it
+    reason = info.reason or ("Completed" if info.exit_code == 0 else "Error")
+    d: dict[str, Any] = {
+        "exitCode": info.exit_code,
+        "reason": reason,
+        "startedAt": _ns_to_rfc(info.started_at),
+        "finishedAt": _ns_to_rfc(info.finished_at),
+        "containerID": f"{runtime}://{info.id}",
+    }
+    if message or info.message:
+        d["message"] = message or info.message
+    return d
+
+
+def compute_container_status(
+    pod: Pod, c: ContainerSpec, rt: PodRuntimeStatus, inputs: StatusInputs, *, init: bool, default_waiting: str
+) -> dict[str, Any]:
+    instances = rt.instances(c.name)
+    latest = instances[0] if instances else None
+    previous = instances[1] if len(instances) > 1 else None
+    st: dict[str, Any] = {"name": c.name, "image": c.image, "imageID": "", "restartCount": 0, "ready": False, "started": False}
+    if latest is None:
+        reason, message = inputs.waiting.get(c.name, (default_waiting, ""))
+        st["state"] = {"waiting": {"reason": reason} | ({"message": message} if message else {})}
+        return st
+    st["containerID"] = f"{inputs.runtime_name}://{latest.id}"
+    st["imageID"] = latest.image_ref
+    st["restartCount"] = latest.restart_count
+    if previous is not None and previous.exited:
+        st["lastState"] = {"terminated": _terminated(previous, inputs.runtime_name, inputs.termination_message(pod, c, previous))}
+    else:
+        st["lastState"] = {}
+    if latest.running:
+        started = inputs.started(c.name, latest.id)
+        st["started"] = True if started is None else started
+        ready = inputs.readiness(c.name, latest.id)
+        st["ready"] = bool(st["started"]) and (True if ready is None else ready) and not init
+        st["state"] = {"running": {"startedAt": _ns_to_rfc(latest.started_at)}}
+    elif latest.exited:
+        term = _terminated(latest, inputs.runtime_name, inputs.termination_message(pod, c, latest))
+        if c.name in inputs.waiting:
+            # Exited and held back (CrashLoopBackOff): waiting now, the exit shown as lastState, as kubectl shows it.
+            reason, message = inputs.waiting[c.name]
+            st["state"] = {"waiting": {"reason": reason, "message": message}}
+            st["lastState"] = {"terminated": term}
+        else:
+            st["state"] = {"terminated": term}
+    else:
+        reason, message = inputs.waiting.get(c.name, (default_waiting, ""))
+        st["state"] = {"waiting": {"reason": reason} | ({"message": message} if message else {})}
+    return st
+
+
+def _last_terminated_nonzero(st: Mapping[str, Any]) -> bool:
+    t = st.get("lastState", {}).get("terminated")
+    return bool(t and t.get("exitCode", 0) != 0)
+
+
+def compute_phase(pod: Pod, init_statuses: list[dict], statuses: list[dict]) -> str:
+    """getPhase over API-shaped container statuses."""
+    pending_init = failed_init = 0
+    for st in init_statuses:
+        s = st["state"]
+        if "running" in s:
+            pending_init += 1
+        elif "terminated" in s:
+            if s["terminated"]["exitCode"] != 0:
+                failed_init += 1
+        elif "waiting" in s:
+            if _last_terminated_nonzero(st):
+                failed_init += 1
+            else:
+                pending_init += 1
+    # Init containers that finished but are not listed as terminated (no status) count as pending.
+    running = waiting = stopped = succeeded = unknown = 0
+    for st in statuses:
+        s = st["state"]
+        if "running" in s:
+            running += 1
+        elif "terminated" in s:
+            stopped += 1
+            if s["terminated"]["exitCode"] == 0:
+                succeeded += 1
+        elif "waiting" in s:
+            if st.get("lastState", {}).get("terminated"):
+                stopped += 1
+            else:
+                waiting += 1
+        else:
+            unknown += 1
+    policy = pod.spec.restart_policy
+    if failed_init > 0 and policy == "Never":
+        return "Failed"
+    if pending_init > 0 or (failed_init > 0) or waiting > 0:
+        return "Pending"
+    if running > 0 and unknown == 0:
+        return "Running"
+    if running == 0 and stopped > 0 and unknown == 0:
+        if policy == "Always":
+            return "Running"
+        if stopped == succeeded:
+            return "Succeeded"
+        if policy == "Never":
+            return "Failed"
+        return "Running"
+    return "Pending"
+
+
+def compute_qos_class(pod: Pod) -> str:
+    """The pod's QoS class, by quantity (requests `cpu: "1"` equals limits `"1000m"`), as its cgroups are set up."""
+    from kubelet.kuberuntime.resources import compute_qos_class as qos
+
+    return qos([c.raw for c in pod.spec.containers + pod.spec.init_containers])
+
+
+def _succeeded_latest(rt: PodRuntimeStatus, name: str) -> bool:
+    info = rt.latest(name)
+    return info is not None and info.exited and info.exit_code == 0
+
+
+def _condition(type_: str, ok: bool, reason: str = "", message: str = "") -> dict[str, Any]:
+    d: dict[str, Any] = {"type": type_, "status": "True" if ok else "False"}
+    if reason:
+        d["reason"] = reason
+    if message:
+        d["message"] = message
+    return d
+
+
+def compute_pod_status(pod: Pod, rt: PodRuntimeStatus, inputs: StatusInputs, *, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The v1 PodStatus for `pod`. `previous` keeps terminal phases and condition transition times stable."""
+    sandbox = rt.newest_sandbox
+    sandbox_ok = sandbox is not None and sandbox.ready and (bool(sandbox.ip) or pod.spec.host_network)
+    init_done, _, _ = compute_next_init(pod, rt)
+    init_statuses = [
+        compute_container_status(pod, c, rt, inputs, init=True, default_waiting="PodInitializing" if sandbox_ok else "ContainerCreating")
+        for c in pod.spec.init_containers
+    ]
+    regular_waiting = "ContainerCreating" if sandbox_ok and init_done else ("PodInitializing" if pod.spec.init_containers else "ContainerCreating")
+    statuses = [compute_container_status(pod, c, rt, inputs, init=False, default_waiting=regular_waiting) for c in pod.spec.containers]
+    if inputs.sandbox_error and not sandbox_ok:
+        reason, message = inputs.sandbox_error
+        for st in statuses:
+            if "waiting" in st["state"] and st["state"]["waiting"]["reason"] == "ContainerCreating":
+                st["state"]["waiting"] = {"reason": "ContainerCreating", "message": f"{reason}: {message}"}
+    phase = compute_phase(pod, init_statuses, statuses)
+    prev_phase = (previous or {}).get("phase")
+    if prev_phase in TERMINAL:
+        phase = prev_phase
+    unready = [st["name"] for st in statuses if not st["ready"]]
+    incomplete = [] if init_done else [c.name for c in pod.spec.init_containers if not _succeeded_latest(rt, c.name)]
+    terminal = phase in TERMINAL
+    if terminal:
+        ready_cond = _condition("Ready", False, "PodCompleted")
+        cready_cond = _condition("ContainersReady", False, "PodCompleted")
+    elif unready:
+        msg = f"containers with unready status: [{' '.join(unready)}]"
+        ready_cond = _condition("Ready", False, "ContainersNotReady", msg)
+        cready_cond = _condition("ContainersReady", False, "ContainersNotReady", msg)
+    else:
+        ready_cond = _condition("Ready", True)
+        cready_cond = _condition("ContainersReady", True)
+    conditions = [
+        _condition("PodReadyToStartContainers", sandbox_ok and not terminal),
+        _condition("Initialized", not incomplete, *(("ContainersNotInitialized", f"containers with incomplete status: [{' '.join(incomplete)}]") if incomplete else ())),
+        ready_cond,
+        cready_cond,
+        _condition("PodScheduled", True),
+    ]
+    prev_conds = {c["type"]: c for c in (previous or {}).get("conditions", [])}
+    now = rfc3339(inputs.now)
+    for c in conditions:
+        p = prev_conds.get(c["type"])
+        c["lastProbeTime"] = None
+        c["lastTransitionTime"] = p["lastTransitionTime"] if p and p["status"] == c["status"] else now
+    pod_ip = inputs.host_ip if pod.spec.host_network else (sandbox.ip if sandbox is not None and sandbox.ready else "")
+    status: dict[str, Any] = {
+        "phase": phase,
+        "conditions": conditions,
+        "hostIP": inputs.host_ip,
+        "hostIPs": [{"ip": inputs.host_ip}] if inputs.host_ip else [],
+        "startTime": rfc3339(inputs.start_time) if inputs.start_time else None,
+        "initContainerStatuses": init_statuses,
+        "containerStatuses": statuses,
+        "qosClass": compute_qos_class(pod),
+    }
+    if pod_ip:
+        status["podIP"] = pod_ip
+        status["podIPs"] = [{"ip": pod_ip}]
+    if not pod.spec.init_containers:
+        del status["initContainerStatuses"]
+    return status
+
+
+def is_ready(status: Mapping[str, Any]) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
+
+
+__all__ = ["StatusInputs", "compute_pod_status", "compute_phase", "compute_container_status", "compute_qos_class", "is_ready", "ContainerState"]

@@ -1,0 +1,178 @@
+"""Defaulting of a validated static pod, its UID and hashes, and the typed :class:`~kubelet.types.Pod` (pure).
+
+Upstream: ``pkg/apis/core/v1/defaults.go`` (API defaults) and ``pkg/kubelet/config/common.go`` (``applyDefaults``:
+name suffix, namespace, nodeName, UID, config.* annotations, the NoExecute toleration).
+
+- UID: the first 32 hex characters of SHA-256 over the canonical JSON of the defaulted pod (before the name suffix
+  and the config annotations) followed by ``host:<nodeName>`` and ``file:<path>``. Any edit, rename or node-name
+  change gives a new UID. A ``metadata.uid`` written in the manifest is ignored (upstream would use it as is).
+- Container hash: 8 hex characters of SHA-256 over the canonical JSON of the defaulted container object.
+"""
+from __future__ import annotations
+
+import copy
+import datetime
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping, MutableMapping
+from typing import Any
+
+from kubelet.types import (
+    ANN_CONFIG_FILE, ANN_CONFIG_HASH, ANN_CONFIG_SEEN, ANN_CONFIG_SOURCE, ContainerPort, ContainerSpec, EnvVar, Pod,
+    PodSpec, PodUID,
+)
+from kubelet.manifest.validation import Path, parse_probes
+
+__all__ = ["canonical_json", "compute_image_pull_policy", "compute_pod", "default_pod_object", "format_rfc3339nano",
+           "generate_pod_name"]
+
+NO_EXECUTE_TOLERATION = {"operator": "Exists", "effect": "NoExecute"}
+_CONFIG_ANNOTATIONS = (ANN_CONFIG_HASH, ANN_CONFIG_SOURCE, ANN_CONFIG_SEEN, ANN_CONFIG_FILE,
+                       "kubernetes.io/config.mirror")
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def generate_pod_name(name: str, node_name: str) -> str:
+    """``generatePodName``: ``<metadata.name>-<nodeName lowercased>``."""
+    return f"{name}-{node_name.lower()}"
+
+
+def format_rfc3339nano(ns: int) -> str:
+    """Go's ``time.RFC3339Nano`` in UTC: trailing zeros of the fraction dropped (``…T10:00:00.5Z``)."""
+    secs, frac = divmod(ns, 1_000_000_000)
+    text = datetime.datetime.fromtimestamp(secs, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    if frac:
+        text += "." + f"{frac:09d}".rstrip("0")
+    return text + "Z"
+
+
+def compute_image_pull_policy(image: str) -> str:
+    """``Always`` for ``:latest`` or an untagged name without digest, else ``IfNotPresent`` (SetDefaults_Container)."""
+    name = image.split("@", 1)[0]
+    has_digest = "@" in image
+    last = name.rsplit("/", 1)[-1]
+    tag = last.rsplit(":", 1)[1] if ":" in last else ""
+    if tag == "latest" or (not tag and not has_digest):
+        return "Always"
+    return "IfNotPresent"
+
+
+def default_pod_object(obj: Mapping[str, Any], *, node_name: str) -> dict[str, Any]:
+    """The API and static-pod defaults applied to a validated v1 Pod (name not yet suffixed, no UID/annotations)."""
+    pod: dict[str, Any] = copy.deepcopy(dict(obj))
+    pod.pop("status", None)
+    pod["apiVersion"] = "v1"
+    pod["kind"] = "Pod"
+    meta = pod.setdefault("metadata", {})
+    meta.pop("uid", None)
+    meta["namespace"] = meta.get("namespace") or "default"
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in _CONFIG_ANNOTATIONS}
+    if annotations:
+        meta["annotations"] = annotations
+    else:
+        meta.pop("annotations", None)
+    spec = pod["spec"]
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec["nodeName"] = node_name
+    host_network = spec.get("hostNetwork") is True
+    for key in ("initContainers", "containers"):
+        for ctr in spec.get(key) or []:
+            _default_container(ctr, host_network=host_network)
+    tolerations = list(spec.get("tolerations") or [])
+    if NO_EXECUTE_TOLERATION not in tolerations:
+        tolerations.append(dict(NO_EXECUTE_TOLERATION))
+    spec["tolerations"] = tolerations
+    return pod
+
+
+def _default_container(ctr: dict[str, Any], *, host_network: bool) -> None:
+    if not ctr.get("imagePullPolicy"):
+        ctr["imagePullPolicy"] = compute_image_pull_policy(ctr["image"])
+    ctr.setdefault("terminationMessagePath", "/dev/termination-log")
+    ctr.setdefault("terminationMessagePolicy", "File")
+    for port in ctr.get("ports") or []:
+        if not port.get("protocol"):
+            port["protocol"] = "TCP"
+        if host_network and not port.get("hostPort"):
+            port["hostPort"] = port["containerPort"]
+    for env in ctr.get("env") or []:
+        ref = (env.get("valueFrom") or {}).get("fieldRef")
+        if ref is not None and not ref.get("apiVersion"):
+            ref["apiVersion"] = "v1"
+
+
+def compute_pod(obj: Mapping[str, Any], *, file: str, node_name: str, prefix: Path = (),
+                first_seen: MutableMapping[PodUID, str] | None = None,
+                clock_ns: Callable[[], int] = time.time_ns) -> Pod:
+    """The typed, defaulted static pod of a validated v1 Pod object from ``file``."""
+    pod = default_pod_object(obj, node_name=node_name)
+    hasher = hashlib.sha256(canonical_json(pod).encode())
+    hasher.update(f"host:{node_name}".encode())
+    hasher.update(f"file:{file}".encode())
+    uid = PodUID(hasher.hexdigest()[:32])
+    if first_seen is None:
+        seen = format_rfc3339nano(clock_ns())
+    else:
+        seen = first_seen.setdefault(uid, format_rfc3339nano(clock_ns()))
+
+    meta = pod["metadata"]
+    meta["name"] = generate_pod_name(meta["name"], node_name)
+    meta["uid"] = uid
+    meta["annotations"] = {**(meta.get("annotations") or {}), ANN_CONFIG_HASH: uid, ANN_CONFIG_SOURCE: "file",
+                           ANN_CONFIG_SEEN: seen, ANN_CONFIG_FILE: file}
+    spec = pod["spec"]
+    typed = PodSpec(
+        containers=tuple(_container(c, prefix + ("spec", "containers", i)) for i, c in enumerate(spec["containers"])),
+        init_containers=tuple(_container(c, prefix + ("spec", "initContainers", i))
+                              for i, c in enumerate(spec.get("initContainers") or [])),
+        restart_policy=spec["restartPolicy"],
+        host_network=spec.get("hostNetwork") is True,
+        host_pid=spec.get("hostPID") is True,
+        host_ipc=spec.get("hostIPC") is True,
+        share_process_namespace=spec.get("shareProcessNamespace") is True,
+        termination_grace_period_seconds=spec["terminationGracePeriodSeconds"],
+        dns_policy=spec["dnsPolicy"],
+        hostname=spec.get("hostname") or "",
+        subdomain=spec.get("subdomain") or "",
+        node_name=node_name,
+    )
+    return Pod(uid=uid, name=meta["name"], namespace=meta["namespace"], labels=dict(meta.get("labels") or {}),
+               annotations=dict(meta["annotations"]), spec=typed, source=file, manifest=pod)
+
+
+def _container(ctr: Mapping[str, Any], path: Path) -> ContainerSpec:
+    probes, problems = parse_probes(ctr, path)
+    assert not problems, problems  # validated before
+    return ContainerSpec(
+        name=ctr["name"],
+        image=ctr["image"],
+        image_pull_policy=ctr["imagePullPolicy"],
+        command=tuple(ctr.get("command") or ()),
+        args=tuple(ctr.get("args") or ()),
+        working_dir=ctr.get("workingDir") or "",
+        env=tuple(_env(e) for e in ctr.get("env") or ()),
+        ports=tuple(ContainerPort(name=p.get("name") or "", container_port=p["containerPort"],
+                                  protocol=p["protocol"], host_port=p.get("hostPort") or 0,
+                                  host_ip=p.get("hostIP") or "")
+                    for p in ctr.get("ports") or ()),
+        termination_message_path=ctr["terminationMessagePath"],
+        termination_message_policy=ctr["terminationMessagePolicy"],
+        liveness_probe=probes.get("livenessProbe"),
+        readiness_probe=probes.get("readinessProbe"),
+        startup_probe=probes.get("startupProbe"),
+        hash=hashlib.sha256(canonical_json(ctr).encode()).hexdigest()[:8],
+        raw=ctr,
+    )
+
+
+def _env(env: Mapping[str, Any]) -> EnvVar:
+    ref = (env.get("valueFrom") or {}).get("fieldRef")
+    if ref is not None:
+        return EnvVar(name=env["name"], field_path=ref["fieldPath"])
+    return EnvVar(name=env["name"], value=env.get("value") or "")

@@ -1,0 +1,446 @@
+"""Validation of the pod-spec fields beyond containers and probes: volumes, volumeMounts, security contexts,
+resources and lifecycle hooks (pure; API-server messages where upstream has them, ``pkg/apis/core/validation``).
+
+Everything a manifest alone can show to be wrong is an error here (the pod never starts); what only the node can
+tell (a hostPath type on a missing path, a root image under runAsNonRoot) is a CreateContainerConfigError later.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import PurePosixPath
+from typing import Any
+
+from kubelet.kuberuntime.resources import QuantityError, parse_quantity
+from kubelet.kuberuntime.security import CAPABILITIES, is_namespaced_sysctl
+from kubelet.kuberuntime.volumes import HOST_PATH_TYPES, MOUNT_PROPAGATION
+
+__all__ = ["VOLUME_SOURCES", "validate_volumes", "validate_pod_security", "validate_container_extras",
+           "compute_unimplemented_fields"]
+
+# Every volume source the v1 API knows; only emptyDir and hostPath are implemented by nodelet.
+VOLUME_SOURCES = frozenset({
+    "hostPath", "emptyDir", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "secret", "nfs", "iscsi",
+    "glusterfs", "persistentVolumeClaim", "rbd", "flexVolume", "cinder", "cephfs", "flocker", "downwardAPI", "fc",
+    "azureFile", "configMap", "vsphereVolume", "quobyte", "azureDisk", "photonPersistentDisk", "projected",
+    "portworxVolume", "scaleIO", "storageos", "csi", "ephemeral", "image",
+})
+SUPPORTED_VOLUME_SOURCES = ("emptyDir", "hostPath", "configMap", "secret")
+VOLUME_MOUNT_KEYS = frozenset({"name", "readOnly", "recursiveReadOnly", "mountPath", "subPath", "mountPropagation",
+                               "subPathExpr"})
+POD_SC_KEYS = frozenset({"seLinuxOptions", "windowsOptions", "runAsUser", "runAsGroup", "runAsNonRoot",
+                         "supplementalGroups", "supplementalGroupsPolicy", "fsGroup", "sysctls", "fsGroupChangePolicy",
+                         "seccompProfile", "appArmorProfile", "seLinuxChangePolicy"})
+CONTAINER_SC_KEYS = frozenset({"capabilities", "privileged", "seLinuxOptions", "windowsOptions", "runAsUser",
+                               "runAsGroup", "runAsNonRoot", "readOnlyRootFilesystem", "allowPrivilegeEscalation",
+                               "procMount", "seccompProfile", "appArmorProfile"})
+SECCOMP_TYPES = ("Localhost", "RuntimeDefault", "Unconfined")
+HANDLER_KEYS = ("exec", "httpGet", "tcpSocket", "sleep")
+_SYSCTL_RE = re.compile(r"^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$")
+_MAX_ID = 2147483647
+_STANDARD_RESOURCES = ("cpu", "memory", "ephemeral-storage")
+
+
+def _check_id(c: Any, obj: Mapping[str, Any], key: str, path: tuple) -> None:
+    from kubelet.manifest.validation import invalid
+    value = c.integer(obj, key, path)
+    if value is not None and not 0 <= value <= _MAX_ID:
+        c.add(path + (key,), invalid(value, f"must be between 0 and {_MAX_ID}, inclusive"))
+
+
+def _check_seccomp(c: Any, sc: Mapping[str, Any], path: tuple) -> None:
+    from kubelet.manifest.validation import forbidden, invalid, required
+    prof = c.mapping(sc.get("seccompProfile"), path + ("seccompProfile",))
+    if prof is None:
+        return
+    ppath = path + ("seccompProfile",)
+    c.unknown(prof, frozenset({"type", "localhostProfile"}), ppath)
+    if prof.get("type") in (None, ""):
+        c.add(ppath + ("type",), required())
+    c.choice(prof, "type", ppath, SECCOMP_TYPES)
+    local = c.string(prof, "localhostProfile", ppath)
+    if prof.get("type") == "Localhost":
+        if not local:
+            c.add(ppath + ("localhostProfile",), required("must be set when seccomp type is Localhost"))
+        elif local.startswith("/") or ".." in PurePosixPath(local).parts:
+            c.add(ppath + ("localhostProfile",), invalid(local, "must be a relative path without '..'"))
+    elif local:
+        c.add(ppath + ("localhostProfile",), forbidden("can only be set when seccomp type is Localhost"))
+
+
+def validate_volumes(c: Any, spec: Mapping[str, Any], path: tuple) -> set[str]:
+    """The pod's volumes; returns the names of the well-formed ones (for volumeMounts)."""
+    from kubelet.manifest.validation import duplicate, forbidden, invalid, is_dns1123_label, required, unsupported
+    names: set[str] = set()
+    for i, vpath, vol in c.mappings(spec.get("volumes"), path + ("volumes",)):
+        c.unknown(vol, VOLUME_SOURCES | {"name"}, vpath)
+        name = c.required_string(vol, "name", vpath)
+        if name and c.names(name, vpath + ("name",), is_dns1123_label):
+            if name in names:
+                c.add(vpath + ("name",), duplicate(name))
+            names.add(name)
+        sources = [k for k in vol if k in VOLUME_SOURCES]
+        if not sources:
+            c.add(vpath, required("must specify a volume type"))
+            continue
+        if len(sources) > 1:
+            c.add(vpath + (sources[1],), forbidden("may not specify more than 1 volume type"))
+            continue
+        kind = sources[0]
+        spath = vpath + (kind,)
+        if kind not in SUPPORTED_VOLUME_SOURCES:
+            c.add(spath, forbidden(f"{kind} volumes are not supported by nodelet (emptyDir, hostPath, and configMap/"
+                                   "secret from documents in the manifest directory are)"))
+            continue
+        src = c.mapping(vol.get(kind) if vol.get(kind) is not None else {}, spath)
+        if src is None:
+            continue
+        if kind in ("configMap", "secret"):
+            _check_projection(c, src, spath, kind)
+        elif kind == "emptyDir":
+            c.unknown(src, frozenset({"medium", "sizeLimit"}), spath)
+            medium = c.string(src, "medium", spath)
+            if medium == "HugePages" or (medium or "").startswith("HugePages-"):
+                c.add(spath + ("medium",), forbidden("hugepages emptyDir volumes are not supported by nodelet"))
+            elif medium not in (None, "", "Memory"):
+                c.add(spath + ("medium",), unsupported(medium, ("", "Memory", "HugePages")))
+            if src.get("sizeLimit") is not None:
+                try:
+                    if parse_quantity(src["sizeLimit"]) < 0:
+                        c.add(spath + ("sizeLimit",), invalid(src["sizeLimit"], "must be greater than or equal to 0"))
+                except QuantityError as e:
+                    c.add(spath + ("sizeLimit",), invalid(src["sizeLimit"], str(e)))
+        else:
+            c.unknown(src, frozenset({"path", "type"}), spath)
+            hp = c.required_string(src, "path", spath)
+            if hp:
+                if ".." in PurePosixPath(hp).parts:
+                    c.add(spath + ("path",), invalid(hp, "must not contain '..'"))
+                elif not hp.startswith("/"):
+                    c.add(spath + ("path",), invalid(hp, "must be an absolute path"))
+            c.choice(src, "type", spath, HOST_PATH_TYPES)
+    return names
+
+
+def _check_mode(c: Any, obj: Mapping[str, Any], key: str, path: tuple) -> None:
+    from kubelet.manifest.validation import invalid
+    mode = c.integer(obj, key, path)
+    if mode is not None and not 0 <= mode <= 0o777:
+        c.add(path + (key,), invalid(mode, "must be a number between 0 and 0777 (octal), both inclusive"))
+
+
+def _check_projection(c: Any, src: Mapping[str, Any], spath: tuple, kind: str) -> None:
+    from kubelet.manifest.validation import invalid, is_dns1123_subdomain
+    name_key = "name" if kind == "configMap" else "secretName"
+    c.unknown(src, frozenset({name_key, "items", "defaultMode", "optional"}), spath)
+    name = c.required_string(src, name_key, spath)
+    if name:
+        c.names(name, spath + (name_key,), is_dns1123_subdomain)
+    c.boolean(src, "optional", spath)
+    _check_mode(c, src, "defaultMode", spath)
+    paths: set[str] = set()
+    for j, ipath, item in c.mappings(src.get("items"), spath + ("items",)):
+        c.unknown(item, frozenset({"key", "path", "mode"}), ipath)
+        c.required_string(item, "key", ipath)
+        p = c.required_string(item, "path", ipath)
+        if p:
+            parts = PurePosixPath(p).parts
+            if p.startswith("/"):
+                c.add(ipath + ("path",), invalid(p, "must be a relative path"))
+            elif ".." in parts or any(x.startswith("..") for x in parts):
+                c.add(ipath + ("path",), invalid(p, "must not contain '..'"))
+            elif p in paths:
+                c.add(ipath + ("path",), invalid(p, "must be unique"))
+            paths.add(p)
+        _check_mode(c, item, "mode", ipath)
+
+
+def validate_pod_security(c: Any, spec: Mapping[str, Any], path: tuple) -> None:
+    from kubelet.manifest.validation import forbidden, invalid
+    sc = c.mapping(spec.get("securityContext"), path + ("securityContext",))
+    if sc is None:
+        return
+    spath = path + ("securityContext",)
+    c.unknown(sc, POD_SC_KEYS, spath)
+    for key in ("runAsUser", "runAsGroup", "fsGroup"):
+        _check_id(c, sc, key, spath)
+    c.boolean(sc, "runAsNonRoot", spath)
+    for j, g in enumerate(c.list_(sc.get("supplementalGroups"), spath + ("supplementalGroups",))):
+        if not isinstance(g, int) or isinstance(g, bool) or not 0 <= g <= _MAX_ID:
+            c.add(spath + ("supplementalGroups", j), invalid(g, f"must be between 0 and {_MAX_ID}, inclusive"))
+    c.choice(sc, "fsGroupChangePolicy", spath, ("OnRootMismatch", "Always"))
+    _check_seccomp(c, sc, spath)
+    seen: set[str] = set()
+    for j, kpath, s in c.mappings(sc.get("sysctls"), spath + ("sysctls",)):
+        c.unknown(s, frozenset({"name", "value"}), kpath)
+        name = c.required_string(s, "name", kpath)
+        c.string(s, "value", kpath)
+        if not name:
+            continue
+        if len(name) > 253 or not _SYSCTL_RE.match(name):
+            c.add(kpath + ("name",), invalid(name, "must have at most 253 characters and match regex "
+                                                   + _SYSCTL_RE.pattern))
+            continue
+        if name in seen:
+            c.add(kpath + ("name",), invalid(name, "duplicate sysctl"))
+        seen.add(name)
+        ns = is_namespaced_sysctl(name)
+        if ns is None:
+            c.add(kpath + ("name",), forbidden(f'sysctl "{name}" is not namespaced: it would change the whole node '
+                                              "(only net.*, kernel.shm*, kernel.msg*, kernel.sem and fs.mqueue.* "
+                                              "can be set per pod)"))
+        elif ns == "net" and spec.get("hostNetwork") is True:
+            c.add(kpath + ("name",), invalid(name, "sysctl not allowed with hostNetwork: it would change the node's "
+                                                   "network namespace"))
+        elif ns == "ipc" and spec.get("hostIPC") is True:
+            c.add(kpath + ("name",), invalid(name, "sysctl not allowed with hostIPC: it would change the node's IPC "
+                                                   "namespace"))
+
+
+def validate_dns_and_aliases(c: Any, spec: Mapping[str, Any], path: tuple) -> None:
+    """``validateHostAliases`` and ``validatePodDNSConfig``: at most 3 nameservers (IPs), 32 search domains (2048
+    characters), options with names."""
+    import ipaddress
+
+    from kubelet.manifest.validation import invalid, is_dns1123_subdomain, required
+    for i, apath, a in c.mappings(spec.get("hostAliases"), path + ("hostAliases",)):
+        c.unknown(a, frozenset({"ip", "hostnames"}), apath)
+        ip = c.required_string(a, "ip", apath)
+        if ip:
+            try:
+                ipaddress.ip_address(ip)
+            except ValueError:
+                c.add(apath + ("ip",), invalid(ip, "must be a valid IP address"))
+        c.strings(a, "hostnames", apath)
+        for j, h in enumerate(a.get("hostnames") or [] if isinstance(a.get("hostnames"), list) else []):
+            if isinstance(h, str):
+                c.names(h, apath + ("hostnames", j), is_dns1123_subdomain)
+    dns = c.mapping(spec.get("dnsConfig"), path + ("dnsConfig",))
+    if dns is None:
+        return
+    dpath = path + ("dnsConfig",)
+    c.unknown(dns, frozenset({"nameservers", "searches", "options"}), dpath)
+    c.strings(dns, "nameservers", dpath)
+    c.strings(dns, "searches", dpath)
+    servers = [s for s in dns.get("nameservers") or [] if isinstance(s, str)] if isinstance(dns.get("nameservers"), list) else []
+    if len(servers) > 3:
+        c.add(dpath + ("nameservers",), invalid(servers, "must not have more than 3 nameservers"))
+    for j, s in enumerate(servers):
+        try:
+            ipaddress.ip_address(s)
+        except ValueError:
+            c.add(dpath + ("nameservers", j), invalid(s, "must be valid IP address"))
+    if spec.get("dnsPolicy") == "None" and not servers:
+        c.add(dpath + ("nameservers",), required("must provide at least one DNS nameserver when `dnsPolicy` is None"))
+    searches = [s for s in dns.get("searches") or [] if isinstance(s, str)] if isinstance(dns.get("searches"), list) else []
+    if len(searches) > 32:
+        c.add(dpath + ("searches",), invalid(searches, "must not have more than 32 search paths"))
+    if len(" ".join(searches)) > 2048:
+        c.add(dpath + ("searches",), invalid(searches, "must not have more than 2048 characters (including spaces) in "
+                                                       "the search list"))
+    for j, s in enumerate(searches):
+        s = s[:-1] if s.endswith(".") else s
+        for msg in is_dns1123_subdomain(s):
+            c.add(dpath + ("searches", j), invalid(searches[j], msg))
+    for j, opath, o in c.mappings(dns.get("options"), dpath + ("options",)):
+        c.unknown(o, frozenset({"name", "value"}), opath)
+        c.required_string(o, "name", opath)
+        c.string(o, "value", opath)
+
+
+def _check_caps(c: Any, caps: Mapping[str, Any], cpath: tuple) -> None:
+    from kubelet.manifest.validation import invalid, type_error
+    c.unknown(caps, frozenset({"add", "drop"}), cpath)
+    for key in ("add", "drop"):
+        for j, cap in enumerate(c.list_(caps.get(key), cpath + (key,))):
+            if not isinstance(cap, str):
+                c.add(cpath + (key, j), type_error(cap, "a string"))
+            elif cap.upper().startswith("CAP_"):
+                c.add(cpath + (key, j), invalid(cap, f'write capabilities without the CAP_ prefix ("{cap[4:]}"), as '
+                                                     "the runtime adds it"))
+            elif cap.upper() not in CAPABILITIES:
+                c.add(cpath + (key, j), invalid(cap, "unknown capability (see capabilities(7); e.g. NET_ADMIN, "
+                                                     "SYS_TIME, ALL)"))
+
+
+def _validate_resources(c: Any, ctr: Mapping[str, Any], path: tuple) -> None:
+    from kubelet.manifest.validation import forbidden, invalid, is_qualified_name
+    res = c.mapping(ctr.get("resources"), path + ("resources",))
+    if res is None:
+        return
+    rpath = path + ("resources",)
+    c.unknown(res, frozenset({"limits", "requests", "claims"}), rpath)
+    if res.get("claims"):
+        c.add(rpath + ("claims",), forbidden("resource claims (DRA) are not supported by nodelet"))
+    parsed: dict[str, dict[str, Any]] = {}
+    for kind in ("limits", "requests"):
+        m = c.mapping(res.get(kind), rpath + (kind,))
+        parsed[kind] = {}
+        for name, value in (m or {}).items():
+            qpath = rpath + (kind, str(name))
+            if name not in _STANDARD_RESOURCES and not str(name).startswith("hugepages-"):
+                msgs = is_qualified_name(str(name))
+                if msgs or "/" not in str(name):
+                    c.add(qpath, invalid(name, "must be a standard resource type (cpu, memory, ephemeral-storage, "
+                                               "hugepages-<size>) or a fully qualified extended resource name"))
+                    continue
+            try:
+                q = parse_quantity(value)
+            except QuantityError as e:
+                c.add(qpath, invalid(value, str(e)))
+                continue
+            if q < 0:
+                c.add(qpath, invalid(value, "must be greater than or equal to 0"))
+                continue
+            if name == "memory" and q != q.to_integral_value() and kind == "limits":
+                c.add(qpath, invalid(value, "must be a whole number of bytes"))
+                continue
+            parsed[kind][str(name)] = (value, q)
+    for name, (value, q) in parsed["requests"].items():
+        lim = parsed["limits"].get(name)
+        if lim is not None and q > lim[1]:
+            c.add(rpath + ("requests", name), invalid(value, f"must be less than or equal to {name} limit of "
+                                                             f"{lim[0]}"))
+
+
+def _validate_lifecycle(c: Any, ctr: Mapping[str, Any], path: tuple, grace: Any) -> None:
+    from kubelet.manifest.validation import container_port_refs, forbidden, invalid, parse_path, render_path, required
+    lc = c.mapping(ctr.get("lifecycle"), path + ("lifecycle",))
+    if lc is None:
+        return
+    lpath = path + ("lifecycle",)
+    c.unknown(lc, frozenset({"postStart", "preStop", "stopSignal"}), lpath)
+    if lc.get("stopSignal") is not None:
+        c.add(lpath + ("stopSignal",), forbidden("not supported by nodelet (the image's STOPSIGNAL is used)"))
+    for hook in ("postStart", "preStop"):
+        h = c.mapping(lc.get(hook), lpath + (hook,))
+        if h is None:
+            continue
+        hpath = lpath + (hook,)
+        c.unknown(h, frozenset(HANDLER_KEYS), hpath)
+        present = [k for k in HANDLER_KEYS if h.get(k) is not None]
+        if not present:
+            c.add(hpath, required("must specify a handler type"))
+            continue
+        if len(present) > 1:
+            c.add(hpath + (present[1],), forbidden("may not specify more than 1 handler type"))
+            continue
+        if present[0] == "sleep":
+            s = c.mapping(h["sleep"], hpath + ("sleep",))
+            if s is None:
+                continue
+            c.unknown(s, frozenset({"seconds"}), hpath + ("sleep",))
+            secs = c.integer(s, "seconds", hpath + ("sleep",))
+            if s.get("seconds") is None:
+                c.add(hpath + ("sleep", "seconds"), required())
+            elif secs is not None and secs < 0:
+                c.add(hpath + ("sleep", "seconds"), invalid(secs, "must be non-negative"))
+            elif secs is not None and isinstance(grace, int) and secs > grace:
+                c.add(hpath + ("sleep", "seconds"), invalid(secs, f"must be less than or equal to "
+                                                                  f"terminationGracePeriodSeconds ({grace})"))
+            continue
+        from probes.errors import ProbeSpecError
+        from probes.spec import _parse_handler  # the probe handler grammar is the hook grammar (minus grpc/sleep)
+        field = render_path(hpath)
+        try:
+            _parse_handler(h, field=field, container_ports=container_port_refs(ctr))
+        except ProbeSpecError as e:
+            text = str(e)
+            reason = text[len(e.field) + 2:] if text.startswith(e.field + ": ") else text
+            c.add(parse_path(e.field), reason)
+
+
+def validate_container_extras(c: Any, ctr: Mapping[str, Any], path: tuple, spec: Mapping[str, Any],
+                              volumes: set[str]) -> None:
+    """volumeMounts, securityContext, resources, lifecycle of one container."""
+    from kubelet.manifest.validation import forbidden, invalid
+    sc = c.mapping(ctr.get("securityContext"), path + ("securityContext",)) or {}
+    spath = path + ("securityContext",)
+    privileged = sc.get("privileged") is True
+    if sc:
+        c.unknown(sc, CONTAINER_SC_KEYS, spath)
+        for key in ("runAsUser", "runAsGroup"):
+            _check_id(c, sc, key, spath)
+        for key in ("privileged", "runAsNonRoot", "readOnlyRootFilesystem", "allowPrivilegeEscalation"):
+            c.boolean(sc, key, spath)
+        c.choice(sc, "procMount", spath, ("Default", "Unmasked"))
+        caps = c.mapping(sc.get("capabilities"), spath + ("capabilities",))
+        if caps is not None:
+            _check_caps(c, caps, spath + ("capabilities",))
+        _check_seccomp(c, sc, spath)
+        if sc.get("allowPrivilegeEscalation") is False:
+            if privileged:
+                c.add(spath, invalid("", "cannot set `allowPrivilegeEscalation` to false and `privileged` to true"))
+            added = [str(x).upper() for x in (caps or {}).get("add") or [] if isinstance(x, str)]
+            if "SYS_ADMIN" in added:
+                c.add(spath, invalid("", "cannot set `allowPrivilegeEscalation` to false and `capabilities.Add` "
+                                         "CAP_SYS_ADMIN"))
+        if sc.get("procMount") == "Unmasked" and spec.get("hostUsers") is not False:
+            c.add(spath + ("procMount",), forbidden("`hostUsers` must be false to use `Unmasked`"))
+    mount_paths: set[str] = set()
+    for j, mpath, m in c.mappings(ctr.get("volumeMounts"), path + ("volumeMounts",)):
+        c.unknown(m, VOLUME_MOUNT_KEYS, mpath)
+        name = c.required_string(m, "name", mpath)
+        if name and name not in volumes:
+            c.add(mpath + ("name",), f'Not found: "{name}"')
+        mount_path = c.required_string(m, "mountPath", mpath)
+        if mount_path:
+            if mount_path in mount_paths:
+                c.add(mpath + ("mountPath",), invalid(mount_path, "must be unique"))
+            mount_paths.add(mount_path)
+            if not mount_path.startswith("/"):
+                c.add(mpath + ("mountPath",), invalid(mount_path, "must be an absolute path"))
+        c.boolean(m, "readOnly", mpath)
+        sub = c.string(m, "subPath", mpath)
+        if sub:
+            if sub.startswith("/"):
+                c.add(mpath + ("subPath",), invalid(sub, "must be a relative path"))
+            if ".." in PurePosixPath(sub).parts:
+                c.add(mpath + ("subPath",), invalid(sub, "must not contain '..'"))
+        expr = c.string(m, "subPathExpr", mpath)
+        if expr:
+            if sub:
+                c.add(mpath + ("subPathExpr",), invalid(expr, "subPathExpr and subPath are mutually exclusive"))
+            if expr.startswith("/"):
+                c.add(mpath + ("subPathExpr",), invalid(expr, "must be a relative path"))
+        c.choice(m, "mountPropagation", mpath, tuple(MOUNT_PROPAGATION))
+        if m.get("mountPropagation") == "Bidirectional" and not privileged:
+            c.add(mpath + ("mountPropagation",),
+                  forbidden("Bidirectional mount propagation is available only to privileged containers"))
+        rro = m.get("recursiveReadOnly")
+        if rro not in (None, "Disabled"):
+            c.add(mpath + ("recursiveReadOnly",), forbidden("not supported by nodelet"))
+    _validate_resources(c, ctr, path)
+    _validate_lifecycle(c, ctr, path, spec.get("terminationGracePeriodSeconds", 30))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# accepted but not implemented: one warning event per pod
+
+_POD_UNIMPLEMENTED = ("activeDeadlineSeconds", "affinity", "nodeSelector", "priority", "readinessGates",
+                      "runtimeClassName", "overhead", "topologySpreadConstraints", "setHostnameAsFQDN", "os",
+                      "hostUsers", "schedulingGates", "resourceClaims", "resources", "imagePullSecrets",
+                      "serviceAccountName", "serviceAccount", "automountServiceAccountToken", "ephemeralContainers",
+                      "preemptionPolicy", "schedulerName", "hostnameOverride")
+_POD_SC_UNIMPLEMENTED = ("seLinuxOptions", "windowsOptions", "appArmorProfile", "supplementalGroupsPolicy",
+                         "fsGroupChangePolicy", "seLinuxChangePolicy")
+_CTR_UNIMPLEMENTED = ("resizePolicy", "volumeDevices")
+_CTR_SC_UNIMPLEMENTED = ("seLinuxOptions", "windowsOptions", "appArmorProfile")
+
+
+def compute_unimplemented_fields(manifest: Mapping[str, Any]) -> list[str]:
+    """Field paths set in the manifest that nodelet accepts but does not act on."""
+    spec = manifest.get("spec") or {}
+    out = [f"spec.{k}" for k in _POD_UNIMPLEMENTED if spec.get(k) not in (None, "", [], {}, False)]
+    psc = spec.get("securityContext") or {}
+    out += [f"spec.securityContext.{k}" for k in _POD_SC_UNIMPLEMENTED if psc.get(k) is not None]
+    for kind in ("initContainers", "containers"):
+        for i, ctr in enumerate(spec.get(kind) or []):
+            out += [f"spec.{kind}[{i}].{k}" for k in _CTR_UNIMPLEMENTED if ctr.get(k)]
+            csc = ctr.get("securityContext") or {}
+            out += [f"spec.{kind}[{i}].securityContext.{k}" for k in _CTR_SC_UNIMPLEMENTED if csc.get(k) is not None]
+            res = ctr.get("resources") or {}
+            for r in list(res.get("limits") or {}) + list(res.get("requests") or {}):
+                if r not in ("cpu", "memory"):
+                    out.append(f"spec.{kind}[{i}].resources.{r}")
+    return list(dict.fromkeys(out))

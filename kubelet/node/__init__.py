@@ -1,0 +1,1 @@
+"""Node-level tooling: install, doctor, systemd notify, multi-node wiring, and the containerd harness (runtime/)."""

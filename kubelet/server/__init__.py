@@ -1,0 +1,1 @@
+"""Serving: the node API, its client, metrics and the kubectl-shaped printers."""
