@@ -153,7 +153,9 @@ def compute_pod_resources(containers: list[Mapping[str, Any]],
                           init_containers: list[Mapping[str, Any]] = ()) -> api.LinuxResources:  # type: ignore[assignment]
     """The pod cgroup's limits (``ResourceConfigForPod``): cpu shares from the summed cpu requests, CFS quota from
     the summed cpu limits and a memory limit from the summed memory limits — each only when every container has
-    that limit. Init containers run one at a time: each counts as max(sum of regular containers, itself)."""
+    that limit. Init containers run one at a time: each counts as max(sum of regular containers, itself).
+    Sidecars (``restartPolicy: Always`` init containers, KEP-753) run alongside: they add to the regular containers'
+    sum, and a plain init container counts together with the sidecars declared before it (AggregateContainerRequests)."""
     def totals(group: list[Mapping[str, Any]]) -> tuple[int, int | None, int | None]:
         req, cpu_lim, mem_lim = 0, 0, 0
         all_cpu = all_mem = bool(group)
@@ -171,9 +173,14 @@ def compute_pod_resources(containers: list[Mapping[str, Any]],
                 all_mem = False
         return req, cpu_lim if all_cpu else None, mem_lim if all_mem else None
 
-    cpu_req, cpu_lim, mem_lim = totals(list(containers))
+    sidecars = [c for c in init_containers if c.get("restartPolicy") == "Always"]
+    cpu_req, cpu_lim, mem_lim = totals(list(containers) + sidecars)
+    before: list[Mapping[str, Any]] = []  # sidecars declared so far
     for init in init_containers:
-        r, c, m = totals([init])
+        if init.get("restartPolicy") == "Always":
+            before.append(init)
+            continue
+        r, c, m = totals([init] + before)
         cpu_req = max(cpu_req, r)
         cpu_lim = None if cpu_lim is None or c is None else max(cpu_lim, c)
         mem_lim = None if mem_lim is None or m is None else max(mem_lim, m)
