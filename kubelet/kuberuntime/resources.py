@@ -127,9 +127,10 @@ def _quota(milli: int, period: int) -> int:
 
 
 def compute_linux_resources(ctr: Mapping[str, Any], *, qos: str, memory_capacity: int,
-                            node_critical: bool) -> api.LinuxResources:
+                            node_critical: bool, oom_memory_floor: int = 0) -> api.LinuxResources:
     """``calculateLinuxResources`` + oom_score_adj for one container: cpu shares from the cpu request (2 when none),
-    CFS quota/period from the cpu limit, memory limit in bytes."""
+    CFS quota/period from the cpu limit, memory limit in bytes. ``oom_memory_floor``: a sidecar's oom_score_adj is
+    computed from at least the smallest regular container's memory request (never above theirs, KEP-753)."""
     res = ctr.get("resources") or {}
     limits = res.get("limits") or {}
     requests = effective_requests(res)
@@ -144,9 +145,15 @@ def compute_linux_resources(ctr: Mapping[str, Any], *, qos: str, memory_capacity
         cpu_quota=_quota(cpu_lim, QUOTA_PERIOD) if cpu_lim else 0,
         cpu_period=QUOTA_PERIOD if cpu_lim else 0,
         memory_limit_in_bytes=mem_lim,
-        oom_score_adj=compute_oom_score_adj(qos=qos, memory_request=mem_req, memory_capacity=memory_capacity,
+        oom_score_adj=compute_oom_score_adj(qos=qos, memory_request=max(mem_req, oom_memory_floor), memory_capacity=memory_capacity,
                                             node_critical=node_critical),
     )
+
+
+def compute_min_memory_request(containers: list[Mapping[str, Any]]) -> int:
+    """minRegularContainerMemory: the smallest memory request among the (regular) containers, in bytes."""
+    reqs = [effective_requests(c.get("resources") or {}).get("memory") for c in containers]
+    return min((memory_bytes(r) if r is not None else 0 for r in reqs), default=0)
 
 
 def compute_pod_resources(containers: list[Mapping[str, Any]],
