@@ -208,11 +208,11 @@ def compute_pod_actions(
 
     # No regular container runs or will run again: the pod is done. Sidecars never keep it alive (KEP-753): they
     # are stopped with it, not restarted.
-    kill_pod = keep == 0 and not to_start and not any(c.name in waiting for c in spec.containers)
+    kill_pod = keep == 0 and not to_start and not any(r.name in waiting for r in spec.containers)
     if kill_pod:
         init_to_start.clear()
-        for c in spec.sidecars:
-            waiting.pop(c.name, None)
+        for side in spec.sidecars:
+            waiting.pop(side.name, None)
         if not (rt.running_containers or any(s.ready for s in rt.sandboxes)):
             kill_pod = False  # already down: nothing to do
     return PodActions(
