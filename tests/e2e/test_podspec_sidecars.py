@@ -136,6 +136,29 @@ def test_sidecar_liveness_failure_restarts_only_the_sidecar(agent: AgentProcess,
     teardown_pod(agent, containerd, "live.yaml", uid)
 
 
+def test_sidecar_failing_its_startup_probe_is_restarted_and_holds_the_pod_in_init(agent: AgentProcess, containerd: Any) -> None:
+    agent.write("nostart.yaml", pod_yaml("nostart", f"""  initContainers:
+  - name: side
+    image: {BUSYBOX}
+    restartPolicy: Always
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
+    startupProbe: {{exec: {{command: ["false"]}}, periodSeconds: 1, failureThreshold: 2}}
+  containers:
+  - name: main
+    image: {BUSYBOX}
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
+""", grace=1))
+    pod = wait_pod(agent, "nostart", lambda p: cstatus(p, "side")["restartCount"] >= 1, timeout=30,
+                   what="sidecar restarted by its startup probe")
+    uid = pod["metadata"]["uid"]
+    assert cstatus(pod, "main")["state"] == {"waiting": {"reason": "PodInitializing"}}  # never started
+    assert pod["status"]["phase"] == "Pending" and cond(pod, "Initialized")["status"] == "False"
+    assert compute_pod_cells(pod, now=datetime.now(timezone.utc))[1:3] == ("0/2", "Init:0/1")
+    killing = events_for(agent, uid, "Killing")
+    assert any(e["message"] == "Init container side failed startup probe, will be restarted" for e in killing), killing
+    teardown_pod(agent, containerd, "nostart.yaml", uid)
+
+
 @pytest.mark.parametrize("code,phase", [(0, "Succeeded"), (1, "Failed")])
 def test_sidecars_do_not_block_job_like_pods(agent: AgentProcess, containerd: Any, code: int, phase: str) -> None:
     name = f"job{code}"
