@@ -118,3 +118,36 @@ async def test_events_of_init_and_sidecar_containers_reference_spec_init_contain
         await sync(kr, pod)
         started = {e["involvedObject"]["fieldPath"] for e in kr.recorder.list(uid=pod.uid) if e["reason"] == "Started"}
         assert started == {"spec.initContainers{s1}"}
+
+
+async def test_a_sidecar_passing_its_startup_probe_asks_for_a_sync_and_gets_probe_workers(tmp_path: Path) -> None:
+    import asyncio
+
+    from kubelet.lifecycle.probing import AgentProbes
+
+    text = MANIFEST.replace("IMAGE", "localhost/nodelet/busybox:1.35").replace(
+        "restartPolicy: Always}\n  - {name: i",
+        "restartPolicy: Always, startupProbe: {exec: {command: [probe]}, periodSeconds: 1}}\n  - {name: i", 1)
+    pods, _, errors = parse_manifest_bytes(textwrap.dedent(text).encode(), file="/m/web.yaml", node_name="node1")
+    assert not errors, errors
+    pod = pods[0]
+    async with FakeRuntime() as fake, cri.RuntimeClient(fake.endpoint) as client:
+        kr = runtime(fake, client, tmp_path)
+        actions, _ = await sync(kr, pod)
+        assert actions.init_containers_to_start == ("s1",)
+        synced: list[str] = []
+        probes = AgentProbes(client=client, recorder=kr.recorder, on_kill=synced.append, on_status=lambda uid: None)
+        try:
+            rt = await kr.view.pod(pod.uid)
+            probes.sync_pod(pod, rt, {"podIP": "10.244.0.2", "hostIP": "192.0.2.10"})
+            # not started yet: the planner holds the next init container back
+            started = lambda c, info: probes.is_started(pod.uid, c.name)  # noqa: E731
+            assert compute_pod_actions(pod, rt, started=started).init_containers_to_start == ()
+            deadline = asyncio.get_running_loop().time() + 10
+            while not synced and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)  # polling the probe worker, with a deadline
+            assert synced == [pod.uid]
+            assert compute_pod_actions(pod, rt, started=started).init_containers_to_start == ("i",)
+            assert [m for m, req in fake.calls if m == "ExecSync"]  # the probe ran through CRI ExecSync
+        finally:
+            await probes.aclose()
