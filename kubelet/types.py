@@ -62,9 +62,16 @@ class ContainerSpec:
     liveness_probe: Any = None
     readiness_probe: Any = None
     startup_probe: Any = None
+    # Container-level restartPolicy: "Always" on an init container makes it a sidecar (KEP-753); "" = unset.
+    restart_policy: str = ""
     # Hash of the defaulted container object: a change restarts the container (annotation io.kubernetes.container.hash).
     hash: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_sidecar(self) -> bool:
+        """A restartable init container (podutil.IsRestartableInitContainer)."""
+        return self.restart_policy == "Always"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,6 +88,10 @@ class PodSpec:
     hostname: str = ""
     subdomain: str = ""
     node_name: str = ""
+
+    @property
+    def sidecars(self) -> tuple[ContainerSpec, ...]:
+        return tuple(c for c in self.init_containers if c.is_sidecar)
 
 
 @dataclass(frozen=True, kw_only=True)

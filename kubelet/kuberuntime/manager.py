@@ -28,6 +28,7 @@ from kubelet.kuberuntime.podconfig import NodeInfo, compute_container_config, co
 from kubelet.kuberuntime.view import ContainerInfo, PodRuntimeStatus, RuntimeView
 from kubelet.kuberuntime.security import verify_run_as_non_root
 from kubelet.lifecycle.termination import TerminationMessages, termination_message_file
+from kubelet.kuberuntime.ordering import TerminationOrdering, compute_termination_order
 from kubelet.types import ContainerSpec, Pod
 from kubelet.manifest.validation_spec import compute_unimplemented_fields
 from kubelet.kuberuntime.volumes import VolumeError, ensure_container_mounts, ensure_pod_volumes, refresh_projected_volumes, subpaths_dir, teardown_pod_volumes
@@ -125,10 +126,12 @@ class KubeRuntime:
         if pod.spec.host_network:
             pod_ip = self.node.host_ip
 
-        if actions.init_container_to_start:
-            c = pod.container(actions.init_container_to_start)
+        for name in actions.init_containers_to_start:
+            c = pod.container(name)
             assert c is not None
             await self._start_container(pod, c, rt, sandbox_id, sconf, pod_ip, init=True, result=result)
+            if c.name in result.waiting and not c.is_sidecar:
+                break  # a plain init container that could not start: the next one waits (a sidecar's failure does not stop the rest)
         for name in actions.containers_to_start:
             c = pod.container(name)
             assert c is not None
@@ -385,15 +388,24 @@ class KubeRuntime:
             return k.grace_seconds
         return pod.spec.termination_grace_period_seconds if pod is not None else 30
 
-    async def kill_container(self, pod: Pod | None, k: KillAction, rt: PodRuntimeStatus | None = None, *, grace: int | None = None) -> None:
+    async def kill_container(self, pod: Pod | None, k: KillAction, rt: PodRuntimeStatus | None = None, *, grace: int | None = None,
+                             ordering: TerminationOrdering | None = None) -> None:
         g = self._grace(pod, k, grace)
-        if pod is not None:
-            self.recorder.pod(pod, reason="Killing", message=f"Stopping container {k.name}" if not k.message else k.message, container=k.name)
-            g = await self._pre_stop(pod, k, g, rt)
         try:
-            await self.client.stop_container(k.container_id, timeout=g)
-        except cri.NotFound:
-            pass
+            if pod is not None:
+                self.recorder.pod(pod, reason="Killing", message=f"Stopping container {k.name}" if not k.message else k.message, container=k.name)
+                g = await self._pre_stop(pod, k, g, rt)
+            if ordering is not None and g > 0:
+                # preStop hooks of all containers run at once; a sidecar then waits for its turn within its grace
+                g -= int(await ordering.wait_for_turn(k.name, g))
+                g = max(MIN_GRACE, g)
+            try:
+                await self.client.stop_container(k.container_id, timeout=g)
+            except cri.NotFound:
+                pass
+        finally:
+            if ordering is not None:
+                ordering.terminated(k.name)
 
     async def _pre_stop(self, pod: Pod, k: KillAction, grace: int, rt: PodRuntimeStatus | None) -> int:
         """Run the container's preStop hook within the grace period; the grace left for StopContainer (≥ 2 s)."""
@@ -423,9 +435,13 @@ class KubeRuntime:
         return max(MIN_GRACE, grace - spent)
 
     async def kill_pod(self, pod: Pod | None, rt: PodRuntimeStatus, *, stop_sandboxes: bool, grace: int | None = None) -> None:
-        """Stop all running containers in parallel (each with the grace period), then the sandboxes."""
+        """Stop all running containers in parallel (each with the grace period), then the sandboxes. Sidecars are
+        stopped after the regular containers, last declared first (the kubelet's terminationOrdering)."""
         kills = [KillAction(container_id=c.id, name=c.name, message="") for c in rt.running_containers]
-        await asyncio.gather(*(self.kill_container(pod, k, rt, grace=grace) for k in kills))
+        ordering = None
+        if pod is not None and pod.spec.sidecars:
+            ordering = TerminationOrdering(compute_termination_order(pod, [k.name for k in kills]), clock=self.clock)
+        await asyncio.gather(*(self.kill_container(pod, k, rt, grace=grace, ordering=ordering) for k in kills))
         if stop_sandboxes:
             for s in rt.sandboxes:
                 if s.ready:

@@ -49,9 +49,10 @@ def compute_pod_qos(pod: Pod) -> str:
 def compute_container_resources(pod: Pod, c: ContainerSpec, node: NodeInfo) -> api.LinuxResources:
     spec = pod.manifest.get("spec", {})
     critical = spec.get("priorityClassName") == res.NODE_CRITICAL_PRIORITY_CLASS
+    floor = res.compute_min_memory_request([x.raw for x in pod.spec.containers]) if c.is_sidecar else 0
     return res.compute_linux_resources(c.raw, qos=compute_pod_qos(pod),
                                        memory_capacity=node.memory_capacity or node_memory_capacity(),
-                                       node_critical=critical)
+                                       node_critical=critical, oom_memory_floor=floor)
 
 
 def expand(value: str, env: Mapping[str, str]) -> str:

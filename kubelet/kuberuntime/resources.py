@@ -127,9 +127,10 @@ def _quota(milli: int, period: int) -> int:
 
 
 def compute_linux_resources(ctr: Mapping[str, Any], *, qos: str, memory_capacity: int,
-                            node_critical: bool) -> api.LinuxResources:
+                            node_critical: bool, oom_memory_floor: int = 0) -> api.LinuxResources:
     """``calculateLinuxResources`` + oom_score_adj for one container: cpu shares from the cpu request (2 when none),
-    CFS quota/period from the cpu limit, memory limit in bytes."""
+    CFS quota/period from the cpu limit, memory limit in bytes. ``oom_memory_floor``: a sidecar's oom_score_adj is
+    computed from at least the smallest regular container's memory request (never above theirs, KEP-753)."""
     res = ctr.get("resources") or {}
     limits = res.get("limits") or {}
     requests = effective_requests(res)
@@ -144,16 +145,24 @@ def compute_linux_resources(ctr: Mapping[str, Any], *, qos: str, memory_capacity
         cpu_quota=_quota(cpu_lim, QUOTA_PERIOD) if cpu_lim else 0,
         cpu_period=QUOTA_PERIOD if cpu_lim else 0,
         memory_limit_in_bytes=mem_lim,
-        oom_score_adj=compute_oom_score_adj(qos=qos, memory_request=mem_req, memory_capacity=memory_capacity,
+        oom_score_adj=compute_oom_score_adj(qos=qos, memory_request=max(mem_req, oom_memory_floor), memory_capacity=memory_capacity,
                                             node_critical=node_critical),
     )
+
+
+def compute_min_memory_request(containers: list[Mapping[str, Any]]) -> int:
+    """minRegularContainerMemory: the smallest memory request among the (regular) containers, in bytes."""
+    reqs = [effective_requests(c.get("resources") or {}).get("memory") for c in containers]
+    return min((memory_bytes(r) if r is not None else 0 for r in reqs), default=0)
 
 
 def compute_pod_resources(containers: list[Mapping[str, Any]],
                           init_containers: list[Mapping[str, Any]] = ()) -> api.LinuxResources:  # type: ignore[assignment]
     """The pod cgroup's limits (``ResourceConfigForPod``): cpu shares from the summed cpu requests, CFS quota from
     the summed cpu limits and a memory limit from the summed memory limits — each only when every container has
-    that limit. Init containers run one at a time: each counts as max(sum of regular containers, itself)."""
+    that limit. Init containers run one at a time: each counts as max(sum of regular containers, itself).
+    Sidecars (``restartPolicy: Always`` init containers, KEP-753) run alongside: they add to the regular containers'
+    sum, and a plain init container counts together with the sidecars declared before it (AggregateContainerRequests)."""
     def totals(group: list[Mapping[str, Any]]) -> tuple[int, int | None, int | None]:
         req, cpu_lim, mem_lim = 0, 0, 0
         all_cpu = all_mem = bool(group)
@@ -171,9 +180,14 @@ def compute_pod_resources(containers: list[Mapping[str, Any]],
                 all_mem = False
         return req, cpu_lim if all_cpu else None, mem_lim if all_mem else None
 
-    cpu_req, cpu_lim, mem_lim = totals(list(containers))
+    sidecars = [c for c in init_containers if c.get("restartPolicy") == "Always"]
+    cpu_req, cpu_lim, mem_lim = totals(list(containers) + sidecars)
+    before: list[Mapping[str, Any]] = []  # sidecars declared so far
     for init in init_containers:
-        r, c, m = totals([init])
+        if init.get("restartPolicy") == "Always":
+            before.append(init)
+            continue
+        r, c, m = totals([init] + before)
         cpu_req = max(cpu_req, r)
         cpu_lim = None if cpu_lim is None or c is None else max(cpu_lim, c)
         mem_lim = None if mem_lim is None or m is None else max(mem_lim, m)

@@ -190,7 +190,8 @@ class Agent:
         self.probes = manager
 
     def on_probe_kill(self, uid: str) -> None:
-        """A liveness/startup failure took effect: the next sync kills (and restarts per policy) the container."""
+        """A liveness/startup failure took effect (the next sync kills and restarts per policy the container), or a
+        sidecar started (the next sync starts the next init container)."""
         if uid in self.desired:
             self.workers.sync(uid)
 
@@ -211,6 +212,13 @@ class Agent:
 
         return fn
 
+    def _started_probe(self, pod: Pod) -> Callable[[Any, Any], bool]:
+        """For the planner: has this running container's startup probe succeeded (sidecar start gating)."""
+        def fn(c: Any, info: Any) -> bool:
+            return self.probes is None or bool(self.probes.is_started(pod.uid, c.name))
+
+        return fn
+
     async def _sync_pod(self, uid: str) -> float | None:
         pod = self.desired.get(uid)
         if pod is None:
@@ -228,6 +236,7 @@ class Agent:
             backoff_left=lambda c, info: self.runtime.backoff_left(pod, c, info),
             backoff_delay=lambda c: self.runtime.backoff_delay(pod, c),
             probe_kill=self._probe_kill(pod),
+            started=self._started_probe(pod),
         )
         result = SyncResult(waiting=dict(actions.waiting))
         await self.runtime.refresh_volumes(pod)  # issue 7: configMap/secret volume contents follow their documents

@@ -14,6 +14,12 @@ NORMAL = "Normal"
 WARNING = "Warning"
 
 
+def _container_kind(pod: Any, container: str) -> str:
+    """The field of the pod spec that holds the container, as in the kubelet's object references."""
+    inits = getattr(getattr(pod, "spec", None), "init_containers", ())
+    return "initContainers" if any(c.name == container for c in inits) else "containers"
+
+
 class EventRecorder:
     def __init__(self, *, host: str, capacity: int = 1000, clock: Clock | None = None) -> None:
         self.host = host
@@ -70,7 +76,7 @@ class EventRecorder:
             name=pod.name,
             namespace=pod.namespace,
             uid=pod.uid,
-            field_path=f"spec.containers{{{container}}}" if container else "",
+            field_path=f"spec.{_container_kind(pod, container)}{{{container}}}" if container else "",
             type=type,
             reason=reason,
             message=message,

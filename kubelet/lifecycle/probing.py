@@ -65,7 +65,7 @@ class AgentProbes:
         self._keys[pod.uid] = key
         self._pods[pod.uid] = pod
         pod_ip = status.get("podIP")
-        for c in pod.spec.containers:
+        for c in pod.spec.sidecars + pod.spec.containers:  # plain init containers have no probes
             probes = container_probes(c)
             if probes.liveness is None and probes.readiness is None and probes.startup is None:
                 continue
@@ -82,7 +82,7 @@ class AgentProbes:
                 host_network=pod.spec.host_network,
                 probes=probes,
                 terminated=bool(info and info.exited),
-                restart_policy=pod.spec.restart_policy,
+                restart_policy="Always" if c.is_sidecar else pod.spec.restart_policy,
             )
 
     def remove_pod(self, uid: str) -> None:
@@ -124,6 +124,9 @@ class AgentProbes:
             self.on_kill(uid)
         else:
             self.on_status(uid)
+            c = pod.container(e.container_name)
+            if e.type == ProbeEventType.STARTED_CHANGED and e.value and c is not None and c.is_sidecar:
+                self.on_kill(uid)  # "sync now": a sidecar that started lets the next init container start
 
     async def aclose(self) -> None:
         await self.manager.aclose()

@@ -78,7 +78,8 @@ def compute_container_status(
         started = inputs.started(c.name, latest.id)
         st["started"] = True if started is None else started
         ready = inputs.readiness(c.name, latest.id)
-        st["ready"] = bool(st["started"]) and (True if ready is None else ready) and not init
+        # a plain init container is never ready while it runs; a sidecar is, like a regular container
+        st["ready"] = bool(st["started"]) and (True if ready is None else ready) and (not init or c.is_sidecar)
         st["state"] = {"running": {"startedAt": _ns_to_rfc(latest.started_at)}}
     elif latest.exited:
         term = _terminated(latest, inputs.runtime_name, inputs.termination_message(pod, c, latest))
@@ -89,6 +90,8 @@ def compute_container_status(
             st["lastState"] = {"terminated": term}
         else:
             st["state"] = {"terminated": term}
+            # the prober manager's rule: a plain init container that completed is ready
+            st["ready"] = init and not c.is_sidecar and latest.exit_code == 0
     else:
         reason, message = inputs.waiting.get(c.name, (default_waiting, ""))
         st["state"] = {"waiting": {"reason": reason} | ({"message": message} if message else {})}
@@ -100,11 +103,32 @@ def _last_terminated_nonzero(st: Mapping[str, Any]) -> bool:
     return bool(t and t.get("exitCode", 0) != 0)
 
 
+def _regular_started(pod: Pod, statuses: list[dict]) -> bool:
+    """HasAnyRegularContainerStarted: a regular container is running or has terminated (initialization is over)."""
+    names = {c.name for c in pod.spec.containers}
+    return any(st["name"] in names and ("running" in st["state"] or "terminated" in st["state"]) for st in statuses)
+
+
 def compute_phase(pod: Pod, init_statuses: list[dict], statuses: list[dict]) -> str:
-    """getPhase over API-shaped container statuses."""
-    pending_init = failed_init = 0
+    """getPhase over API-shaped container statuses (with sidecars: pkg/kubelet/kubelet_pods.go)."""
+    sidecars = {c.name for c in pod.spec.sidecars}
+    pending_init = failed_init = pending_sidecars = 0
+    running = waiting = stopped = succeeded = unknown = 0
     for st in init_statuses:
         s = st["state"]
+        if st["name"] in sidecars:
+            # a sidecar counts as running while it runs; its exits never decide the phase
+            if "running" in s:
+                if not st.get("started"):
+                    pending_sidecars += 1
+                running += 1
+            elif "waiting" in s and not st.get("lastState", {}).get("terminated"):
+                pending_sidecars += 1
+                waiting += 1
+            elif "terminated" not in s and "waiting" not in s:
+                pending_sidecars += 1
+                unknown += 1
+            continue
         if "running" in s:
             pending_init += 1
         elif "terminated" in s:
@@ -116,7 +140,6 @@ def compute_phase(pod: Pod, init_statuses: list[dict], statuses: list[dict]) -> 
             else:
                 pending_init += 1
     # Init containers that finished but are not listed as terminated (no status) count as pending.
-    running = waiting = stopped = succeeded = unknown = 0
     for st in statuses:
         s = st["state"]
         if "running" in s:
@@ -135,7 +158,7 @@ def compute_phase(pod: Pod, init_statuses: list[dict], statuses: list[dict]) -> 
     policy = pod.spec.restart_policy
     if failed_init > 0 and policy == "Never":
         return "Failed"
-    if pending_init > 0 or (failed_init > 0) or waiting > 0:
+    if pending_init > 0 or (failed_init > 0) or waiting > 0 or (pending_sidecars > 0 and not _regular_started(pod, statuses)):
         return "Pending"
     if running > 0 and unknown == 0:
         return "Running"
@@ -162,6 +185,21 @@ def _succeeded_latest(rt: PodRuntimeStatus, name: str) -> bool:
     return info is not None and info.exited and info.exit_code == 0
 
 
+def compute_incomplete_init(pod: Pod, init_statuses: list[dict]) -> list[str]:
+    """GeneratePodInitializedCondition: init containers not completed (plain) or not started (sidecars)."""
+    sidecars = {c.name for c in pod.spec.sidecars}
+    out = []
+    for st in init_statuses:
+        if st["name"] in sidecars:
+            if not st.get("started"):
+                out.append(st["name"])
+        else:
+            t = st["state"].get("terminated")
+            if t is None or t.get("exitCode") != 0:
+                out.append(st["name"])
+    return out
+
+
 def _condition(type_: str, ok: bool, reason: str = "", message: str = "") -> dict[str, Any]:
     d: dict[str, Any] = {"type": type_, "status": "True" if ok else "False"}
     if reason:
@@ -175,11 +213,16 @@ def compute_pod_status(pod: Pod, rt: PodRuntimeStatus, inputs: StatusInputs, *, 
     """The v1 PodStatus for `pod`. `previous` keeps terminal phases and condition transition times stable."""
     sandbox = rt.newest_sandbox
     sandbox_ok = sandbox is not None and sandbox.ready and (bool(sandbox.ip) or pod.spec.host_network)
-    init_done, _, _ = compute_next_init(pod, rt)
     init_statuses = [
         compute_container_status(pod, c, rt, inputs, init=True, default_waiting="PodInitializing" if sandbox_ok else "ContainerCreating")
         for c in pod.spec.init_containers
     ]
+    if pod.spec.sidecars:
+        incomplete = compute_incomplete_init(pod, init_statuses)
+        init_done = not incomplete or any(rt.latest(c.name) is not None for c in pod.spec.containers)
+    else:
+        init_done, _, _ = compute_next_init(pod, rt)
+        incomplete = [] if init_done else [c.name for c in pod.spec.init_containers if not _succeeded_latest(rt, c.name)]
     regular_waiting = "ContainerCreating" if sandbox_ok and init_done else ("PodInitializing" if pod.spec.init_containers else "ContainerCreating")
     statuses = [compute_container_status(pod, c, rt, inputs, init=False, default_waiting=regular_waiting) for c in pod.spec.containers]
     if inputs.sandbox_error and not sandbox_ok:
@@ -191,8 +234,12 @@ def compute_pod_status(pod: Pod, rt: PodRuntimeStatus, inputs: StatusInputs, *, 
     prev_phase = (previous or {}).get("phase")
     if prev_phase in TERMINAL:
         phase = prev_phase
-    unready = [st["name"] for st in statuses if not st["ready"]]
-    incomplete = [] if init_done else [c.name for c in pod.spec.init_containers if not _succeeded_latest(rt, c.name)]
+    sidecars = {c.name for c in pod.spec.sidecars}
+    # sidecars count in readiness, listed first (the kubelet passes init then regular statuses)
+    unready = [st["name"] for st in init_statuses if st["name"] in sidecars and not st["ready"]]
+    unready += [st["name"] for st in statuses if not st["ready"]]
+    if init_done:
+        incomplete = []
     terminal = phase in TERMINAL
     if terminal:
         ready_cond = _condition("Ready", False, "PodCompleted")

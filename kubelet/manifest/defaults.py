@@ -166,6 +166,7 @@ def _container(ctr: Mapping[str, Any], path: Path) -> ContainerSpec:
         liveness_probe=probes.get("livenessProbe"),
         readiness_probe=probes.get("readinessProbe"),
         startup_probe=probes.get("startupProbe"),
+        restart_policy=ctr.get("restartPolicy") or "",
         hash=hashlib.sha256(canonical_json(ctr).encode()).hexdigest()[:8],
         raw=ctr,
     )

@@ -6,7 +6,7 @@ Name rules mirror apimachinery's ``pkg/util/validation`` (``IsDNS1123Label``, ``
 (``Invalid value: "Web": a lowercase RFC 1123 label must …``). Files and lines are attached by :mod:`kubelet.manifest.parse`.
 
 Where nodelet is stricter than the API server it says so: unknown fields are rejected (as ``kubectl --validate=strict``),
-and features nodelet cannot honour (env from ConfigMaps/Secrets, sidecar init containers) are refused rather than
+and features nodelet cannot honour (env from ConfigMaps/Secrets) are refused rather than
 silently ignored.
 """
 from __future__ import annotations
@@ -241,6 +241,7 @@ VALUE_FROM_KEYS = frozenset({"fieldRef", "resourceFieldRef", "configMapKeyRef", 
 FIELD_REF_KEYS = frozenset({"apiVersion", "fieldPath"})
 
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
+CONTAINER_RESTART_POLICIES = ("Always",)  # an init container's restartPolicy (sidecar containers)
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
 PROTOCOLS = ("SCTP", "TCP", "UDP")
@@ -453,10 +454,16 @@ def _validate_container(c: _Checker, obj: Any, path: Path, names: set[str], host
     c.strings(ctr, "args", path)
     for key in ("stdin", "stdinOnce", "tty"):
         c.boolean(ctr, key, path)
-    if ctr.get("restartPolicy") is not None:
-        c.add(path + ("restartPolicy",),
-              forbidden("sidecar containers (restartPolicy on an init container) are not supported by nodelet")
-              if init else forbidden("may not be set for non-init containers"))
+    if init:
+        # Sidecar containers (KEP-753): an init container with restartPolicy Always may have probes and lifecycle
+        # hooks; a plain init container may not (validateInitContainers).
+        c.choice(ctr, "restartPolicy", path, CONTAINER_RESTART_POLICIES)
+        if ctr.get("restartPolicy") != "Always":
+            for key in ("lifecycle", "livenessProbe", "readinessProbe", "startupProbe"):
+                if ctr.get(key) is not None:
+                    c.add(path + (key,), forbidden("may not be set for init containers without restartPolicy=Always"))
+    elif ctr.get("restartPolicy") is not None:
+        c.add(path + ("restartPolicy",), forbidden("may not be set for non-init containers"))
     if ctr.get("envFrom") is not None:
         c.add(path + ("envFrom",), forbidden("not supported by nodelet: static pods cannot reference ConfigMaps "
                                              "or Secrets"))

@@ -386,11 +386,21 @@ CASES = [
         metadata: {name: web}
         spec:
           initContainers:
-          - {name: side, image: x, restartPolicy: Always}
+          - {name: side, image: x, restartPolicy: OnFailure}
+          - name: init
+            image: x
+            readinessProbe: {exec: {command: ["true"]}}
+            lifecycle: {preStop: {exec: {command: ["true"]}}}
           containers:
-          - {name: a, image: x}
-        """, [f"{F}:6: spec.initContainers[0].restartPolicy: Forbidden: sidecar containers (restartPolicy on an "
-              "init container) are not supported by nodelet"], id="sidecar"),
+          - {name: a, image: x, restartPolicy: Always}
+        """, [f'{F}:6: spec.initContainers[0].restartPolicy: Unsupported value: "OnFailure": supported values: '
+              '"Always"',
+              f"{F}:9: spec.initContainers[1].readinessProbe: Forbidden: may not be set for init containers without "
+              "restartPolicy=Always",
+              f"{F}:10: spec.initContainers[1].lifecycle: Forbidden: may not be set for init containers without "
+              "restartPolicy=Always",
+              f"{F}:12: spec.containers[0].restartPolicy: Forbidden: may not be set for non-init containers"],
+        id="sidecar"),
     pytest.param("""
         apiVersion: apps/v1
         kind: Deployment

@@ -205,3 +205,36 @@ def test_pod_level_resources() -> None:
     assert (r.cpu_shares, r.cpu_quota, r.memory_limit_in_bytes) == (2048, 200000, 1 << 30)  # the init container is larger
     r = compute_pod_resources([a, {}])
     assert (r.cpu_quota, r.memory_limit_in_bytes) == (0, 0)  # a container without limits: no pod limit
+
+
+def test_pod_level_resources_with_sidecars() -> None:
+    """KEP-753: sidecars add to the regular containers; a plain init container counts with the sidecars before it."""
+    from kubelet.kuberuntime.resources import compute_pod_resources
+
+    main = {"resources": {"limits": {"cpu": "1", "memory": "100Mi"}}}
+    side = {"restartPolicy": "Always", "resources": {"limits": {"cpu": "500m", "memory": "50Mi"}}}
+    init = {"resources": {"limits": {"cpu": "1200m", "memory": "120Mi"}}}
+    r = compute_pod_resources([main], [side])
+    assert (r.cpu_shares, r.cpu_quota, r.memory_limit_in_bytes) == (1536, 150000, 150 << 20)
+    r = compute_pod_resources([main], [side, init])  # init runs beside the sidecar: 1.7 CPU, 170Mi
+    assert (r.cpu_quota, r.memory_limit_in_bytes) == (170000, 170 << 20)
+    r = compute_pod_resources([main], [init, side])  # init runs alone, before the sidecar: max(1.2, 1.5)
+    assert (r.cpu_quota, r.memory_limit_in_bytes) == (150000, 150 << 20)
+    r = compute_pod_resources([main], [{"restartPolicy": "Always"}])
+    assert (r.cpu_quota, r.memory_limit_in_bytes) == (0, 0)  # a sidecar without limits: no pod limit
+
+
+def test_sidecar_oom_score_adj_never_above_the_regular_containers() -> None:
+    """GetContainerOOMScoreAdjust for sidecars: computed from max(own request, smallest regular request)."""
+    from kubelet.kuberuntime.resources import compute_min_memory_request
+
+    regular = [{"resources": {"requests": {"memory": "2Gi"}}}, {"resources": {"limits": {"memory": "1Gi"}}}]
+    floor = compute_min_memory_request(regular)
+    assert floor == GiB
+    small_sidecar = {"resources": {"requests": {"memory": "64Mi"}}}
+    r = compute_linux_resources(small_sidecar, qos="Burstable", memory_capacity=4 * GiB, node_critical=False, oom_memory_floor=floor)
+    assert r.oom_score_adj == 750  # as the 1Gi container, not 985
+    big_sidecar = {"resources": {"requests": {"memory": "2Gi"}}}
+    r = compute_linux_resources(big_sidecar, qos="Burstable", memory_capacity=4 * GiB, node_critical=False, oom_memory_floor=floor)
+    assert r.oom_score_adj == 500
+    assert compute_min_memory_request([{}, {"resources": {"requests": {"memory": "1Gi"}}}]) == 0
