@@ -70,6 +70,7 @@ class AgentProbes:
             if probes.liveness is None and probes.readiness is None and probes.startup is None:
                 continue
             info = rt.latest(c.name)
+            self._forget_kills(pod.uid, c.name, info.id if info is not None and info.running else None)
             self.manager.update_container(
                 pod_key=key,
                 pod_uid=PodUID(pod.uid),
@@ -84,6 +85,11 @@ class AgentProbes:
                 terminated=bool(info and info.exited),
                 restart_policy=pod.spec.restart_policy,
             )
+
+    def _forget_kills(self, uid: str, name: str, running_id: str | None) -> None:
+        """A kill request lives while its container runs: drop those of containers that exited or were replaced."""
+        for k in [k for k in self._kills if k[0] == uid and k[1] == name and k[2] != running_id]:
+            del self._kills[k]
 
     def remove_pod(self, uid: str) -> None:
         key = self._keys.pop(uid, None)
@@ -102,7 +108,9 @@ class AgentProbes:
         return key is not None and self.manager.is_started(key, name)
 
     def kill_request(self, uid: str, name: str, container_id: str) -> ProbeKill | None:
-        return self._kills.pop((uid, name, container_id), None)
+        """The liveness/startup kill in effect for this container, if any. Read, never consumed: if the kill fails
+        (StopContainer error) the next sync plans it again; it is dropped once the container is no longer running."""
+        return self._kills.get((uid, name, container_id))
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Per probe: result in effect, last attempt, consecutive counts, last message and latency (the API's view)."""
