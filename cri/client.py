@@ -68,6 +68,7 @@ class RuntimeClient:
         timeout: float = 10.0,
         mutate_timeout: float = 120.0,
         pull_timeout: float = 300.0,
+        observer: Callable[[str, float, bool], None] | None = None,
     ) -> None:
         self.endpoint = normalize_endpoint(endpoint)
         self.timeout = timeout
@@ -78,7 +79,7 @@ class RuntimeClient:
         self._images: pb_grpc.ImageServiceStub | None = None
         self.errors_total: dict[str, int] = {}
         # Called after every RPC with (rpc, seconds, failed): the agent's runtime-operation metrics.
-        self.observer: Callable[[str, float, bool], None] | None = None
+        self.observer = observer
 
     # ---- plumbing ----
 

@@ -9,11 +9,21 @@ import os
 import re
 import signal
 from collections import Counter as Tally
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import cri
-from kubelet.lifecycle.agent import VERSION, Agent
+from kubelet.clock import Clock, RealClock
+from kubelet.kuberuntime.imagegc import ImageGCManager
+from kubelet.kuberuntime.logrotate import ContainerLogManager
+from kubelet.kuberuntime.manager import KubeRuntime
+from kubelet.kuberuntime.podconfig import NodeInfo
+from kubelet.kuberuntime.view import RuntimeView
+from kubelet.lifecycle import events as ev
+from kubelet.lifecycle.agent import VERSION, Agent, SyncDoneFn, WorkersFactory, detect_host_ip
+from kubelet.lifecycle.backoff import Backoff
+from kubelet.lifecycle.pod_workers import PodWorkers
 from kubelet.server.api import LocalAPI
 from kubelet.config import NodeletConfig
 from kubelet.server.metrics import AgentMetrics
@@ -56,6 +66,76 @@ def default_route_mtu(route_table: str = "/proc/net/route") -> int:
     except (OSError, ValueError, StopIteration):
         pass
     return 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentGraph:
+    """The agent and the collaborators it was built with (what the daemon and the agent's unit tests hold)."""
+
+    agent: Agent
+    probes: AgentProbes
+    client: cri.RuntimeClient
+    runtime: KubeRuntime
+    recorder: ev.EventRecorder
+
+
+def build_agent(
+    config: NodeletConfig,
+    *,
+    client: cri.RuntimeClient,
+    clock: Clock | None = None,
+    host_ip: str | None = None,
+    workers: WorkersFactory = PodWorkers,
+    on_sync_done: tuple[SyncDoneFn, ...] = (),
+    pleg_period: float = 1.0,
+) -> AgentGraph:
+    """The one place the agent's object graph is built. Cycles (probes and the runtime call back into the agent)
+    are closed with callbacks bound to `agent` once it exists, never by patching attributes afterwards."""
+    clock = clock or RealClock()
+    host_ip = host_ip or config.node_ip or detect_host_ip()
+    root = Path(config.root_dir)
+    node = NodeInfo(
+        node_name=config.node_name,
+        host_ip=host_ip,
+        cluster_dns=tuple(config.cluster_dns),
+        cluster_domain=config.cluster_domain,
+        pod_logs_dir=config.pod_logs_dir,
+    )
+    recorder = ev.EventRecorder(host=config.node_name, clock=clock)
+    view = RuntimeView(client, node_name=config.node_name)
+    backoff = Backoff(clock=clock, path=root / "state" / "backoff.json")
+    agent: Agent
+    runtime = KubeRuntime(
+        client=client,
+        view=view,
+        node=node,
+        recorder=recorder,
+        backoff=backoff,
+        image_backoff=Backoff(clock=clock),
+        clock=clock,
+        root_dir=root,
+        objects=lambda: agent.manifests.others,  # configMap/secret volumes from the manifest dir's documents
+    )
+    probes = AgentProbes(client=client, recorder=recorder, on_kill=lambda uid: agent.on_probe_kill(uid),
+                         on_status=lambda uid: agent.on_probe_status(uid))
+    agent = Agent(
+        config,
+        client=client,
+        runtime=runtime,
+        view=view,
+        recorder=recorder,
+        backoff=backoff,
+        clock=clock,
+        host_ip=host_ip,
+        # containerLogMaxSize / containerLogMaxFiles; image GC by disk thresholds
+        log_manager=ContainerLogManager(client, max_size=config.container_log_max_size, max_files=config.container_log_max_files),
+        image_gc=ImageGCManager(client, high=config.image_gc_high_threshold_percent, low=config.image_gc_low_threshold_percent),
+        probes=probes,
+        workers=workers,
+        on_sync_done=on_sync_done,
+        pleg_period=pleg_period,
+    )
+    return AgentGraph(agent=agent, probes=probes, client=client, runtime=runtime, recorder=recorder)
 
 
 class AgentAPIView:
@@ -103,11 +183,11 @@ class NodeletApp:
     def __init__(self, config: NodeletConfig, *, client: cri.RuntimeClient | None = None, notifier: Notifier | None = None) -> None:
         self.config = config
         self.metrics = AgentMetrics(node_name=config.node_name)
-        self.agent = Agent(config, client=client)
-        self.agent.client.observer = self._observe_runtime_call
+        client = client or cri.RuntimeClient(config.container_runtime_endpoint, observer=self._observe_runtime_call)
+        graph = build_agent(config, client=client, on_sync_done=(self._on_sync_done,))
+        self.agent = graph.agent
         self.notifier = notifier or Notifier()
-        self.probes = AgentProbes(client=self.agent.client, recorder=self.agent.recorder, on_kill=self.agent.on_probe_kill, on_status=self.agent.on_probe_status)
-        self.agent.attach_probes(self.probes)
+        self.probes = graph.probes
         self.source = ManifestSource(
             path=config.static_pod_path,
             node_name=config.node_name,
@@ -183,7 +263,6 @@ class NodeletApp:
         return f"{len(self.agent.desired)} pods" + (f" ({parts})" if parts else "")
 
     async def run(self) -> None:
-        self.agent.workers._on_sync_done = self._chain_sync_done(self.agent.workers._on_sync_done)
         await self.api.start()
         try:
             await self.agent.start_runtime()
@@ -300,13 +379,6 @@ class NodeletApp:
         from cni.server import serve
 
         await serve(self.cni_socket)
-
-    def _chain_sync_done(self, first: Callable[[str, float, BaseException | None], None]) -> Callable[[str, float, BaseException | None], None]:
-        def both(uid: str, secs: float, err: BaseException | None) -> None:
-            first(uid, secs, err)
-            self._on_sync_done(uid, secs, err)
-
-        return both
 
 
 SHUTDOWN_TIMEOUT = 10.0

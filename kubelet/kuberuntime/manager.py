@@ -69,6 +69,7 @@ class KubeRuntime:
         image_backoff: Backoff,
         clock: Clock,
         root_dir: Path,
+        objects: Callable[[], Sequence[Any]] = lambda: (),
     ) -> None:
         self.client = client
         self.view = view
@@ -82,8 +83,8 @@ class KubeRuntime:
         self._pull_locks: dict[str, asyncio.Lock] = {}
         self._warned_unimplemented: set[str] = set()
         self._messages = TerminationMessages(root_dir)
-        # The manifest dir's other documents (ConfigMap/Secret for those volumes); the agent wires its snapshot in.
-        self.objects: Callable[[], Sequence[Any]] = lambda: ()  # pod UIDs told about fields nodelet does not act on
+        # The manifest dir's other documents (ConfigMap/Secret for those volumes): the current snapshot's.
+        self.objects = objects
         if node.seccomp_root == NodeInfo.__dataclass_fields__["seccomp_root"].default:
             # Localhost seccomp profiles live under <rootDir>/seccomp, as the kubelet's
             self.node = node = dataclasses.replace(node, seccomp_root=str(root_dir / "seccomp"))

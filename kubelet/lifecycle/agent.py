@@ -10,24 +10,50 @@ import asyncio
 import logging
 import socket
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, Sequence
 
 import cri
 from kubelet.lifecycle import events as ev
 from kubelet.lifecycle.actions import ProbeKill, compute_pod_actions
 from kubelet.lifecycle.backoff import Backoff
-from kubelet.clock import Clock, RealClock, parse_rfc3339, rfc3339
+from kubelet.clock import Clock, parse_rfc3339, rfc3339
 from kubelet.config import NodeletConfig
 from kubelet.kuberuntime.manager import KubeRuntime, SyncResult
 from kubelet.kuberuntime.imagegc import IMAGE_GC_PERIOD, ImageGCManager
 from kubelet.kuberuntime.logrotate import LOG_MONITOR_PERIOD, ContainerLogManager
-from kubelet.lifecycle.pod_workers import PodWorkers
-from kubelet.kuberuntime.podconfig import NodeInfo
+from kubelet.lifecycle.pod_workers import PodWorkers, SyncFn, TerminateFn
 from kubelet.kuberuntime.view import PLEG, PodRuntimeStatus, RuntimeView
 from kubelet.lifecycle.status import StatusInputs, compute_pod_status, is_ready
 from kubelet.types import ANN_CONFIG_SEEN, ManifestSet, Pod
 
 log = logging.getLogger(__name__)
+
+SyncDoneFn = Callable[[str, float, "BaseException | None"], None]
+
+
+class Workers(Protocol):
+    """What the agent uses of PodWorkers (a test may pass a recorder of calls)."""
+
+    def sync(self, uid: str) -> None: ...
+    def terminate(self, uid: str) -> None: ...
+    def is_terminating(self, uid: str) -> bool: ...
+    def uids(self) -> set[str]: ...
+    async def stop(self) -> None: ...
+
+
+class WorkersFactory(Protocol):
+    def __call__(self, *, sync: SyncFn, terminate: TerminateFn, on_terminated: Callable[[str], None],
+                 on_sync_done: SyncDoneFn) -> Workers: ...
+
+
+class AgentProbesLike(Protocol):
+    """kubelet.lifecycle.probing.AgentProbes as the agent sees it."""
+
+    def sync_pod(self, pod: Pod, rt: PodRuntimeStatus, status: dict[str, Any]) -> None: ...
+    def remove_pod(self, uid: str) -> None: ...
+    def is_ready(self, uid: str, name: str) -> bool: ...
+    def is_started(self, uid: str, name: str) -> bool: ...
+    def kill_request(self, uid: str, name: str, container_id: str) -> ProbeKill | None: ...
 
 VERSION = "0.1.0"
 GC_PERIOD = 60.0
@@ -46,49 +72,42 @@ def detect_host_ip() -> str:
 
 
 class Agent:
+    """The sync loop. Every collaborator is passed in (kubelet/app.py builds the graph); the agent builds only what
+    is bound to its own callbacks: the pod workers (through `workers`, a factory) and the PLEG over `view`."""
+
     def __init__(
         self,
         config: NodeletConfig,
         *,
-        client: cri.RuntimeClient | None = None,
-        clock: Clock | None = None,
-        host_ip: str | None = None,
+        client: cri.RuntimeClient,
+        runtime: KubeRuntime,
+        view: RuntimeView,
+        recorder: ev.EventRecorder,
+        backoff: Backoff,
+        clock: Clock,
+        host_ip: str,
+        log_manager: ContainerLogManager,
+        image_gc: ImageGCManager,
+        probes: AgentProbesLike | None = None,
+        workers: WorkersFactory = PodWorkers,
+        on_sync_done: Sequence[SyncDoneFn] = (),
+        on_pods_changed: Sequence[Callable[[], None]] = (),
         pleg_period: float = 1.0,
         gc_period: float = GC_PERIOD,
     ) -> None:
         self.config = config
-        self.clock = clock or RealClock()
-        self.client = client or cri.RuntimeClient(config.container_runtime_endpoint)
-        self.host_ip = host_ip or config.node_ip or detect_host_ip()
-        self.node = NodeInfo(
-            node_name=config.node_name,
-            host_ip=self.host_ip,
-            cluster_dns=tuple(config.cluster_dns),
-            cluster_domain=config.cluster_domain,
-            pod_logs_dir=config.pod_logs_dir,
-        )
-        root = Path(config.root_dir)
-        self.recorder = ev.EventRecorder(host=config.node_name, clock=self.clock)
-        self.view = RuntimeView(self.client, node_name=config.node_name)
+        self.clock = clock
+        self.client = client
+        self.host_ip = host_ip
+        self.recorder = recorder
+        self.view = view
         self.pleg = PLEG(view=self.view, on_change=self._on_pleg, period=pleg_period)
-        self.backoff = Backoff(clock=self.clock, path=root / "state" / "backoff.json")
-        self.image_backoff = Backoff(clock=self.clock)
-        self.runtime = KubeRuntime(
-            client=self.client,
-            view=self.view,
-            node=self.node,
-            recorder=self.recorder,
-            backoff=self.backoff,
-            image_backoff=self.image_backoff,
-            clock=self.clock,
-            root_dir=root,
-        )
-        # issue 7: containerLogMaxSize / containerLogMaxFiles, checked every 10 s (_log_rotation_loop)
-        self.log_manager = ContainerLogManager(self.client, max_size=config.container_log_max_size, max_files=config.container_log_max_files)
-        # issue 7: image GC by disk thresholds (imageGCHighThresholdPercent / imageGCLowThresholdPercent), every 5 min
-        self.image_gc = ImageGCManager(self.client, high=config.image_gc_high_threshold_percent, low=config.image_gc_low_threshold_percent)
-        self.runtime.objects = lambda: self.manifests.others  # issue 7: configMap/secret volumes from manifest documents
-        self.workers = PodWorkers(sync=self._sync_pod, terminate=self._terminate_pod, on_terminated=self._on_terminated, on_sync_done=self._on_sync_done)
+        self.backoff = backoff
+        self.runtime = runtime
+        self.log_manager = log_manager
+        self.image_gc = image_gc
+        self._sync_done_listeners = tuple(on_sync_done)
+        self.workers: Workers = workers(sync=self._sync_pod, terminate=self._terminate_pod, on_terminated=self._on_terminated, on_sync_done=self._on_sync_done)
         self.gc_period = gc_period
         self.desired: dict[str, Pod] = {}
         self.manifests = ManifestSet()
@@ -106,8 +125,8 @@ class Agent:
         self.sync_seconds: list[float] = []
         self.sync_errors = 0
         self._reported_errors: set[str] = set()
-        self.probes: Any = None  # probes.ProbeManager, wired by attach_probes()
-        self.on_pods_changed: list[Callable[[], None]] = []  # e.g. the service proxy's endpoint update
+        self.probes = probes
+        self.on_pods_changed: list[Callable[[], None]] = list(on_pods_changed)  # e.g. the service proxy's endpoint update
 
     # ---- inputs ----
 
@@ -185,9 +204,6 @@ class Agent:
             if uid in self.desired:
                 self.workers.sync(uid)
         self._orphans()
-
-    def attach_probes(self, manager: Any) -> None:
-        self.probes = manager
 
     def on_probe_kill(self, uid: str) -> None:
         """A liveness/startup failure took effect: the next sync kills (and restarts per policy) the container."""
@@ -312,6 +328,8 @@ class Agent:
             del self.sync_seconds[:500]
         if err is not None:
             self.sync_errors += 1
+        for listener in self._sync_done_listeners:
+            listener(uid, seconds, err)
         if self.sources_ready.is_set() and not self.first_sync_done.is_set() and all(u in self.statuses for u in self.desired):
             self.first_sync_done.set()
 

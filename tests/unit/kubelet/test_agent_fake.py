@@ -11,8 +11,7 @@ import pytest
 
 import cri
 from cri.testing import FakeRuntime
-from kubelet.lifecycle.agent import Agent
-from kubelet.lifecycle.probing import AgentProbes
+from kubelet.app import build_agent
 from kubelet.config import NodeletConfig
 from kubelet.manifest.parse import parse_manifest_bytes
 from kubelet.types import ManifestSet
@@ -68,11 +67,7 @@ async def app(fake: FakeRuntime, tmp_path: Path) -> AsyncIterator[Any]:
     config = NodeletConfig(node_name=NODE, root_dir=str(tmp_path / "root"), pod_logs_dir=str(tmp_path / "logs"),
                            container_runtime_endpoint=fake.endpoint, node_ip="127.0.0.1", sync_frequency=3600)
     client = cri.RuntimeClient(fake.endpoint)
-    class W: pass
-    wired = W()
-    wired.agent = Agent(config, client=client, pleg_period=0.1)
-    wired.probes = AgentProbes(client=client, recorder=wired.agent.recorder, on_kill=wired.agent.on_probe_kill, on_status=wired.agent.on_probe_status)
-    wired.agent.attach_probes(wired.probes)
+    wired = build_agent(config, client=client, pleg_period=0.1)
     await wired.agent.start_runtime(timeout=5)
     tasks = [asyncio.create_task(fn()) for fn in (wired.agent.pleg.run,)]
     try:
