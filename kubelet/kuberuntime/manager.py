@@ -270,28 +270,20 @@ class KubeRuntime:
             mounts = await self._prepare_container(pod, c, image, restart_count=restart_count, pod_ip=pod_ip)
         except VolumeError as err:
             # CreateContainerConfigError: nothing was created in the runtime (no partial container).
-            result.waiting[c.name] = ("CreateContainerConfigError", err.message)
-            self.recorder.pod(pod, reason="Failed", message=f"Error: {err.message}", type=ev.WARNING, container=c.name)
-            result.retry_after = min(result.retry_after or 10.0, 10.0)
+            self._container_failed(pod, c, result, "CreateContainerConfigError", err.message)
             return
         config = compute_container_config(pod, c, restart_count=restart_count, init=init, pod_ip=pod_ip, host_ip=self.node.host_ip, image=image, node=self.node, mounts=mounts)
         (Path(sconf.log_directory) / c.name).mkdir(parents=True, exist_ok=True)
         try:
             cid = await self.client.create_container(sandbox_id, config, sconf)
         except cri.CRIError as err:
-            msg = err.message
-            result.waiting[c.name] = ("CreateContainerError", msg)
-            self.recorder.pod(pod, reason="Failed", message=f"Error: {msg}", type=ev.WARNING, container=c.name)
-            result.retry_after = min(result.retry_after or 10.0, 10.0)
+            self._container_failed(pod, c, result, "CreateContainerError", err.message)
             return
         self.recorder.pod(pod, reason="Created", message=f"Created container {c.name}", container=c.name)
         try:
             await self.client.start_container(cid)
         except cri.CRIError as err:
-            msg = err.message
-            result.waiting[c.name] = ("RunContainerError", msg)
-            self.recorder.pod(pod, reason="Failed", message=f"Error: {msg}", type=ev.WARNING, container=c.name)
-            result.retry_after = min(result.retry_after or 10.0, 10.0)
+            self._container_failed(pod, c, result, "RunContainerError", err.message)
             return
         self.recorder.pod(pod, reason="Started", message=f"Started container {c.name}", container=c.name)
         result.waiting.pop(c.name, None)
@@ -300,6 +292,12 @@ class KubeRuntime:
         post_start = (c.raw.get("lifecycle") or {}).get("postStart")
         if post_start:
             await self._post_start(pod, c, cid, post_start, pod_ip, result)
+
+    def _container_failed(self, pod: Pod, c: ContainerSpec, result: SyncResult, reason: str, message: str) -> None:
+        """One container could not start: its waiting reason, a Failed event, and a retry within 10 s."""
+        result.waiting[c.name] = (reason, message)
+        self.recorder.pod(pod, reason="Failed", message=f"Error: {message}", type=ev.WARNING, container=c.name)
+        result.retry_after = min(result.retry_after or 10.0, 10.0)
 
     async def _prepare_container(self, pod: Pod, c: ContainerSpec, image: str, *, restart_count: int, pod_ip: str) -> tuple[api.Mount, ...]:
         """Everything a container needs on the node before CreateContainer: the runAsNonRoot check, the pod's
