@@ -12,16 +12,15 @@ import logging
 from typing import Any, Mapping
 
 import cri
+from kubelet.errors import PermanentError
 
 log = logging.getLogger(__name__)
 
 __all__ = ["HookError", "run_hook", "describe_hook"]
 
 
-class HookError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class HookError(PermanentError):
+    """A lifecycle hook failed (FailedPostStartHook / FailedPreStopHook)."""
 
 
 def describe_hook(handler: Mapping[str, Any]) -> str:

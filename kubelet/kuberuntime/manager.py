@@ -31,17 +31,19 @@ from kubelet.lifecycle.termination import TerminationMessages, termination_messa
 from kubelet.types import ContainerSpec, Pod
 from kubelet.manifest.validation_spec import compute_unimplemented_fields
 from kubelet.kuberuntime.volumes import VolumeError, ensure_container_mounts, ensure_pod_volumes, refresh_projected_volumes, subpaths_dir, teardown_pod_volumes
+from kubelet.errors import RetryableError, from_os_error
 
 log = logging.getLogger(__name__)
 
 MIN_GRACE = 2  # the kubelet floors the remaining grace after preStop at 2 s
 
 
-class SandboxError(Exception):
+class SandboxError(RetryableError):
+    """The pod sandbox could not be created: the sync stops, the status shows `reason`, the next sync retries."""
+
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
-        self.message = message
 
 
 @dataclass
@@ -315,7 +317,7 @@ class KubeRuntime:
         try:
             paths = await asyncio.to_thread(ensure_pod_volumes, pod.manifest, self.root_dir, pod.uid, tuple(self.objects()))
         except OSError as err:
-            raise VolumeError(f"cannot set up volumes: {err}") from None
+            raise from_os_error(err, what="cannot set up volumes", cls=VolumeError) from None
         env = dict(compute_env(c, pod, pod_ip=pod_ip, host_ip=self.node.host_ip))
         mounts = list(await asyncio.to_thread(functools.partial(ensure_container_mounts, c.raw, paths, env, subpath_dir=subpaths_dir(self.root_dir, pod.uid))))
         if pod_ip and not any(m.container_path == "/etc/hosts" for m in mounts):
@@ -324,7 +326,7 @@ class KubeRuntime:
             try:
                 host = termination_message_file(self.root_dir, pod.uid, c.name, restart_count, create=True)
             except OSError as err:
-                raise VolumeError(f"cannot create the termination message file: {err}") from None
+                raise from_os_error(err, what="cannot create the termination message file", cls=VolumeError) from None
             mounts.append(api.Mount(container_path=c.termination_message_path, host_path=str(host)))
         return tuple(mounts)
 
@@ -341,7 +343,7 @@ class KubeRuntime:
                                                       cluster_domain=self.node.cluster_domain, host_network=pod.spec.host_network,
                                                       node_hosts=node_hosts))
         except OSError as err:
-            raise VolumeError(f"cannot write the pod's /etc/hosts: {err}") from None
+            raise from_os_error(err, what="cannot write the pod's /etc/hosts", cls=VolumeError) from None
         return path
 
     async def _post_start(self, pod: Pod, c: ContainerSpec, cid: str, handler: dict, pod_ip: str, result: SyncResult) -> None:

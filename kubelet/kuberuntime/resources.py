@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
 from cri import api
+from kubelet.errors import PermanentError
 
 __all__ = [
     "parse_quantity", "QuantityError", "milli_cpu", "memory_bytes", "compute_qos_class", "compute_linux_resources",
@@ -37,8 +38,8 @@ _SUFFIX = {
 QUANTITY_HINT = "must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
 
 
-class QuantityError(ValueError):
-    pass
+class QuantityError(PermanentError, ValueError):
+    """Not a Kubernetes quantity."""
 
 
 def parse_quantity(value: Any) -> Decimal:

@@ -24,6 +24,7 @@ from cri import api
 from kubelet.kuberuntime.podconfig import expand
 from kubelet.kuberuntime.projected import PLUGIN_DIRS, ProjectionError, compute_projection, ensure_projected_volume
 from kubelet.kuberuntime.resources import compute_pod_resources, memory_bytes
+from kubelet.errors import PermanentError
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,8 @@ _MS_NOSUID, _MS_NODEV = 2, 4
 _MNT_DETACH = 2
 
 
-class VolumeError(Exception):
+class VolumeError(PermanentError):
     """A volume or mount that cannot be set up for this pod: the container waits with CreateContainerConfigError."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -39,6 +39,7 @@ from kubelet.manifest.validation import (
     FieldProblem, Path, duplicate, invalid, render_path, required, type_error, unsupported,
     validate_pod,
 )
+from kubelet.errors import PermanentError
 
 __all__ = ["MAX_FILE_SIZE", "MANIFEST_EXTENSIONS", "OTHER_KINDS", "compute_manifest_set", "list_manifest_files",
            "parse_manifest_bytes"]
@@ -95,7 +96,7 @@ class _Document:
     broken: bool = False  # a YAML-level problem (duplicate key): the document yields errors, never objects
 
 
-class _DocumentError(Exception):
+class _DocumentError(PermanentError):
     def __init__(self, line: int, path: Path, reason: str) -> None:
         super().__init__(reason)
         self.line, self.path, self.reason = line, path, reason

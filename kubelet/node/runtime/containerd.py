@@ -13,6 +13,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from kubelet.errors import PermanentError
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ DEFAULT_CNI_BIN_DIRS = ("/opt/cni/bin", "/usr/lib/cni")
 APT_PACKAGES = ("containerd", "runc")
 
 
-class RuntimeSetupError(Exception):
+class RuntimeSetupError(PermanentError):
     """Setting up or starting the runtime failed; the message says what and what to try."""
 
 
