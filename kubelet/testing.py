@@ -191,10 +191,10 @@ class AgentProcess:
 
     def write(self, name: str, text: str) -> _Path:
         """Write a manifest atomically (as editors and config management do: temp file + rename)."""
+        from cni.fsutil import write_atomic
+
         path = self.manifests / name
-        tmp = self.manifests / f".{name}.tmp"
-        tmp.write_text(text)
-        _os.replace(tmp, path)
+        write_atomic(path, text, fsync=False)
         return path
 
 

@@ -13,11 +13,11 @@ import ipaddress
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from cni.fsutil import write_atomic
 from proxy.errors import AllocationError
 from proxy.model import Service
 
@@ -222,25 +222,7 @@ class AllocationStore:
         self._current = allocs
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps(
             {"clusterIPs": dict(allocs.cluster_ips), "nodePorts": dict(allocs.node_ports)}, indent=1, sort_keys=True
         )
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".allocations.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        dfd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        write_atomic(self.path, data, mode=None, sync_dir=True, mkdir=True, tmp_prefix=".allocations.")

@@ -4,9 +4,10 @@ file for hostNetwork pods, then the ``hostAliases``. Written to ``<rootDir>/pods
 at /etc/hosts in every container that does not mount something there itself."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Mapping
+
+from cni.fsutil import write_atomic
 
 __all__ = ["render_hosts_file", "compute_pod_hostname", "ensure_hosts_file", "hosts_file_path"]
 
@@ -67,10 +68,4 @@ def ensure_hosts_file(path: Path, content: str) -> None:
         with open(path, "w") as f:
             f.write(content)
         return
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(content)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_atomic(path, content, mode=0o644)

@@ -36,6 +36,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
+from cni import fsutil
 from kubelet.errors import PermanentError, from_subprocess, from_subprocess_failure
 
 log = logging.getLogger(__name__)
@@ -213,17 +214,7 @@ class Manifest:
 
 
 def write_atomic(path: Path, content: bytes, mode: int) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    fsutil.write_atomic(path, content, mode=mode)
 
 
 class Installer:

@@ -13,6 +13,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from cni.fsutil import write_if_changed
 from kubelet.errors import PermanentError
 
 log = logging.getLogger(__name__)
@@ -228,15 +229,7 @@ class PrivateContainerd:
             restrict_oom_score_adj=needs_restrict_oom_score_adj(),
             layout=lay,
         )
-        try:
-            if lay.config.read_text() == text:
-                return False
-        except OSError:
-            pass
-        tmp = lay.config.with_suffix(".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, lay.config)
-        return True
+        return write_if_changed(lay.config, text, fsync=False)
 
     def pid(self) -> int | None:
         """The pid of the running instance (ours or adopted from the pid file), else None."""
