@@ -14,6 +14,7 @@ from typing import Any
 
 from proxy.errors import ServiceSpecError
 from proxy.ipalloc import Allocations, compute_allocations
+from proxy.labels import match_labels
 from proxy.model import (
     DEFAULT_NODE_PORT_RANGE,
     Endpoint,
@@ -38,10 +39,6 @@ class ResolvedState:
     services: tuple[Service, ...]
     allocations: Allocations
     errors: tuple[ServiceSpecError, ...]
-
-
-def _selects(selector: tuple[tuple[str, str], ...], labels: Mapping[str, str]) -> bool:
-    return all(labels.get(k) == v for k, v in selector)
 
 
 def _ip_key(e: Endpoint) -> tuple[int, int]:
@@ -72,7 +69,7 @@ def compute_service_ports(
             eps: dict[tuple[str, int], Endpoint] = {}
             if svc.selector:
                 for pod in pods_by_ns.get(svc.namespace, ()):
-                    if not (pod.ready or svc.publish_not_ready) or not _selects(svc.selector, pod.labels):
+                    if not (pod.ready or svc.publish_not_ready) or not match_labels(svc.selector, pod.labels):
                         continue
                     if isinstance(sp.target_port, int):
                         port: int | None = sp.target_port

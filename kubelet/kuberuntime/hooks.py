@@ -33,7 +33,7 @@ async def run_hook(handler: Mapping[str, Any], *, client: cri.RuntimeClient, con
     from probes.spec import _parse_handler
     from probes.types import ExecAction, HTTPGetAction, ProbeResult, TCPSocketAction
 
-    from kubelet.manifest.validation import container_port_refs
+    from kubelet.manifest.fields import container_port_refs
 
     if handler.get("sleep") is not None:
         await asyncio.sleep(min(float(handler["sleep"].get("seconds", 0)), max(timeout, 0)))

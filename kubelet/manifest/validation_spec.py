@@ -14,6 +14,10 @@ from typing import Any
 from kubelet.kuberuntime.resources import QuantityError, parse_quantity
 from kubelet.kuberuntime.security import CAPABILITIES, is_namespaced_sysctl
 from kubelet.kuberuntime.volumes import HOST_PATH_TYPES, MOUNT_PROPAGATION
+from kubelet.manifest.fields import (
+    container_port_refs, duplicate, forbidden, invalid, is_dns1123_label, is_dns1123_subdomain, is_qualified_name,
+    parse_path, render_path, required, type_error, unsupported,
+)
 
 __all__ = ["VOLUME_SOURCES", "validate_volumes", "validate_pod_security", "validate_container_extras",
            "compute_unimplemented_fields"]
@@ -42,14 +46,12 @@ _STANDARD_RESOURCES = ("cpu", "memory", "ephemeral-storage")
 
 
 def _check_id(c: Any, obj: Mapping[str, Any], key: str, path: tuple) -> None:
-    from kubelet.manifest.validation import invalid
     value = c.integer(obj, key, path)
     if value is not None and not 0 <= value <= _MAX_ID:
         c.add(path + (key,), invalid(value, f"must be between 0 and {_MAX_ID}, inclusive"))
 
 
 def _check_seccomp(c: Any, sc: Mapping[str, Any], path: tuple) -> None:
-    from kubelet.manifest.validation import forbidden, invalid, required
     prof = c.mapping(sc.get("seccompProfile"), path + ("seccompProfile",))
     if prof is None:
         return
@@ -70,7 +72,6 @@ def _check_seccomp(c: Any, sc: Mapping[str, Any], path: tuple) -> None:
 
 def validate_volumes(c: Any, spec: Mapping[str, Any], path: tuple) -> set[str]:
     """The pod's volumes; returns the names of the well-formed ones (for volumeMounts)."""
-    from kubelet.manifest.validation import duplicate, forbidden, invalid, is_dns1123_label, required, unsupported
     names: set[str] = set()
     for i, vpath, vol in c.mappings(spec.get("volumes"), path + ("volumes",)):
         c.unknown(vol, VOLUME_SOURCES | {"name"}, vpath)
@@ -123,14 +124,12 @@ def validate_volumes(c: Any, spec: Mapping[str, Any], path: tuple) -> set[str]:
 
 
 def _check_mode(c: Any, obj: Mapping[str, Any], key: str, path: tuple) -> None:
-    from kubelet.manifest.validation import invalid
     mode = c.integer(obj, key, path)
     if mode is not None and not 0 <= mode <= 0o777:
         c.add(path + (key,), invalid(mode, "must be a number between 0 and 0777 (octal), both inclusive"))
 
 
 def _check_projection(c: Any, src: Mapping[str, Any], spath: tuple, kind: str) -> None:
-    from kubelet.manifest.validation import invalid, is_dns1123_subdomain
     name_key = "name" if kind == "configMap" else "secretName"
     c.unknown(src, frozenset({name_key, "items", "defaultMode", "optional"}), spath)
     name = c.required_string(src, name_key, spath)
@@ -156,7 +155,6 @@ def _check_projection(c: Any, src: Mapping[str, Any], spath: tuple, kind: str) -
 
 
 def validate_pod_security(c: Any, spec: Mapping[str, Any], path: tuple) -> None:
-    from kubelet.manifest.validation import forbidden, invalid
     sc = c.mapping(spec.get("securityContext"), path + ("securityContext",))
     if sc is None:
         return
@@ -202,7 +200,6 @@ def validate_dns_and_aliases(c: Any, spec: Mapping[str, Any], path: tuple) -> No
     characters), options with names."""
     import ipaddress
 
-    from kubelet.manifest.validation import invalid, is_dns1123_subdomain, required
     for i, apath, a in c.mappings(spec.get("hostAliases"), path + ("hostAliases",)):
         c.unknown(a, frozenset({"ip", "hostnames"}), apath)
         ip = c.required_string(a, "ip", apath)
@@ -249,7 +246,6 @@ def validate_dns_and_aliases(c: Any, spec: Mapping[str, Any], path: tuple) -> No
 
 
 def _check_caps(c: Any, caps: Mapping[str, Any], cpath: tuple) -> None:
-    from kubelet.manifest.validation import invalid, type_error
     c.unknown(caps, frozenset({"add", "drop"}), cpath)
     for key in ("add", "drop"):
         for j, cap in enumerate(c.list_(caps.get(key), cpath + (key,))):
@@ -264,7 +260,6 @@ def _check_caps(c: Any, caps: Mapping[str, Any], cpath: tuple) -> None:
 
 
 def _validate_resources(c: Any, ctr: Mapping[str, Any], path: tuple) -> None:
-    from kubelet.manifest.validation import forbidden, invalid, is_qualified_name
     res = c.mapping(ctr.get("resources"), path + ("resources",))
     if res is None:
         return
@@ -304,7 +299,6 @@ def _validate_resources(c: Any, ctr: Mapping[str, Any], path: tuple) -> None:
 
 
 def _validate_lifecycle(c: Any, ctr: Mapping[str, Any], path: tuple, grace: Any) -> None:
-    from kubelet.manifest.validation import container_port_refs, forbidden, invalid, parse_path, render_path, required
     lc = c.mapping(ctr.get("lifecycle"), path + ("lifecycle",))
     if lc is None:
         return
@@ -353,7 +347,6 @@ def _validate_lifecycle(c: Any, ctr: Mapping[str, Any], path: tuple, grace: Any)
 def validate_container_extras(c: Any, ctr: Mapping[str, Any], path: tuple, spec: Mapping[str, Any],
                               volumes: set[str]) -> None:
     """volumeMounts, securityContext, resources, lifecycle of one container."""
-    from kubelet.manifest.validation import forbidden, invalid
     sc = c.mapping(ctr.get("securityContext"), path + ("securityContext",)) or {}
     spath = path + ("securityContext",)
     privileged = sc.get("privileged") is True
