@@ -204,8 +204,8 @@ class NodeletApp:
         self.cni_socket = str(Path(config.api_socket).parent / "cni.sock")
         self.proxier: Any = None  # proxy.Proxier when proxyMode is not none
         self._proxy_errors: set[str] = set()
-        self.cluster: Any = None  # kubelet.node.cluster.ClusterSync when clusterDir is set (issue 9)
-        self.on_cluster_change: list[Callable[[], None]] = []  # e.g. the service proxy's update (issue 9)
+        self.cluster: Any = None  # kubelet.node.cluster.ClusterSync when clusterDir is set
+        self.on_cluster_change: list[Callable[[], None]] = []  # e.g. the service proxy's update
         self.stopping = asyncio.Event()
         self.tasks: list[asyncio.Task[Any]] = []
 
@@ -279,11 +279,10 @@ class NodeletApp:
                 coros[fn.__name__.strip("_")] = fn
             if self.config.proxy_mode != "none":
                 coros["proxy"] = self._start_proxy()
-            # ---- issue 9 (kubelet/node/cluster.py): multi-node through clusterDir — register this node, host-gw routes to
+            # kubelet/node/cluster.py: multi-node through clusterDir — register this node, host-gw routes to
             # the other nodes' pod CIDRs, publish this node's endpoints, merge every node's for the service proxy.
             if self.config.cluster_dir:
                 coros["cluster"] = self._start_cluster()
-            # ---- end issue 9
             await self._supervise(coros)
         finally:
             await self.agent.stop()
@@ -291,7 +290,7 @@ class NodeletApp:
             await self.api.stop()
             await self.agent.client.close()
 
-    # ---- issue 9 (kubelet/node/cluster.py) ----
+    # ---- cluster (kubelet/node/cluster.py) ----
     def _start_cluster(self) -> Callable[[], Awaitable[Any]]:
         """The cluster-dir loop; its state (`self.cluster.state.view.services` / `.endpoint_docs`) is what the service
         proxy adds to this node's own Services and pods. `on_cluster_change` callbacks run on every change."""
@@ -309,8 +308,6 @@ class NodeletApp:
         self.agent.on_pods_changed.append(self.cluster.poke)
         self.extras["cluster"] = self.cluster.snapshot
         return self.cluster.run
-
-    # ---- end issue 9
 
     # ---- service proxy ----
     def _start_proxy(self) -> Callable[[], Awaitable[Any]]:

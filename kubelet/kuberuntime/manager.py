@@ -24,7 +24,7 @@ from kubelet.clock import Clock
 from kubelet.kuberuntime.cgroups import apply_pod_cgroup_limits, remove_pod_cgroups
 from kubelet.kuberuntime.etchosts import ensure_hosts_file, hosts_file_path, render_hosts_file
 from kubelet.kuberuntime.hooks import HookError, describe_hook, run_hook
-from kubelet.kuberuntime.podconfig import NodeInfo, compute_container_config, compute_env, compute_sandbox_config, parse_resolv_conf, pod_log_dir
+from kubelet.kuberuntime.podconfig import NodeInfo, compute_container_config, compute_env, compute_sandbox_config, parse_resolv_conf
 from kubelet.kuberuntime.view import ContainerInfo, PodRuntimeStatus, RuntimeView
 from kubelet.kuberuntime.security import verify_run_as_non_root
 from kubelet.lifecycle.termination import TerminationMessages, termination_message_file
@@ -520,5 +520,3 @@ class KubeRuntime:
         return removed
 
 
-def pod_log_directory(pod: Pod, node: NodeInfo) -> str:
-    return pod_log_dir(pod, node.pod_logs_dir)

@@ -245,7 +245,7 @@ class Agent:
             probe_kill=self._probe_kill(pod),
         )
         result = SyncResult(waiting=dict(actions.waiting))
-        await self.runtime.refresh_volumes(pod)  # issue 7: configMap/secret volume contents follow their documents
+        await self.runtime.refresh_volumes(pod)  # configMap/secret volume contents follow their documents
         if not actions.noop:
             log.debug("sync pod=%s uid=%s actions=%s", pod.key, uid, actions)
             result = await self.runtime.sync_pod(pod, actions, rt)
@@ -271,7 +271,7 @@ class Agent:
             started=self._started(pod),
             start_time=self._seen_time(pod),
             now=self.clock.now(),
-            termination_message=self.runtime.termination_message,  # issue 7: terminationMessagePath / FallbackToLogsOnError
+            termination_message=self.runtime.termination_message,  # terminationMessagePath / FallbackToLogsOnError
         )
         prev = self.statuses.get(pod.uid)
         status = compute_pod_status(pod, rt, inputs, previous=prev)
@@ -360,7 +360,7 @@ class Agent:
             except cri.CRIError as err:
                 log.warning("garbage collection failed err=%s", err)
 
-    async def _log_rotation_loop(self) -> None:  # issue 7: container log rotation
+    async def _log_rotation_loop(self) -> None:
         while True:
             await asyncio.sleep(LOG_MONITOR_PERIOD)
             running = [(c.id, c.log_path) for rt in list(self.runtime_pods.values()) for c in rt.running_containers]
@@ -369,7 +369,7 @@ class Agent:
             except Exception:  # rotation must never take the agent down
                 log.exception("log rotation failed")
 
-    async def _image_gc_loop(self) -> None:  # issue 7: image garbage collection
+    async def _image_gc_loop(self) -> None:
         while True:
             await asyncio.sleep(IMAGE_GC_PERIOD)
             try:
@@ -434,10 +434,5 @@ class Agent:
             }
             out.append(obj)
         return out
-
-    def pod_ready(self, uid: str) -> bool:
-        st = self.statuses.get(uid)
-        return bool(st and is_ready(st))
-
 
 __all__ = ["Agent", "VERSION", "detect_host_ip"]

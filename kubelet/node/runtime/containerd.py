@@ -149,15 +149,6 @@ def render_config(
     return "\n".join(lines) + "\n"
 
 
-def pick_cni_bin_dir(candidates: tuple[str, ...] = DEFAULT_CNI_BIN_DIRS) -> str:
-    """The first candidate that holds a CNI plugin, else the first candidate."""
-    for d in candidates:
-        p = Path(d)
-        if p.is_dir() and any(p.iterdir()):
-            return d
-    return candidates[0]
-
-
 def link_reference_plugins(bin_dir: Path, sources: tuple[str, ...] = DEFAULT_CNI_BIN_DIRS) -> list[str]:
     """Symlink the host's CNI plugins (loopback, bridge, portmap, …) into bin_dir; existing entries are kept."""
     bin_dir.mkdir(parents=True, exist_ok=True)
@@ -304,21 +295,6 @@ class PrivateContainerd:
     def restart(self, *, timeout: float = 30.0) -> None:
         self.stop()
         self.start(timeout=timeout)
-
-    def shim_pids(self) -> list[int]:
-        """containerd-shim processes serving this instance (they name our socket in their command line)."""
-        sock = str(self.layout.socket).encode()
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                cmd = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if cmd and cmd[0].endswith(b"containerd-shim-runc-v2") and sock in cmd:
-                pids.append(int(entry.name))
-        return pids
 
 
 def _ctr(instance: PrivateContainerd, *args: str, namespace: str = "k8s.io", timeout: float = 60) -> subprocess.CompletedProcess[str]:

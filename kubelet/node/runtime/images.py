@@ -169,11 +169,6 @@ def busybox_image_archive() -> bytes:
     return render_oci_archive(name=BUSYBOX_IMAGE, layer=render_layer(busybox_rootfs()), entrypoint=None, cmd=["sh"], env=[_PATH_ENV])
 
 
-def image_present(instance: PrivateContainerd | None, name: str, *, address: str | None = None) -> bool:
-    out = _ctr_any(instance, address, "images", "ls", "-q")
-    return name in out.split()
-
-
 def _ctr_any(instance: PrivateContainerd | None, address: str | None, *args: str) -> str:
     if instance is not None:
         return ctr(instance, *args)
