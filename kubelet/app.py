@@ -337,8 +337,8 @@ class NodeletApp:
         from proxy.model import ManifestDoc
 
         others = self.agent.manifests.others
-        services = [ManifestDoc(source=o.source, doc=o.body) for o in others if o.kind == "Service"]
-        endpoint_docs = [ManifestDoc(source=o.source, doc=o.body) for o in others if o.kind in ("Endpoints", "EndpointSlice")]
+        services = [ManifestDoc(source=o.source, doc=o.body, parsed=o.parsed) for o in others if o.kind == "Service"]
+        endpoint_docs = [ManifestDoc(source=o.source, doc=o.body, parsed=o.parsed) for o in others if o.kind in ("Endpoints", "EndpointSlice")]
         if self.cluster is not None and self.cluster.state is not None:
             services += list(self.cluster.state.view.services)
             endpoint_docs += list(self.cluster.state.view.endpoint_docs)

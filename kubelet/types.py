@@ -136,6 +136,8 @@ class OtherObject:
     namespace: str
     source: str
     body: Mapping[str, Any]
+    # What its owner parsed it into when the manifest was read (a proxy.model.Service or EndpointSets), if any.
+    parsed: Any = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,3 +149,6 @@ class ManifestSet:
     errors: tuple[ManifestError, ...] = ()
     # Files that currently fail to parse/validate: the agent keeps their last good pods running.
     broken_files: frozenset[str] = frozenset()
+    # Problems in objects handed to their owners (a Service its proxy rejects), file:line like `errors`: the object
+    # is skipped by its owner (which reports it), the rest of its file is unaffected.
+    object_errors: tuple[ManifestError, ...] = ()

@@ -32,6 +32,8 @@ class ManifestDoc:
 
     source: str
     doc: Mapping[str, Any]
+    # The document already parsed (a Service, or EndpointSets) when its manifest was read, so updates reuse it.
+    parsed: Any = None
 
 
 @dataclass(frozen=True, kw_only=True, order=True)

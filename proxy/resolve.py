@@ -129,7 +129,12 @@ def compute_state(
     errors: list[ServiceSpecError] = []
     parsed: list[Service] = []
     invalid: set[str] = set()
+    lo, hi = node_port_range
     for d in services:
+        pre = d.parsed
+        if isinstance(pre, Service) and all(p.node_port is None or lo <= p.node_port <= hi for p in pre.ports):
+            parsed.append(pre)  # parsed when its manifest was read; only the nodePort range is this proxy's
+            continue
         try:
             parsed.append(parse_service(d.doc, source=d.source, node_port_range=node_port_range))
         except ServiceSpecError as e:
@@ -139,6 +144,9 @@ def compute_state(
                 invalid.add(key)
     sets: list[EndpointSet] = []
     for d in endpoint_docs:
+        if isinstance(d.parsed, tuple) and all(isinstance(s, EndpointSet) for s in d.parsed):
+            sets.extend(d.parsed)
+            continue
         try:
             sets.extend(parse_endpoint_doc(d.doc, source=d.source))
         except ServiceSpecError as e:
