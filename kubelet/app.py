@@ -11,7 +11,7 @@ import signal
 from collections import Counter as Tally
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable, Coroutine
 
 import cri
 from kubelet.clock import Clock, RealClock
@@ -229,7 +229,7 @@ class NodeletApp:
         if err is not None:
             self.metrics.pod_worker_sync_errors.inc()
 
-    async def _supervise(self, coros: dict[str, Callable[[], Awaitable[Any]]]) -> None:
+    async def _supervise(self, coros: dict[str, Callable[[], Coroutine[Any, Any, Any]]]) -> None:
         self.tasks = [asyncio.create_task(fn(), name=name) for name, fn in coros.items()]
         stop = asyncio.create_task(self.stopping.wait(), name="stop")
         done, _ = await asyncio.wait([*self.tasks, stop], return_when=asyncio.FIRST_COMPLETED)
@@ -267,7 +267,7 @@ class NodeletApp:
         try:
             await self.agent.start_runtime()
             Path(self.config.root_dir).mkdir(parents=True, exist_ok=True)
-            coros: dict[str, Callable[[], Awaitable[Any]]] = {"manifests": self.source.run, "notify": self._notify_loop}
+            coros: dict[str, Callable[[], Coroutine[Any, Any, Any]]] = {"manifests": self.source.run, "notify": self._notify_loop}
             if self.config.pod_cidr:
                 try:
                     self.ensure_pod_network()
@@ -291,7 +291,7 @@ class NodeletApp:
             await self.agent.client.close()
 
     # ---- cluster (kubelet/node/cluster.py) ----
-    def _start_cluster(self) -> Callable[[], Awaitable[Any]]:
+    def _start_cluster(self) -> Callable[[], Coroutine[Any, Any, Any]]:
         """The cluster-dir loop; its state (`self.cluster.state.view.services` / `.endpoint_docs`) is what the service
         proxy adds to this node's own Services and pods. `on_cluster_change` callbacks run on every change."""
         from kubelet.node.cluster import ClusterSync, compute_pod_infos
@@ -310,7 +310,7 @@ class NodeletApp:
         return self.cluster.run
 
     # ---- service proxy ----
-    def _start_proxy(self) -> Callable[[], Awaitable[Any]]:
+    def _start_proxy(self) -> Callable[[], Coroutine[Any, Any, Any]]:
         """kube-proxy-style rules for the Services of the manifest dir (and clusterDir), endpoints from ready pods."""
         from proxy.proxier import Proxier, ProxyConfig
 

@@ -113,7 +113,7 @@ class AgentProcess:
         self.socket = str(base / "nodelet.sock")
         self.log_path = base / "agent.log"
         self.config_path = base / "config.yaml"
-        config = {
+        config: dict[str, Any] = {
             "staticPodPath": str(self.manifests),
             "containerRuntimeEndpoint": endpoint,
             "nodeName": node_name,

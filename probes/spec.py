@@ -79,7 +79,7 @@ def parse_container_ports(ports: object, *, field: str) -> tuple[ContainerPortRe
             raise ProbeSpecError(field=f"{field}[{i}]", type=ProbeSpecError.INVALID, value=_shown(p),
                                  detail="must be an object")
         number = p.get("containerPort")
-        if not _is_int(number):
+        if not isinstance(number, int) or isinstance(number, bool):
             raise ProbeSpecError(field=f"{field}[{i}].containerPort", type=ProbeSpecError.INVALID,
                                  value=_shown(number), detail="must be an integer")
         name = p.get("name")

@@ -75,7 +75,9 @@ def _check_value(value: str) -> None:
 
 
 def _split_terms(s: str) -> list[str]:
-    terms, depth, cur = [], 0, []
+    terms: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in s:
         if ch == "(":
             depth += 1

@@ -346,7 +346,7 @@ class KubeRuntime:
             raise from_os_error(err, what="cannot write the pod's /etc/hosts", cls=VolumeError) from None
         return path
 
-    async def _post_start(self, pod: Pod, c: ContainerSpec, cid: str, handler: dict, pod_ip: str, result: SyncResult) -> None:
+    async def _post_start(self, pod: Pod, c: ContainerSpec, cid: str, handler: dict[str, Any], pod_ip: str, result: SyncResult) -> None:
         """Run postStart synchronously; a failure kills the container (FailedPostStartHook, PostStartHookError)."""
         try:
             await run_hook(handler, client=self.client, container_id=cid, ctr=c.raw, pod_ip=pod_ip,
@@ -411,9 +411,8 @@ class KubeRuntime:
             pod_ip = self.node.host_ip
         t0 = self.clock.monotonic()
         try:
-            async with asyncio.timeout(grace):
-                await run_hook(handler, client=self.client, container_id=k.container_id, ctr=c.raw, pod_ip=pod_ip, timeout=grace)
-        except TimeoutError:
+            await asyncio.wait_for(run_hook(handler, client=self.client, container_id=k.container_id, ctr=c.raw, pod_ip=pod_ip, timeout=grace), grace)
+        except (asyncio.TimeoutError, TimeoutError):
             msg = f"PreStopHook failed: {describe_hook(handler)} hook did not complete within the grace period of {grace}s"
             self.recorder.pod(pod, reason="FailedPreStopHook", message=msg, type=ev.WARNING, container=k.name)
         except HookError as err:

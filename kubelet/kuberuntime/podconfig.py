@@ -43,7 +43,7 @@ def _all_containers(pod: Pod) -> list[Mapping[str, object]]:
 
 
 def compute_pod_qos(pod: Pod) -> str:
-    return res.compute_qos_class(_all_containers(pod))  # type: ignore[arg-type]
+    return res.compute_qos_class(_all_containers(pod))
 
 
 def compute_container_resources(pod: Pod, c: ContainerSpec, node: NodeInfo) -> api.LinuxResources:

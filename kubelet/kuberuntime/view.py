@@ -9,7 +9,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 import cri
 from cri import api
@@ -88,7 +88,7 @@ class PodRuntimeStatus:
     def running_containers(self) -> list[ContainerInfo]:
         return [c for c in self.containers if c.running]
 
-    def fingerprint(self) -> tuple:
+    def fingerprint(self) -> tuple[Any, ...]:
         return (tuple((s.id, s.ready) for s in self.sandboxes), tuple((c.id, int(c.state)) for c in self.containers))
 
 
@@ -217,7 +217,7 @@ class PLEG:
     relist_seconds: float = 0.0
     healthy: bool = False
     error: str = ""
-    _seen: dict[str, tuple] = field(default_factory=dict)
+    _seen: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     _snapshot: dict[str, PodRuntimeStatus] = field(default_factory=dict)
 
     @property

@@ -138,9 +138,9 @@ def compute_pod_actions(
     waiting: dict[str, tuple[str, str]] = {}
     requeue: list[float] = []
     known = {c.name for c in spec.init_containers + spec.containers}
-    for c in rt.running_containers:
-        if c.name not in known:
-            to_kill.append(KillAction(container_id=c.id, name=c.name, message=f"Container {c.name} is not in the pod's spec, will be killed"))
+    for running in rt.running_containers:
+        if running.name not in known:
+            to_kill.append(KillAction(container_id=running.id, name=running.name, message=f"Container {running.name} is not in the pod's spec, will be killed"))
 
     def restart_or_wait(c: ContainerSpec, info: ContainerInfo) -> bool:
         left = backoff_left(c, info)

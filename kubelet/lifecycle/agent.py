@@ -132,7 +132,7 @@ class Agent:
     def on_manifests(self, mset: ManifestSet) -> None:
         """A full snapshot of the manifest dir: compute the desired pods and dispatch workers."""
         self.manifests = mset
-        desired = {p.uid: p for p in mset.pods}
+        desired: dict[str, Pod] = {p.uid: p for p in mset.pods}
         # Kinder than upstream: a file that turned invalid keeps its last good pods running.
         for uid, pod in self.desired.items():
             if pod.source in mset.broken_files and uid not in desired and all(p.key != pod.key for p in desired.values()):
@@ -169,8 +169,8 @@ class Agent:
             return desired
         running = set(self.desired) | set(self.runtime_pods)
         order = sorted(desired.values(), key=lambda p: (p.uid not in running, p.annotations.get(ANN_CONFIG_SEEN, ""), p.key))
-        admitted = {p.uid: p for p in order[:limit]}
-        rejected = {p.uid: p for p in order[limit:]}
+        admitted: dict[str, Pod] = {p.uid: p for p in order[:limit]}
+        rejected: dict[str, Pod] = {p.uid: p for p in order[limit:]}
         for uid, pod in rejected.items():
             if uid not in self.rejected:
                 msg = f"Node didn't have enough resource: pods, requested: 1, used: {limit}, capacity: {limit}"

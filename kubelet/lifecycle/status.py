@@ -100,7 +100,7 @@ def _last_terminated_nonzero(st: Mapping[str, Any]) -> bool:
     return bool(t and t.get("exitCode", 0) != 0)
 
 
-def compute_phase(pod: Pod, init_statuses: list[dict], statuses: list[dict]) -> str:
+def compute_phase(pod: Pod, init_statuses: list[dict[str, Any]], statuses: list[dict[str, Any]]) -> str:
     """getPhase over API-shaped container statuses."""
     pending_init = failed_init = 0
     for st in init_statuses:

@@ -538,7 +538,7 @@ def compute_manifest_set(path: str, *, node_name: str, first_seen: MutableMappin
             broken.add(file)
             continue
         for found in result.found:
-            (pods if isinstance(found.item, Pod) else others).append(found.item)  # type: ignore[arg-type]
+            (pods if isinstance(found.item, Pod) else others).append(found.item)
         object_errors.extend(sorted(result.object_errors, key=_error_order))
     return ManifestSet(pods=tuple(pods), others=tuple(others), errors=tuple(errors), broken_files=frozenset(broken),
                        object_errors=tuple(object_errors))

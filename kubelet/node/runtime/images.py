@@ -14,7 +14,7 @@ import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from kubelet.node.runtime.containerd import PrivateContainerd, RuntimeSetupError, ctr
 
@@ -194,7 +194,9 @@ def ensure_images(
     cache_dir.mkdir(parents=True, exist_ok=True)
     present = set(_ctr_any(instance, address, "images", "ls", "-q").split())
     imported = []
-    for name, build in ((PAUSE_IMAGE, lambda: pause_image_archive(cache_dir / "build")), (BUSYBOX_IMAGE, busybox_image_archive)):
+    builders: tuple[tuple[str, Callable[[], bytes]], ...] = (
+        (PAUSE_IMAGE, lambda: pause_image_archive(cache_dir / "build")), (BUSYBOX_IMAGE, busybox_image_archive))
+    for name, build in builders:
         if name in present and not force:
             continue
         archive = cache_dir / (name.rsplit("/", 1)[1].replace(":", "-") + ".oci.tar")
