@@ -47,6 +47,40 @@ class ContainerPort:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SleepAction:
+    """lifecycle.*.sleep: wait this long (the only hook handler that is not a probe handler)."""
+
+    seconds: int
+
+
+# A lifecycle hook handler: probes.types.ExecAction | HTTPGetAction | TCPSocketAction (the probe grammar) or sleep.
+LifecycleHandler = Any
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lifecycle:
+    post_start: LifecycleHandler | None = None
+    pre_stop: LifecycleHandler | None = None
+    # The manifest's preStop object as compact JSON, for the io.kubernetes.container.preStopHandler annotation.
+    pre_stop_json: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DNSOption:
+    name: str
+    value: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PodDNSConfig:
+    """spec.dnsConfig, merged over what dnsPolicy gives."""
+
+    nameservers: tuple[str, ...] = ()
+    searches: tuple[str, ...] = ()
+    options: tuple[DNSOption, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class ContainerSpec:
     name: str
     image: str
@@ -62,6 +96,10 @@ class ContainerSpec:
     liveness_probe: Any = None
     readiness_probe: Any = None
     startup_probe: Any = None
+    lifecycle: Lifecycle = Lifecycle()
+    stdin: bool = False
+    stdin_once: bool = False
+    tty: bool = False
     # Hash of the defaulted container object: a change restarts the container (annotation io.kubernetes.container.hash).
     hash: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict)
@@ -78,6 +116,7 @@ class PodSpec:
     share_process_namespace: bool = False
     termination_grace_period_seconds: int = 30
     dns_policy: str = "ClusterFirst"
+    dns_config: PodDNSConfig | None = None
     hostname: str = ""
     subdomain: str = ""
     node_name: str = ""

@@ -28,7 +28,7 @@ from kubelet.kuberuntime.podconfig import NodeInfo, compute_container_config, co
 from kubelet.kuberuntime.view import ContainerInfo, PodRuntimeStatus, RuntimeView
 from kubelet.kuberuntime.security import verify_run_as_non_root
 from kubelet.lifecycle.termination import TerminationMessages, termination_message_file
-from kubelet.types import ContainerSpec, Pod
+from kubelet.types import ContainerSpec, LifecycleHandler, Pod
 from kubelet.manifest.validation_spec import compute_unimplemented_fields
 from kubelet.kuberuntime.volumes import VolumeError, ensure_container_mounts, ensure_pod_volumes, refresh_projected_volumes, subpaths_dir, teardown_pod_volumes
 from kubelet.errors import RetryableError, from_os_error
@@ -291,8 +291,8 @@ class KubeRuntime:
         result.waiting.pop(c.name, None)
         self._link_log(pod, c.name, cid, Path(sconf.log_directory) / config.log_path)
         log.info("container started pod=%s container=%s id=%s restartCount=%d", pod.key, c.name, cid[:13], restart_count)
-        post_start = (c.raw.get("lifecycle") or {}).get("postStart")
-        if post_start:
+        post_start = c.lifecycle.post_start
+        if post_start is not None:
             await self._post_start(pod, c, cid, post_start, pod_ip, result)
 
     def _container_failed(self, pod: Pod, c: ContainerSpec, result: SyncResult, reason: str, message: str) -> None:
@@ -346,10 +346,10 @@ class KubeRuntime:
             raise from_os_error(err, what="cannot write the pod's /etc/hosts", cls=VolumeError) from None
         return path
 
-    async def _post_start(self, pod: Pod, c: ContainerSpec, cid: str, handler: dict[str, Any], pod_ip: str, result: SyncResult) -> None:
+    async def _post_start(self, pod: Pod, c: ContainerSpec, cid: str, handler: LifecycleHandler, pod_ip: str, result: SyncResult) -> None:
         """Run postStart synchronously; a failure kills the container (FailedPostStartHook, PostStartHookError)."""
         try:
-            await run_hook(handler, client=self.client, container_id=cid, ctr=c.raw, pod_ip=pod_ip,
+            await run_hook(handler, client=self.client, container_id=cid, pod_ip=pod_ip,
                            timeout=pod.spec.termination_grace_period_seconds or 30)
             return
         except HookError as err:
@@ -399,8 +399,8 @@ class KubeRuntime:
     async def _pre_stop(self, pod: Pod, k: KillAction, grace: int, rt: PodRuntimeStatus | None) -> int:
         """Run the container's preStop hook within the grace period; the grace left for StopContainer (≥ 2 s)."""
         c = pod.container(k.name)
-        handler = ((c.raw.get("lifecycle") or {}).get("preStop") if c is not None else None)
-        if c is None or not handler or grace <= 0:
+        handler = c.lifecycle.pre_stop if c is not None else None
+        if c is None or handler is None or grace <= 0:
             return grace
         if rt is not None and not any(i.id == k.container_id and i.running for i in rt.containers):
             return grace
@@ -411,7 +411,7 @@ class KubeRuntime:
             pod_ip = self.node.host_ip
         t0 = self.clock.monotonic()
         try:
-            await asyncio.wait_for(run_hook(handler, client=self.client, container_id=k.container_id, ctr=c.raw, pod_ip=pod_ip, timeout=grace), grace)
+            await asyncio.wait_for(run_hook(handler, client=self.client, container_id=k.container_id, pod_ip=pod_ip, timeout=grace), grace)
         except (asyncio.TimeoutError, TimeoutError):
             msg = f"PreStopHook failed: {describe_hook(handler)} hook did not complete within the grace period of {grace}s"
             self.recorder.pod(pod, reason="FailedPreStopHook", message=msg, type=ev.WARNING, container=k.name)

@@ -120,7 +120,7 @@ def parse_resolv_conf(text: str) -> api.DNSConfig:
 
 def compute_dns(pod: Pod, node: NodeInfo, host_resolv: api.DNSConfig) -> api.DNSConfig | None:
     policy = pod.spec.dns_policy
-    extra = pod.manifest.get("spec", {}).get("dnsConfig") or {}
+    extra = pod.spec.dns_config
     if policy == "ClusterFirstWithHostNet" or (policy == "ClusterFirst" and not pod.spec.host_network):
         if node.cluster_dns:
             d = node.cluster_domain
@@ -135,16 +135,15 @@ def compute_dns(pod: Pod, node: NodeInfo, host_resolv: api.DNSConfig) -> api.DNS
         base = api.DNSConfig()
     else:  # Default, or ClusterFirst on hostNetwork
         base = host_resolv
-    if not extra:
+    if extra is None:
         return base
     opts = list(base.options)
-    for o in extra.get("options") or []:
-        name = o.get("name", "")
-        opts = [x for x in opts if x.split(":")[0] != name]
-        opts.append(f"{name}:{o['value']}" if o.get("value") is not None else name)
+    for o in extra.options:
+        opts = [x for x in opts if x.split(":")[0] != o.name]
+        opts.append(f"{o.name}:{o.value}" if o.value is not None else o.name)
     return api.DNSConfig(
-        servers=tuple(dict.fromkeys([*base.servers, *(extra.get("nameservers") or [])])),
-        searches=tuple(dict.fromkeys([*base.searches, *(extra.get("searches") or [])])),
+        servers=tuple(dict.fromkeys([*base.servers, *extra.nameservers])),
+        searches=tuple(dict.fromkeys([*base.searches, *extra.searches])),
         options=tuple(opts),
     )
 
@@ -210,9 +209,8 @@ def compute_container_config(
             [{"name": p.name, "containerPort": p.container_port, "protocol": p.protocol} | ({"hostPort": p.host_port} if p.host_port else {}) for p in c.ports],
             separators=(",", ":"),
         )
-    pre_stop = (c.raw.get("lifecycle") or {}).get("preStop")
-    if pre_stop:
-        annotations[t.ANN_PRESTOP_HANDLER] = json.dumps(pre_stop, separators=(",", ":"))
+    if c.lifecycle.pre_stop_json:
+        annotations[t.ANN_PRESTOP_HANDLER] = c.lifecycle.pre_stop_json
     node = node or NodeInfo(node_name=pod.spec.node_name, host_ip=host_ip)
     security = sec.compute_container_security(pod, c, seccomp_root=node.seccomp_root)
     return api.ContainerConfig(
@@ -226,9 +224,9 @@ def compute_container_config(
         labels=labels,
         annotations=annotations,
         log_path=f"{c.name}/{restart_count}.log",
-        stdin=bool(c.raw.get("stdin")),
-        stdin_once=bool(c.raw.get("stdinOnce")),
-        tty=bool(c.raw.get("tty")),
+        stdin=c.stdin,
+        stdin_once=c.stdin_once,
+        tty=c.tty,
         mounts=mounts,
         resources=compute_container_resources(pod, c, node),
         security=security,

@@ -19,9 +19,10 @@ from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 from kubelet.types import (
-    ANN_CONFIG_FILE, ANN_CONFIG_HASH, ANN_CONFIG_SEEN, ANN_CONFIG_SOURCE, ContainerPort, ContainerSpec, EnvVar, Pod,
-    PodSpec, PodUID,
+    ANN_CONFIG_FILE, ANN_CONFIG_HASH, ANN_CONFIG_SEEN, ANN_CONFIG_SOURCE, ContainerPort, ContainerSpec, DNSOption,
+    EnvVar, Lifecycle, Pod, PodDNSConfig, PodSpec, PodUID, SleepAction,
 )
+from kubelet.manifest.fields import container_port_refs, render_path
 from kubelet.manifest.validation import Path, parse_probes
 
 __all__ = ["canonical_json", "compute_image_pull_policy", "compute_pod", "default_pod_object", "format_rfc3339nano",
@@ -138,6 +139,7 @@ def compute_pod(obj: Mapping[str, Any], *, file: str, node_name: str, prefix: Pa
         share_process_namespace=spec.get("shareProcessNamespace") is True,
         termination_grace_period_seconds=spec["terminationGracePeriodSeconds"],
         dns_policy=spec["dnsPolicy"],
+        dns_config=_dns_config(spec.get("dnsConfig")),
         hostname=spec.get("hostname") or "",
         subdomain=spec.get("subdomain") or "",
         node_name=node_name,
@@ -166,9 +168,41 @@ def _container(ctr: Mapping[str, Any], path: Path) -> ContainerSpec:
         liveness_probe=probes.get("livenessProbe"),
         readiness_probe=probes.get("readinessProbe"),
         startup_probe=probes.get("startupProbe"),
+        lifecycle=_lifecycle(ctr, path),
+        stdin=ctr.get("stdin") is True,
+        stdin_once=ctr.get("stdinOnce") is True,
+        tty=ctr.get("tty") is True,
         hash=hashlib.sha256(canonical_json(ctr).encode()).hexdigest()[:8],
         raw=ctr,
     )
+
+
+def _lifecycle(ctr: Mapping[str, Any], path: Path) -> Lifecycle:
+    """postStart/preStop as typed handlers (validated already: the probes' handler grammar, or sleep)."""
+    from probes.spec import parse_handler
+
+    lc = ctr.get("lifecycle") or {}
+    handlers: dict[str, Any] = {}
+    for hook in ("postStart", "preStop"):
+        h = lc.get(hook)
+        if h is None:
+            continue
+        if h.get("sleep") is not None:
+            handlers[hook] = SleepAction(seconds=int(h["sleep"].get("seconds", 0)))
+        else:
+            handlers[hook] = parse_handler(h, field=render_path(path + ("lifecycle", hook)),
+                                           container_ports=container_port_refs(ctr))
+    pre_stop = lc.get("preStop")
+    return Lifecycle(post_start=handlers.get("postStart"), pre_stop=handlers.get("preStop"),
+                     pre_stop_json=json.dumps(pre_stop, separators=(",", ":")) if pre_stop else "")
+
+
+def _dns_config(obj: Mapping[str, Any] | None) -> PodDNSConfig | None:
+    if not obj:
+        return None
+    return PodDNSConfig(nameservers=tuple(obj.get("nameservers") or ()), searches=tuple(obj.get("searches") or ()),
+                        options=tuple(DNSOption(name=o.get("name", ""), value=None if o.get("value") is None else str(o["value"]))
+                                      for o in obj.get("options") or ()))
 
 
 def _env(env: Mapping[str, Any]) -> EnvVar:

@@ -334,10 +334,10 @@ def _validate_lifecycle(c: Any, ctr: Mapping[str, Any], path: Path, grace: Any) 
                                                                   f"terminationGracePeriodSeconds ({grace})"))
             continue
         from probes.errors import ProbeSpecError
-        from probes.spec import _parse_handler  # the probe handler grammar is the hook grammar (minus grpc/sleep)
+        from probes.spec import parse_handler  # the probe handler grammar is the hook grammar (minus grpc/sleep)
         field = render_path(hpath)
         try:
-            _parse_handler(h, field=field, container_ports=container_port_refs(ctr))
+            parse_handler(h, field=field, container_ports=container_port_refs(ctr))
         except ProbeSpecError as e:
             text = str(e)
             reason = text[len(e.field) + 2:] if text.startswith(e.field + ": ") else text
