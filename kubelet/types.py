@@ -6,9 +6,11 @@ reads directly; the typed fields are the ones the sync logic depends on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, NewType
+from typing import Any, Mapping
 
-PodUID = NewType("PodUID", str)
+# Defined once, in probes (which kubelet imports and which imports nothing of ours); cri.api keeps its own
+# SandboxId/ContainerId because cri must not depend on probes, cni its own because it is a separate program.
+from probes.types import ContainerId as ContainerId, PodUID as PodUID
 
 # Label and annotation keys shared with the kubelet, so crictl & co. see familiar pods and a restarted agent adopts them.
 LABEL_POD_NAME = "io.kubernetes.pod.name"
