@@ -10,6 +10,7 @@ from typing import Any, Callable, Mapping
 from cri.api import ContainerState
 from kubelet.lifecycle.actions import compute_next_init
 from kubelet.clock import rfc3339
+from kubelet.lifecycle.statusfmt import render_running, render_terminated
 from kubelet.kuberuntime.view import ContainerInfo, PodRuntimeStatus
 from kubelet.types import ContainerSpec, Pod
 
@@ -37,25 +38,6 @@ class StatusInputs:
     termination_message: Callable[[Pod, ContainerSpec, ContainerInfo], str] = lambda pod, c, info: ""
 
 
-def _ns_to_rfc(ts_ns: int) -> str | None:
-    return rfc3339(ts_ns / 1e9) if ts_ns else None
-
-
-def _terminated(info: ContainerInfo, runtime: str, message: str = "") -> dict[str, Any]:
-    # containerd reports an OOM kill as reason "OOMKilled" (exit code 137): kept as the kubelet shows it
-    reason = info.reason or ("Completed" if info.exit_code == 0 else "Error")
-    d: dict[str, Any] = {
-        "exitCode": info.exit_code,
-        "reason": reason,
-        "startedAt": _ns_to_rfc(info.started_at),
-        "finishedAt": _ns_to_rfc(info.finished_at),
-        "containerID": f"{runtime}://{info.id}",
-    }
-    if message or info.message:
-        d["message"] = message or info.message
-    return d
-
-
 def compute_container_status(
     pod: Pod, c: ContainerSpec, rt: PodRuntimeStatus, inputs: StatusInputs, *, init: bool, default_waiting: str
 ) -> dict[str, Any]:
@@ -71,7 +53,7 @@ def compute_container_status(
     st["imageID"] = latest.image_ref
     st["restartCount"] = latest.restart_count
     if previous is not None and previous.exited:
-        st["lastState"] = {"terminated": _terminated(previous, inputs.runtime_name, inputs.termination_message(pod, c, previous))}
+        st["lastState"] = {"terminated": render_terminated(previous, inputs.runtime_name, inputs.termination_message(pod, c, previous))}
     else:
         st["lastState"] = {}
     if latest.running:
@@ -79,9 +61,9 @@ def compute_container_status(
         st["started"] = True if started is None else started
         ready = inputs.readiness(c.name, latest.id)
         st["ready"] = bool(st["started"]) and (True if ready is None else ready) and not init
-        st["state"] = {"running": {"startedAt": _ns_to_rfc(latest.started_at)}}
+        st["state"] = render_running(latest)
     elif latest.exited:
-        term = _terminated(latest, inputs.runtime_name, inputs.termination_message(pod, c, latest))
+        term = render_terminated(latest, inputs.runtime_name, inputs.termination_message(pod, c, latest))
         if c.name in inputs.waiting:
             # Exited and held back (CrashLoopBackOff): waiting now, the exit shown as lastState, as kubectl shows it.
             reason, message = inputs.waiting[c.name]
