@@ -18,7 +18,7 @@ from kubelet.clock import Clock, RealClock
 from kubelet.kuberuntime.imagegc import ImageGCManager
 from kubelet.kuberuntime.logrotate import ContainerLogManager
 from kubelet.kuberuntime.manager import KubeRuntime
-from kubelet.kuberuntime.podconfig import NodeInfo
+from kubelet.kuberuntime.podconfig import NodeInfo, read_node_memory_capacity
 from kubelet.kuberuntime.view import RuntimeView
 from kubelet.lifecycle import events as ev
 from kubelet.lifecycle.agent import VERSION, Agent, SyncDoneFn, WorkersFactory, detect_host_ip
@@ -100,6 +100,7 @@ def build_agent(
         cluster_dns=tuple(config.cluster_dns),
         cluster_domain=config.cluster_domain,
         pod_logs_dir=config.pod_logs_dir,
+        memory_capacity=read_node_memory_capacity(),
     )
     recorder = ev.EventRecorder(host=config.node_name, clock=clock)
     view = RuntimeView(client, node_name=config.node_name)

@@ -23,13 +23,14 @@ class NodeInfo:
     cluster_domain: str = "cluster.local"
     pod_logs_dir: str = "/var/log/pods"
     host_resolv_conf: str = "/etc/resolv.conf"
-    memory_capacity: int = 0  # bytes; 0 = read /proc/meminfo (Burstable oom_score_adj scales with it)
+    memory_capacity: int = 0  # bytes (read_node_memory_capacity; Burstable oom_score_adj scales with it)
     seccomp_root: str = "/var/lib/nodelet/seccomp"  # Localhost seccomp profiles are relative to it
 
 
-def node_memory_capacity() -> int:
+def read_node_memory_capacity(meminfo: str = "/proc/meminfo") -> int:
+    """MemTotal in bytes; 0 if unknown. Read once at start-up (kubelet/app.py) into NodeInfo.memory_capacity."""
     try:
-        with open("/proc/meminfo") as f:
+        with open(meminfo) as f:
             for line in f:
                 if line.startswith("MemTotal:"):
                     return int(line.split()[1]) * 1024
@@ -50,7 +51,7 @@ def compute_container_resources(pod: Pod, c: ContainerSpec, node: NodeInfo) -> a
     spec = pod.manifest.get("spec", {})
     critical = spec.get("priorityClassName") == res.NODE_CRITICAL_PRIORITY_CLASS
     return res.compute_linux_resources(c.raw, qos=compute_pod_qos(pod),
-                                       memory_capacity=node.memory_capacity or node_memory_capacity(),
+                                       memory_capacity=node.memory_capacity,
                                        node_critical=critical)
 
 
