@@ -83,6 +83,40 @@ class PodDNSConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SeccompProfile:
+    type: str  # RuntimeDefault | Localhost | Unconfined
+    localhost_profile: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecurityContext:
+    """A container's securityContext (the fields nodelet acts on; None = not set). The pod's inherited fields
+    (runAsUser, runAsGroup, runAsNonRoot, seccompProfile) are merged in by security.effective_security_context."""
+
+    run_as_user: int | None = None
+    run_as_group: int | None = None
+    run_as_non_root: bool | None = None
+    privileged: bool | None = None
+    allow_privilege_escalation: bool | None = None
+    read_only_root_filesystem: bool | None = None
+    capabilities_add: tuple[str, ...] = ()
+    capabilities_drop: tuple[str, ...] = ()
+    proc_mount: str | None = None
+    seccomp_profile: SeccompProfile | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PodSecurityContext:
+    run_as_user: int | None = None
+    run_as_group: int | None = None
+    run_as_non_root: bool | None = None
+    seccomp_profile: SeccompProfile | None = None
+    supplemental_groups: tuple[int, ...] = ()
+    fs_group: int | None = None
+    sysctls: tuple[tuple[str, str], ...] = ()  # (name, value)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ContainerSpec:
     name: str
     image: str
@@ -99,6 +133,7 @@ class ContainerSpec:
     readiness_probe: Any = None
     startup_probe: Any = None
     lifecycle: Lifecycle = Lifecycle()
+    security_context: SecurityContext = SecurityContext()
     stdin: bool = False
     stdin_once: bool = False
     tty: bool = False
@@ -116,6 +151,7 @@ class PodSpec:
     host_pid: bool = False
     host_ipc: bool = False
     share_process_namespace: bool = False
+    security_context: PodSecurityContext = PodSecurityContext()
     termination_grace_period_seconds: int = 30
     dns_policy: str = "ClusterFirst"
     dns_config: PodDNSConfig | None = None

@@ -26,7 +26,7 @@ from kubelet.kuberuntime.etchosts import ensure_hosts_file, hosts_file_path, ren
 from kubelet.kuberuntime.hooks import HookError, describe_hook, run_hook
 from kubelet.kuberuntime.podconfig import NodeInfo, compute_container_config, compute_env, compute_sandbox_config, parse_resolv_conf
 from kubelet.kuberuntime.view import ContainerInfo, PodRuntimeStatus, RuntimeView
-from kubelet.kuberuntime.security import verify_run_as_non_root
+from kubelet.kuberuntime.security import effective_security_context, verify_run_as_non_root
 from kubelet.lifecycle.termination import TerminationMessages, termination_message_file
 from kubelet.types import ContainerSpec, LifecycleHandler, Pod
 from kubelet.manifest.validation_spec import compute_unimplemented_fields
@@ -304,9 +304,7 @@ class KubeRuntime:
     async def _prepare_container(self, pod: Pod, c: ContainerSpec, image: str, *, restart_count: int, pod_ip: str) -> tuple[api.Mount, ...]:
         """Everything a container needs on the node before CreateContainer: the runAsNonRoot check, the pod's
         volumes, the termination-message file; the mounts. VolumeError (→ CreateContainerConfigError) otherwise."""
-        sc = c.raw.get("securityContext") or {}
-        psc = pod.manifest.get("spec", {}).get("securityContext") or {}
-        if sc.get("runAsNonRoot") is True or (psc.get("runAsNonRoot") is True and sc.get("runAsNonRoot") is not False):
+        if effective_security_context(pod, c).run_as_non_root is True:
             try:
                 img = await self.client.image_status(image)
             except cri.CRIError as err:

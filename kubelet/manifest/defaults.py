@@ -20,7 +20,8 @@ from typing import Any
 
 from kubelet.types import (
     ANN_CONFIG_FILE, ANN_CONFIG_HASH, ANN_CONFIG_SEEN, ANN_CONFIG_SOURCE, ContainerPort, ContainerSpec, DNSOption,
-    EnvVar, Lifecycle, Pod, PodDNSConfig, PodSpec, PodUID, SleepAction,
+    EnvVar, Lifecycle, Pod, PodDNSConfig, PodSecurityContext, PodSpec, PodUID, SeccompProfile, SecurityContext,
+    SleepAction,
 )
 from kubelet.manifest.fields import container_port_refs, render_path
 from kubelet.manifest.validation import Path, parse_probes
@@ -137,6 +138,7 @@ def compute_pod(obj: Mapping[str, Any], *, file: str, node_name: str, prefix: Pa
         host_pid=spec.get("hostPID") is True,
         host_ipc=spec.get("hostIPC") is True,
         share_process_namespace=spec.get("shareProcessNamespace") is True,
+        security_context=_pod_security(spec.get("securityContext") or {}),
         termination_grace_period_seconds=spec["terminationGracePeriodSeconds"],
         dns_policy=spec["dnsPolicy"],
         dns_config=_dns_config(spec.get("dnsConfig")),
@@ -169,6 +171,7 @@ def _container(ctr: Mapping[str, Any], path: Path) -> ContainerSpec:
         readiness_probe=probes.get("readinessProbe"),
         startup_probe=probes.get("startupProbe"),
         lifecycle=_lifecycle(ctr, path),
+        security_context=_security(ctr.get("securityContext") or {}),
         stdin=ctr.get("stdin") is True,
         stdin_once=ctr.get("stdinOnce") is True,
         tty=ctr.get("tty") is True,
@@ -195,6 +198,34 @@ def _lifecycle(ctr: Mapping[str, Any], path: Path) -> Lifecycle:
     pre_stop = lc.get("preStop")
     return Lifecycle(post_start=handlers.get("postStart"), pre_stop=handlers.get("preStop"),
                      pre_stop_json=json.dumps(pre_stop, separators=(",", ":")) if pre_stop else "")
+
+
+def _seccomp(obj: Mapping[str, Any] | None) -> SeccompProfile | None:
+    if not obj:
+        return None
+    return SeccompProfile(type=str(obj.get("type") or ""), localhost_profile=str(obj.get("localhostProfile") or ""))
+
+
+def _security(sc: Mapping[str, Any]) -> SecurityContext:
+    caps = sc.get("capabilities") or {}
+    return SecurityContext(
+        run_as_user=sc.get("runAsUser"), run_as_group=sc.get("runAsGroup"), run_as_non_root=sc.get("runAsNonRoot"),
+        privileged=sc.get("privileged"), allow_privilege_escalation=sc.get("allowPrivilegeEscalation"),
+        read_only_root_filesystem=sc.get("readOnlyRootFilesystem"),
+        capabilities_add=tuple(str(x).upper() for x in caps.get("add") or ()),
+        capabilities_drop=tuple(str(x).upper() for x in caps.get("drop") or ()),
+        proc_mount=sc.get("procMount"), seccomp_profile=_seccomp(sc.get("seccompProfile")),
+    )
+
+
+def _pod_security(psc: Mapping[str, Any]) -> PodSecurityContext:
+    groups = list(psc.get("supplementalGroups") or [])
+    return PodSecurityContext(
+        run_as_user=psc.get("runAsUser"), run_as_group=psc.get("runAsGroup"), run_as_non_root=psc.get("runAsNonRoot"),
+        seccomp_profile=_seccomp(psc.get("seccompProfile")), supplemental_groups=tuple(groups),
+        fs_group=psc.get("fsGroup"),
+        sysctls=tuple((str(s["name"]).replace("/", "."), str(s.get("value", ""))) for s in psc.get("sysctls") or []),
+    )
 
 
 def _dns_config(obj: Mapping[str, Any] | None) -> PodDNSConfig | None:
