@@ -83,6 +83,15 @@ class PodDNSConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ResourceRequirements:
+    """A container's resources: quantities as written (``"500m"``, ``"1Gi"``, ``2``); kuberuntime.resources
+    parses them (API defaulting: a limit without a request requests the limit)."""
+
+    requests: Mapping[str, Any] = field(default_factory=dict)
+    limits: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
 class SeccompProfile:
     type: str  # RuntimeDefault | Localhost | Unconfined
     localhost_profile: str = ""
@@ -134,6 +143,7 @@ class ContainerSpec:
     startup_probe: Any = None
     lifecycle: Lifecycle = Lifecycle()
     security_context: SecurityContext = SecurityContext()
+    resources: ResourceRequirements = ResourceRequirements()
     stdin: bool = False
     stdin_once: bool = False
     tty: bool = False
@@ -152,6 +162,7 @@ class PodSpec:
     host_ipc: bool = False
     share_process_namespace: bool = False
     security_context: PodSecurityContext = PodSecurityContext()
+    priority_class_name: str = ""
     termination_grace_period_seconds: int = 30
     dns_policy: str = "ClusterFirst"
     dns_config: PodDNSConfig | None = None

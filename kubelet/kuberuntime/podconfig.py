@@ -10,7 +10,7 @@ from cri import api
 from kubelet.kuberuntime import resources as res
 from kubelet.kuberuntime import security as sec
 from kubelet import types as t
-from kubelet.types import ContainerSpec, Pod
+from kubelet.types import ContainerSpec, Pod, ResourceRequirements
 
 _VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
 
@@ -39,8 +39,8 @@ def read_node_memory_capacity(meminfo: str = "/proc/meminfo") -> int:
     return 0
 
 
-def _all_containers(pod: Pod) -> list[Mapping[str, object]]:
-    return [c.raw for c in pod.spec.init_containers + pod.spec.containers]
+def _all_containers(pod: Pod) -> list[ResourceRequirements]:
+    return [c.resources for c in pod.spec.init_containers + pod.spec.containers]
 
 
 def compute_pod_qos(pod: Pod) -> str:
@@ -48,9 +48,8 @@ def compute_pod_qos(pod: Pod) -> str:
 
 
 def compute_container_resources(pod: Pod, c: ContainerSpec, node: NodeInfo) -> api.LinuxResources:
-    spec = pod.manifest.get("spec", {})
-    critical = spec.get("priorityClassName") == res.NODE_CRITICAL_PRIORITY_CLASS
-    return res.compute_linux_resources(c.raw, qos=compute_pod_qos(pod),
+    critical = pod.spec.priority_class_name == res.NODE_CRITICAL_PRIORITY_CLASS
+    return res.compute_linux_resources(c.resources, qos=compute_pod_qos(pod),
                                        memory_capacity=node.memory_capacity,
                                        node_critical=critical)
 
@@ -170,7 +169,7 @@ def compute_sandbox_config(pod: Pod, node: NodeInfo, *, attempt: int, host_resol
         cgroup_parent=res.compute_cgroup_parent(pod.uid, compute_pod_qos(pod)),
         security=sec.compute_sandbox_security(pod, seccomp_root=node.seccomp_root),
         sysctls=sec.compute_sysctls(pod),
-        resources=res.compute_pod_resources([c.raw for c in spec.containers], [c.raw for c in spec.init_containers]),
+        resources=res.compute_pod_resources([c.resources for c in spec.containers], [c.resources for c in spec.init_containers]),
     )
     return api.PodSandboxConfig(
         metadata=api.PodSandboxMetadata(name=pod.name, uid=pod.uid, namespace=pod.namespace, attempt=attempt),

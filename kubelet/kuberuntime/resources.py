@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from cri import api
 from kubelet.errors import PermanentError
+from kubelet.types import ResourceRequirements
 
 __all__ = [
     "parse_quantity", "QuantityError", "milli_cpu", "memory_bytes", "compute_qos_class", "compute_linux_resources",
     "compute_oom_score_adj", "compute_cgroup_parent", "compute_pod_resources", "effective_requests",
+    "parse_resource_requirements",
     "MIN_SHARES", "MAX_SHARES", "QUOTA_PERIOD", "MIN_QUOTA_PERIOD",
 ]
 
@@ -70,21 +72,26 @@ def memory_bytes(value: Any) -> int:
     return int(q.to_integral_value(rounding="ROUND_CEILING"))
 
 
-def effective_requests(res: Mapping[str, Any]) -> dict[str, Any]:
+def parse_resource_requirements(resources: Mapping[str, Any] | None) -> ResourceRequirements:
+    """A (validated) ``resources`` object as the typed value."""
+    resources = resources or {}
+    return ResourceRequirements(requests=dict(resources.get("requests") or {}), limits=dict(resources.get("limits") or {}))
+
+
+def effective_requests(res: ResourceRequirements) -> dict[str, Any]:
     """API defaulting: a resource with a limit and no request requests its limit."""
-    requests = dict(res.get("requests") or {})
-    for k, v in (res.get("limits") or {}).items():
+    requests = dict(res.requests)
+    for k, v in res.limits.items():
         requests.setdefault(k, v)
     return requests
 
 
-def compute_qos_class(containers: list[Mapping[str, Any]]) -> str:
+def compute_qos_class(containers: Sequence[ResourceRequirements]) -> str:
     """``GetPodQOS`` over cpu and memory of all containers (init included)."""
     requests_seen = limits_seen = False
     guaranteed = True
-    for ctr in containers:
-        res = ctr.get("resources") or {}
-        lim = {k: v for k, v in (res.get("limits") or {}).items() if k in ("cpu", "memory")}
+    for res in containers:
+        lim = {k: v for k, v in res.limits.items() if k in ("cpu", "memory")}
         req = {k: v for k, v in effective_requests(res).items() if k in ("cpu", "memory")}
         requests_seen |= any(parse_quantity(v) != 0 for v in req.values())
         limits_seen |= any(parse_quantity(v) != 0 for v in lim.values())
@@ -127,12 +134,11 @@ def _quota(milli: int, period: int) -> int:
     return max(MIN_QUOTA_PERIOD, milli * period // 1000)
 
 
-def compute_linux_resources(ctr: Mapping[str, Any], *, qos: str, memory_capacity: int,
+def compute_linux_resources(res: ResourceRequirements, *, qos: str, memory_capacity: int,
                             node_critical: bool) -> api.LinuxResources:
     """``calculateLinuxResources`` + oom_score_adj for one container: cpu shares from the cpu request (2 when none),
     CFS quota/period from the cpu limit, memory limit in bytes."""
-    res = ctr.get("resources") or {}
-    limits = res.get("limits") or {}
+    limits = res.limits
     requests = effective_requests(res)
     cpu_req = milli_cpu(requests["cpu"]) if "cpu" in requests else 0
     cpu_lim = milli_cpu(limits["cpu"]) if "cpu" in limits else 0
@@ -150,17 +156,16 @@ def compute_linux_resources(ctr: Mapping[str, Any], *, qos: str, memory_capacity
     )
 
 
-def compute_pod_resources(containers: list[Mapping[str, Any]],
-                          init_containers: list[Mapping[str, Any]] = ()) -> api.LinuxResources:  # type: ignore[assignment]
+def compute_pod_resources(containers: Sequence[ResourceRequirements],
+                          init_containers: Sequence[ResourceRequirements] = ()) -> api.LinuxResources:
     """The pod cgroup's limits (``ResourceConfigForPod``): cpu shares from the summed cpu requests, CFS quota from
     the summed cpu limits and a memory limit from the summed memory limits — each only when every container has
     that limit. Init containers run one at a time: each counts as max(sum of regular containers, itself)."""
-    def totals(group: list[Mapping[str, Any]]) -> tuple[int, int | None, int | None]:
+    def totals(group: Sequence[ResourceRequirements]) -> tuple[int, int | None, int | None]:
         req, cpu_lim, mem_lim = 0, 0, 0
         all_cpu = all_mem = bool(group)
-        for ctr in group:
-            res = ctr.get("resources") or {}
-            limits = res.get("limits") or {}
+        for res in group:
+            limits = res.limits
             req += milli_cpu(effective_requests(res).get("cpu", 0))
             if "cpu" in limits:
                 cpu_lim += milli_cpu(limits["cpu"])

@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 from cri import api
 from kubelet.kuberuntime.podconfig import expand
 from kubelet.kuberuntime.projected import PLUGIN_DIRS, ProjectionError, compute_projection, ensure_projected_volume
-from kubelet.kuberuntime.resources import compute_pod_resources, memory_bytes
+from kubelet.kuberuntime.resources import compute_pod_resources, memory_bytes, parse_resource_requirements
 from kubelet.errors import PermanentError
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,8 @@ def compute_volumes(manifest: Mapping[str, Any]) -> tuple[VolumeSpec, ...]:
     """The pod's volumes from its (validated) manifest. A memory-backed emptyDir is sized by the smaller of its
     sizeLimit and the pod's memory limit (SizeMemoryBackedVolumes); with neither, tmpfs's default applies."""
     spec = manifest.get("spec", {})
-    pod_limit = compute_pod_resources(list(spec.get("containers") or []),
-                                      list(spec.get("initContainers") or [])).memory_limit_in_bytes
+    pod_limit = compute_pod_resources([parse_resource_requirements(c.get("resources")) for c in spec.get("containers") or []],
+                                      [parse_resource_requirements(c.get("resources")) for c in spec.get("initContainers") or []]).memory_limit_in_bytes
     out = []
     for v in spec.get("volumes") or []:
         if "emptyDir" in v:

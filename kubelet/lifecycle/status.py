@@ -136,7 +136,7 @@ def compute_qos_class(pod: Pod) -> str:
     """The pod's QoS class, by quantity (requests `cpu: "1"` equals limits `"1000m"`), as its cgroups are set up."""
     from kubelet.kuberuntime.resources import compute_qos_class as qos
 
-    return qos([c.raw for c in pod.spec.containers + pod.spec.init_containers])
+    return qos([c.resources for c in pod.spec.containers + pod.spec.init_containers])
 
 
 def _succeeded_latest(rt: PodRuntimeStatus, name: str) -> bool:

@@ -23,6 +23,7 @@ from kubelet.types import (
     EnvVar, Lifecycle, Pod, PodDNSConfig, PodSecurityContext, PodSpec, PodUID, SeccompProfile, SecurityContext,
     SleepAction,
 )
+from kubelet.kuberuntime.resources import parse_resource_requirements
 from kubelet.manifest.fields import container_port_refs, render_path
 from kubelet.manifest.validation import Path, parse_probes
 
@@ -139,6 +140,7 @@ def compute_pod(obj: Mapping[str, Any], *, file: str, node_name: str, prefix: Pa
         host_ipc=spec.get("hostIPC") is True,
         share_process_namespace=spec.get("shareProcessNamespace") is True,
         security_context=_pod_security(spec.get("securityContext") or {}),
+        priority_class_name=spec.get("priorityClassName") or "",
         termination_grace_period_seconds=spec["terminationGracePeriodSeconds"],
         dns_policy=spec["dnsPolicy"],
         dns_config=_dns_config(spec.get("dnsConfig")),
@@ -172,6 +174,7 @@ def _container(ctr: Mapping[str, Any], path: Path) -> ContainerSpec:
         startup_probe=probes.get("startupProbe"),
         lifecycle=_lifecycle(ctr, path),
         security_context=_security(ctr.get("securityContext") or {}),
+        resources=parse_resource_requirements(ctr.get("resources")),
         stdin=ctr.get("stdin") is True,
         stdin_once=ctr.get("stdinOnce") is True,
         tty=ctr.get("tty") is True,

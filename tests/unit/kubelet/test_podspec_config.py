@@ -11,6 +11,7 @@ from kubelet.manifest.defaults import compute_pod
 from kubelet.kuberuntime.podconfig import NodeInfo, compute_container_config, compute_sandbox_config
 from kubelet.kuberuntime.resources import (
     compute_cgroup_parent, compute_linux_resources, compute_oom_score_adj, compute_qos_class, milli_cpu, parse_quantity,
+    parse_resource_requirements,
 )
 from kubelet.kuberuntime.security import DEFAULT_MASKED_PATHS, compute_container_security, verify_run_as_non_root
 from kubelet.lifecycle.termination import parse_cri_log_tail
@@ -54,16 +55,19 @@ def test_milli_cpu_rounds_up() -> None:
     ({"limits": {"cpu": "1m"}}, 2, 1000, 100000, 0),  # shares and quota floors
 ])
 def test_linux_resources(resources: dict[str, Any], shares: int, quota: int, period: int, memory: int) -> None:
-    r = compute_linux_resources({"resources": resources}, qos="Burstable", memory_capacity=8 * GiB, node_critical=False)
+    r = compute_linux_resources(parse_resource_requirements(resources), qos="Burstable", memory_capacity=8 * GiB, node_critical=False)
     assert (r.cpu_shares, r.cpu_quota, r.cpu_period, r.memory_limit_in_bytes) == (shares, quota, period, memory)
 
 
 def test_qos_classes() -> None:
-    assert compute_qos_class([{}]) == "BestEffort"
-    assert compute_qos_class([{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]) == "Guaranteed"
-    assert compute_qos_class([{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1000m"}}}]) == "Guaranteed"
-    assert compute_qos_class([{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}, {}]) == "Burstable"
-    assert compute_qos_class([{"resources": {"requests": {"memory": "1Gi"}}}]) == "Burstable"
+    def qos(*ctrs: dict[str, Any]) -> str:
+        return compute_qos_class([parse_resource_requirements(c.get("resources")) for c in ctrs])
+
+    assert qos({}) == "BestEffort"
+    assert qos({"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}) == "Guaranteed"
+    assert qos({"resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1000m"}}}) == "Guaranteed"
+    assert qos({"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}, {}) == "Burstable"
+    assert qos({"resources": {"requests": {"memory": "1Gi"}}}) == "Burstable"
 
 
 def test_oom_score_adj_by_qos() -> None:
@@ -196,12 +200,12 @@ def test_unimplemented_fields_are_listed() -> None:
 def test_pod_level_resources() -> None:
     from kubelet.kuberuntime.resources import compute_pod_resources
 
-    a = {"resources": {"requests": {"cpu": "100m"}, "limits": {"cpu": "200m", "memory": "64Mi"}}}
-    b = {"resources": {"limits": {"cpu": "300m", "memory": "32Mi"}}}
+    a = parse_resource_requirements({"requests": {"cpu": "100m"}, "limits": {"cpu": "200m", "memory": "64Mi"}})
+    b = parse_resource_requirements({"limits": {"cpu": "300m", "memory": "32Mi"}})
     r = compute_pod_resources([a, b])
     assert (r.cpu_shares, r.cpu_quota, r.memory_limit_in_bytes) == (409, 50000, 96 << 20)  # 100m + 300m requested
-    big_init = {"resources": {"limits": {"cpu": "2", "memory": "1Gi"}}}
+    big_init = parse_resource_requirements({"limits": {"cpu": "2", "memory": "1Gi"}})
     r = compute_pod_resources([a, b], [big_init])
     assert (r.cpu_shares, r.cpu_quota, r.memory_limit_in_bytes) == (2048, 200000, 1 << 30)  # the init container is larger
-    r = compute_pod_resources([a, {}])
+    r = compute_pod_resources([a, parse_resource_requirements({})])
     assert (r.cpu_quota, r.memory_limit_in_bytes) == (0, 0)  # a container without limits: no pod limit
