@@ -83,6 +83,12 @@ class PodDNSConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class HostAlias:
+    ip: str
+    hostnames: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class ResourceRequirements:
     """A container's resources: quantities as written (``"500m"``, ``"1Gi"``, ``2``); kuberuntime.resources
     parses them (API defaulting: a limit without a request requests the limit)."""
@@ -168,6 +174,7 @@ class PodSpec:
     dns_config: PodDNSConfig | None = None
     hostname: str = ""
     subdomain: str = ""
+    host_aliases: tuple[HostAlias, ...] = ()
     node_name: str = ""
 
 

@@ -337,7 +337,7 @@ class KubeRuntime:
                 pass
         path = hosts_file_path(self.root_dir, pod.uid)
         try:
-            ensure_hosts_file(path, render_hosts_file(pod.manifest, pod_name=pod.name, namespace=pod.namespace, pod_ips=[pod_ip],
+            ensure_hosts_file(path, render_hosts_file(pod.spec, pod_name=pod.name, namespace=pod.namespace, pod_ips=[pod_ip],
                                                       cluster_domain=self.node.cluster_domain, host_network=pod.spec.host_network,
                                                       node_hosts=node_hosts))
         except OSError as err:

@@ -20,7 +20,7 @@ from typing import Any
 
 from kubelet.types import (
     ANN_CONFIG_FILE, ANN_CONFIG_HASH, ANN_CONFIG_SEEN, ANN_CONFIG_SOURCE, ContainerPort, ContainerSpec, DNSOption,
-    EnvVar, Lifecycle, Pod, PodDNSConfig, PodSecurityContext, PodSpec, PodUID, SeccompProfile, SecurityContext,
+    EnvVar, HostAlias, Lifecycle, Pod, PodDNSConfig, PodSecurityContext, PodSpec, PodUID, SeccompProfile, SecurityContext,
     SleepAction,
 )
 from kubelet.kuberuntime.resources import parse_resource_requirements
@@ -146,6 +146,8 @@ def compute_pod(obj: Mapping[str, Any], *, file: str, node_name: str, prefix: Pa
         dns_config=_dns_config(spec.get("dnsConfig")),
         hostname=spec.get("hostname") or "",
         subdomain=spec.get("subdomain") or "",
+        host_aliases=tuple(HostAlias(ip=a["ip"], hostnames=tuple(a.get("hostnames") or ()))
+                           for a in spec.get("hostAliases") or ()),
         node_name=node_name,
     )
     return Pod(uid=uid, name=meta["name"], namespace=meta["namespace"], labels=dict(meta.get("labels") or {}),

@@ -9,6 +9,7 @@ import pytest
 
 from cri import api
 from kubelet.kuberuntime.etchosts import ensure_hosts_file, render_hosts_file
+from kubelet.types import HostAlias, PodSpec
 from kubelet.kuberuntime.volumes import VolumeError, ensure_container_mounts, ensure_pod_volumes
 
 
@@ -57,12 +58,12 @@ def test_sub_paths_are_created_inside_and_never_escape(tmp_path: Path) -> None:
 
 
 def test_hosts_file_text(tmp_path: Path) -> None:
-    m = {"spec": {"hostname": "web", "subdomain": "grp", "hostAliases": [{"ip": "10.0.0.9", "hostnames": ["a", "b"]}]}}
+    m = PodSpec(containers=(), hostname="web", subdomain="grp", host_aliases=(HostAlias(ip="10.0.0.9", hostnames=("a", "b")),))
     text = render_hosts_file(m, pod_name="p-n1", namespace="ns", pod_ips=["10.244.0.5"], cluster_domain="cluster.local", host_network=False)
     assert text.splitlines()[0] == "# Kubernetes-managed hosts file."
     assert "10.244.0.5\tweb.grp.ns.svc.cluster.local\tweb\n" in text
     assert text.endswith("\n# Entries added by HostAliases.\n10.0.0.9\ta\tb\n")
-    plain = render_hosts_file({"spec": {}}, pod_name="p-n1", namespace="ns", pod_ips=["10.244.0.5"], cluster_domain="c", host_network=False)
+    plain = render_hosts_file(PodSpec(containers=()), pod_name="p-n1", namespace="ns", pod_ips=["10.244.0.5"], cluster_domain="c", host_network=False)
     assert "10.244.0.5\tp-n1\n" in plain and "HostAliases" not in plain
     host = render_hosts_file(m, pod_name="p", namespace="ns", pod_ips=["1.1.1.1"], cluster_domain="c", host_network=True, node_hosts="127.0.0.1 localhost")
     assert host.startswith("# Kubernetes-managed hosts file (host network).\n127.0.0.1 localhost\n")
