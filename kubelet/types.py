@@ -83,6 +83,29 @@ class PodDNSConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class VolumeSpec:
+    """One pod volume nodelet sets up (kuberuntime.volumes.compute_volumes parses them)."""
+
+    name: str
+    kind: str  # "emptyDir" | "hostPath" | "configMap" | "secret"
+    medium: str = ""  # emptyDir: "" | "Memory"
+    size_limit: int | None = None  # emptyDir: bytes
+    path: str = ""  # hostPath
+    type: str = ""  # hostPath type
+    source: Mapping[str, Any] = field(default_factory=dict)  # configMap / secret source
+
+
+@dataclass(frozen=True, kw_only=True)
+class VolumeMount:
+    name: str
+    mount_path: str
+    sub_path: str = ""
+    sub_path_expr: str = ""
+    read_only: bool = False
+    mount_propagation: str = ""  # "" (None) | HostToContainer | Bidirectional
+
+
+@dataclass(frozen=True, kw_only=True)
 class HostAlias:
     ip: str
     hostnames: tuple[str, ...] = ()
@@ -150,6 +173,7 @@ class ContainerSpec:
     lifecycle: Lifecycle = Lifecycle()
     security_context: SecurityContext = SecurityContext()
     resources: ResourceRequirements = ResourceRequirements()
+    volume_mounts: tuple[VolumeMount, ...] = ()
     stdin: bool = False
     stdin_once: bool = False
     tty: bool = False
@@ -175,6 +199,7 @@ class PodSpec:
     hostname: str = ""
     subdomain: str = ""
     host_aliases: tuple[HostAlias, ...] = ()
+    volumes: tuple[VolumeSpec, ...] = ()
     node_name: str = ""
 
 

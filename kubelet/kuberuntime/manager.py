@@ -140,8 +140,10 @@ class KubeRuntime:
 
     async def refresh_volumes(self, pod: Pod) -> None:
         """Bring the pod's configMap/secret volumes up to date with their documents (every sync; cheap when equal)."""
-        if any("configMap" in v or "secret" in v for v in pod.manifest.get("spec", {}).get("volumes") or []):
-            await asyncio.to_thread(refresh_projected_volumes, pod.manifest, self.root_dir, pod.uid, tuple(self.objects()))
+        if any(v.kind in ("configMap", "secret") for v in pod.spec.volumes):
+            await asyncio.to_thread(functools.partial(
+                refresh_projected_volumes, pod.spec.volumes, self.root_dir, pod.uid, tuple(self.objects()),
+                fs_group=pod.spec.security_context.fs_group, namespace=pod.namespace))
 
     def termination_message(self, pod: Pod, c: ContainerSpec, info: ContainerInfo) -> str:
         """The terminated state's message of an exited container (StatusInputs.termination_message)."""
@@ -313,11 +315,13 @@ class KubeRuntime:
             if msg:
                 raise VolumeError(msg)
         try:
-            paths = await asyncio.to_thread(ensure_pod_volumes, pod.manifest, self.root_dir, pod.uid, tuple(self.objects()))
+            paths = await asyncio.to_thread(functools.partial(
+                ensure_pod_volumes, pod.spec.volumes, self.root_dir, pod.uid, tuple(self.objects()),
+                fs_group=pod.spec.security_context.fs_group, namespace=pod.namespace))
         except OSError as err:
             raise from_os_error(err, what="cannot set up volumes", cls=VolumeError) from None
         env = dict(compute_env(c, pod, pod_ip=pod_ip, host_ip=self.node.host_ip))
-        mounts = list(await asyncio.to_thread(functools.partial(ensure_container_mounts, c.raw, paths, env, subpath_dir=subpaths_dir(self.root_dir, pod.uid))))
+        mounts = list(await asyncio.to_thread(functools.partial(ensure_container_mounts, c.volume_mounts, paths, env, container=c.name, subpath_dir=subpaths_dir(self.root_dir, pod.uid))))
         if pod_ip and not any(m.container_path == "/etc/hosts" for m in mounts):
             mounts.append(api.Mount(container_path="/etc/hosts", host_path=str(await asyncio.to_thread(self._hosts_file, pod, pod_ip))))
         if c.termination_message_path and not any(m.container_path == c.termination_message_path for m in mounts):

@@ -24,6 +24,7 @@ from kubelet.types import (
     SleepAction,
 )
 from kubelet.kuberuntime.resources import parse_resource_requirements
+from kubelet.kuberuntime.volumes import compute_volumes, parse_volume_mounts
 from kubelet.manifest.fields import container_port_refs, render_path
 from kubelet.manifest.validation import Path, parse_probes
 
@@ -146,6 +147,7 @@ def compute_pod(obj: Mapping[str, Any], *, file: str, node_name: str, prefix: Pa
         dns_config=_dns_config(spec.get("dnsConfig")),
         hostname=spec.get("hostname") or "",
         subdomain=spec.get("subdomain") or "",
+        volumes=compute_volumes(pod),
         host_aliases=tuple(HostAlias(ip=a["ip"], hostnames=tuple(a.get("hostnames") or ()))
                            for a in spec.get("hostAliases") or ()),
         node_name=node_name,
@@ -177,6 +179,7 @@ def _container(ctr: Mapping[str, Any], path: Path) -> ContainerSpec:
         lifecycle=_lifecycle(ctr, path),
         security_context=_security(ctr.get("securityContext") or {}),
         resources=parse_resource_requirements(ctr.get("resources")),
+        volume_mounts=parse_volume_mounts(ctr),
         stdin=ctr.get("stdin") is True,
         stdin_once=ctr.get("stdinOnce") is True,
         tty=ctr.get("tty") is True,
