@@ -81,3 +81,28 @@ async def test_exec_hook_runs_the_parsed_command_through_cri() -> None:
         finally:
             await client.close()
     assert seen == [["sh", "-c", "ok"], ["sh", "-c", "fail"]]
+
+
+def test_no_raw_manifest_reads_far_from_parsing() -> None:
+    """The raw manifest is kept for display (the API's pod objects) and the unimplemented-fields report only."""
+    import re
+    from pathlib import Path
+
+    import kubelet
+
+    allowed = {
+        ("lifecycle/agent.py", "obj = dict(pod.manifest)"),  # the API's v1 Pod objects
+        ("kuberuntime/manager.py", "compute_unimplemented_fields(pod.manifest)"),
+        ("manifest/parse.py", 'found.item.manifest["metadata"]["name"]'),  # the parser itself
+    }
+    pattern = re.compile(r"\.raw\b|\bpod\.manifest\b|\.manifest\.get\(|\.manifest\[")
+    root = Path(kubelet.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith("testing") or rel in ("types.py", "manifest/defaults.py"):
+            continue
+        for line in path.read_text().splitlines():
+            if pattern.search(line) and not any(rel == f and s in line for f, s in allowed):
+                found.append(f"{rel}: {line.strip()}")
+    assert found == []
