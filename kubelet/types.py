@@ -8,9 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-# Defined once, in probes (which kubelet imports and which imports nothing of ours); cri.api keeps its own
-# SandboxId/ContainerId because cri must not depend on probes, cni its own because it is a separate program.
-from probes.types import ContainerId as ContainerId, PodUID as PodUID
+# The ids kubelet/ uses, each defined once where it originates: runtime objects' in cri.api, the pod UID in
+# probes.types (which imports nothing of ours). probes keeps its own ContainerId (it must not import cri), cni its
+# own (a separate program).
+from cri.api import ContainerId as ContainerId, SandboxId as SandboxId
+from probes.types import PodUID as PodUID
 
 # Label and annotation keys shared with the kubelet, so crictl & co. see familiar pods and a restarted agent adopts them.
 LABEL_POD_NAME = "io.kubernetes.pod.name"

@@ -168,7 +168,7 @@ class KubeRuntime:
         except OSError:
             return api.DNSConfig()
 
-    async def _create_sandbox(self, pod: Pod, sconf: api.PodSandboxConfig, actions: PodActions) -> tuple[str, str]:
+    async def _create_sandbox(self, pod: Pod, sconf: api.PodSandboxConfig, actions: PodActions) -> tuple[api.SandboxId, str]:
         if actions.attempt > 0 or actions.sandbox_reason not in ("", "no sandbox"):
             self.recorder.pod(pod, reason="SandboxChanged", message="Pod sandbox changed, it will be killed and re-created.")
         Path(sconf.log_directory).mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from cri.api import ContainerState
+from cri.api import ContainerId, ContainerState, SandboxId
 from kubelet.kuberuntime.view import ContainerInfo, PodRuntimeStatus
 from kubelet.types import ContainerSpec, Pod
 
@@ -27,7 +27,7 @@ class ProbeKill:
 
 @dataclass(frozen=True, kw_only=True)
 class KillAction:
-    container_id: str
+    container_id: ContainerId
     name: str
     message: str
     grace_seconds: int | None = None  # None: the pod's terminationGracePeriodSeconds
@@ -37,7 +37,7 @@ class KillAction:
 class PodActions:
     kill_pod: bool = False
     create_sandbox: bool = False
-    sandbox_id: str = ""
+    sandbox_id: SandboxId = SandboxId("")
     attempt: int = 0
     init_container_to_start: str | None = None
     containers_to_start: tuple[str, ...] = ()
@@ -62,11 +62,11 @@ def should_restart(policy: str, exit_code: int) -> bool:
     return False
 
 
-def compute_sandbox_changed(pod: Pod, rt: PodRuntimeStatus) -> tuple[bool, int, str, str]:
+def compute_sandbox_changed(pod: Pod, rt: PodRuntimeStatus) -> tuple[bool, int, SandboxId, str]:
     """(changed, attempt, existing sandbox id, reason) per the kubelet's podSandboxChanged."""
     newest = rt.newest_sandbox
     if newest is None:
-        return True, 0, "", "no sandbox"
+        return True, 0, SandboxId(""), "no sandbox"
     ready = sum(1 for s in rt.sandboxes if s.ready)
     if ready > 1:
         return True, newest.attempt + 1, newest.id, f"{ready} ready sandboxes"

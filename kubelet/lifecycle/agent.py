@@ -23,7 +23,7 @@ from kubelet.kuberuntime.logrotate import LOG_MONITOR_PERIOD, ContainerLogManage
 from kubelet.lifecycle.pod_workers import PodWorkers, SyncFn, TerminateFn
 from kubelet.kuberuntime.view import PLEG, PodRuntimeStatus, RuntimeView
 from kubelet.lifecycle.status import StatusInputs, compute_pod_status, is_ready
-from kubelet.types import ANN_CONFIG_SEEN, ManifestSet, Pod
+from kubelet.types import ANN_CONFIG_SEEN, ManifestSet, Pod, PodUID
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ class Agent:
         old = self.blocked.get(uid)
         if old is not None:
             if old in self.workers.uids() or old in self.runtime_pods and self.runtime_pods[old].running_containers:
-                self._update_status(pod, PodRuntimeStatus(uid=uid), SyncResult())
+                self._update_status(pod, PodRuntimeStatus(uid=PodUID(uid)), SyncResult())
                 return None  # started by _on_terminated(old)
             self.blocked.pop(uid, None)
         rt = await self.view.pod(uid)
