@@ -215,7 +215,7 @@ class NodeletApp:
 
     def refresh_metrics(self) -> None:
         a = self.agent
-        self.metrics.set_pod_phases(Tally(st.get("phase", "Pending") for st in a.statuses.values()))
+        self.metrics.set_pod_phases(Tally(st.phase for st in a.statuses.values()))
         states: Tally[str] = Tally()
         for rt in a.runtime_pods.values():
             for c in rt.containers:
@@ -259,7 +259,7 @@ class NodeletApp:
             self.notifier.notify(**fields)
 
     def _status_line(self) -> str:
-        phases = Tally(st.get("phase", "Pending") for st in self.agent.statuses.values())
+        phases = Tally(st.phase for st in self.agent.statuses.values())
         parts = ", ".join(f"{n} {p.lower()}" for p, n in sorted(phases.items()))
         return f"{len(self.agent.desired)} pods" + (f" ({parts})" if parts else "")
 

@@ -22,7 +22,7 @@ from kubelet.kuberuntime.imagegc import IMAGE_GC_PERIOD, ImageGCManager
 from kubelet.kuberuntime.logrotate import LOG_MONITOR_PERIOD, ContainerLogManager
 from kubelet.lifecycle.pod_workers import PodWorkers, SyncFn, TerminateFn
 from kubelet.kuberuntime.view import PLEG, PodRuntimeStatus, RuntimeView
-from kubelet.lifecycle.status import StatusInputs, compute_pod_status, is_ready
+from kubelet.lifecycle.status import PodStatus, StatusInputs, compute_pod_status, render_pod_status
 from kubelet.types import ANN_CONFIG_SEEN, ManifestSet, Pod, PodUID
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class WorkersFactory(Protocol):
 class AgentProbesLike(Protocol):
     """kubelet.lifecycle.probing.AgentProbes as the agent sees it."""
 
-    def sync_pod(self, pod: Pod, rt: PodRuntimeStatus, status: dict[str, Any]) -> None: ...
+    def sync_pod(self, pod: Pod, rt: PodRuntimeStatus, status: PodStatus) -> None: ...
     def remove_pod(self, uid: str) -> None: ...
     def is_ready(self, uid: str, name: str) -> bool: ...
     def is_started(self, uid: str, name: str) -> bool: ...
@@ -110,7 +110,7 @@ class Agent:
         self.gc_period = gc_period
         self.desired: dict[str, Pod] = {}
         self.manifests = ManifestSet()
-        self.statuses: dict[str, dict[str, Any]] = {}
+        self.statuses: dict[str, PodStatus] = {}
         self.results: dict[str, SyncResult] = {}
         self.runtime_pods: dict[str, PodRuntimeStatus] = {}
         self.blocked: dict[str, str] = {}  # new uid → old uid it replaces (same namespace/name)
@@ -278,7 +278,7 @@ class Agent:
         self.statuses[pod.uid] = status
         if self.probes is not None:
             self.probes.sync_pod(pod, rt, status)
-        if prev is None or is_ready(prev) != is_ready(status) or prev.get("podIP") != status.get("podIP"):
+        if prev is None or prev.ready != status.ready or prev.pod_ip != status.pod_ip:
             self._notify_pods_changed()
 
     def _readiness(self, pod: Pod) -> Callable[[str, str], bool | None]:
@@ -421,7 +421,8 @@ class Agent:
                 meta["deletionTimestamp"] = rfc3339(self.clock.now())
                 meta["deletionGracePeriodSeconds"] = pod.spec.termination_grace_period_seconds
             obj["metadata"] = meta
-            obj["status"] = self.statuses.get(uid) or {"phase": "Pending", "conditions": [], "qosClass": "BestEffort"}
+            st = self.statuses.get(uid)
+            obj["status"] = render_pod_status(st) if st is not None else {"phase": "Pending", "conditions": [], "qosClass": "BestEffort"}
             out.append(obj)
         limit = self.config.max_pods
         for uid, pod in sorted(self.rejected.items(), key=lambda kv: kv[1].key):

@@ -10,6 +10,7 @@ import cri
 from kubelet.lifecycle import events as ev
 from kubelet.lifecycle.actions import ProbeKill
 from kubelet.kuberuntime.view import PodRuntimeStatus
+from kubelet.lifecycle.status import PodStatus
 from kubelet.types import Pod
 from probes.errors import ExecTimeoutError
 from probes.manager import ProbeManager
@@ -60,11 +61,11 @@ class AgentProbes:
         self._pods: dict[str, Pod] = {}
         self._kills: dict[tuple[str, str, str], ProbeKill] = {}
 
-    def sync_pod(self, pod: Pod, rt: PodRuntimeStatus, status: dict[str, Any]) -> None:
+    def sync_pod(self, pod: Pod, rt: PodRuntimeStatus, status: PodStatus) -> None:
         key = PodKey(pod.key)
         self._keys[pod.uid] = key
         self._pods[pod.uid] = pod
-        pod_ip = status.get("podIP")
+        pod_ip = status.pod_ip or None
         for c in pod.spec.containers:
             probes = container_probes(c)
             if probes.liveness is None and probes.readiness is None and probes.startup is None:
@@ -79,7 +80,7 @@ class AgentProbes:
                 started_at=info.started_at / 1e9 if info and info.started_at else None,
                 running=bool(info and info.running),
                 pod_ip=pod_ip,
-                host_ip=status.get("hostIP"),
+                host_ip=status.host_ip,
                 host_network=pod.spec.host_network,
                 probes=probes,
                 terminated=bool(info and info.exited),

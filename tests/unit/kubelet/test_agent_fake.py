@@ -89,7 +89,7 @@ async def test_starts_pod_and_reports_running(app: Any, fake: FakeRuntime) -> No
     app.agent.on_manifests(manifest_set(pod_manifest()))
     await until(lambda: running(fake), what="container running")
     uid = next(iter(app.agent.desired))
-    await until(lambda: app.agent.statuses.get(uid, {}).get("phase") == "Running", what="phase Running")
+    await until(lambda: uid in app.agent.statuses and app.agent.statuses[uid].phase == "Running", what="phase Running")
     assert fake.calls_to("RunPodSandbox") == 1 and fake.calls_to("StartContainer") == 1
 
 
