@@ -295,7 +295,7 @@ class NodeletApp:
     def _start_cluster(self) -> Callable[[], Coroutine[Any, Any, Any]]:
         """The cluster-dir loop; its state (`self.cluster.state.view.services` / `.endpoint_docs`) is what the service
         proxy adds to this node's own Services and pods. `on_cluster_change` callbacks run on every change."""
-        from kubelet.node.cluster import ClusterSync, compute_pod_infos
+        from kubelet.node.cluster import ClusterSync
 
         c = self.config
         self.cluster = ClusterSync(
@@ -303,7 +303,7 @@ class NodeletApp:
             node_name=c.node_name,
             node_ip=self.agent.host_ip,
             pod_cidr=c.pod_cidr,
-            pods=lambda: compute_pod_infos(self.agent.pod_objects(), node_name=c.node_name),
+            pods=self.agent.pod_infos,
             on_change=lambda state: [cb() for cb in self.on_cluster_change],
         )
         self.agent.on_pods_changed.append(self.cluster.poke)
@@ -334,7 +334,6 @@ class NodeletApp:
 
     def update_proxy(self) -> None:
         """Hand the proxier the full current set: Services/Endpoints(Slices) + this node's pods (cheap; coalesced)."""
-        from kubelet.node.cluster import compute_pod_infos
         from proxy.model import ManifestDoc
 
         others = self.agent.manifests.others
@@ -346,7 +345,7 @@ class NodeletApp:
         errors = self.proxier.update(
             services=services,
             endpoint_docs=endpoint_docs,
-            pods=compute_pod_infos(self.agent.pod_objects(), node_name=self.config.node_name),
+            pods=self.agent.pod_infos(),
         )
         for err in errors:
             text = str(err)

@@ -24,6 +24,7 @@ from kubelet.lifecycle.pod_workers import PodWorkers, SyncFn, TerminateFn
 from kubelet.kuberuntime.view import PLEG, PodRuntimeStatus, RuntimeView
 from kubelet.lifecycle.status import PodStatus, StatusInputs, compute_pod_status, render_pod_status
 from kubelet.types import ANN_CONFIG_SEEN, ManifestSet, Pod, PodUID
+from proxy.model import ContainerPort as ProxyContainerPort, PodInfo, Protocol as PortProtocol
 
 log = logging.getLogger(__name__)
 
@@ -408,6 +409,22 @@ class Agent:
         if self.clock.monotonic() - self.pleg.last_relist > max(10.0, 10 * self.pleg.period):
             return False, "PLEG is not healthy: the last relist was too long ago"
         return True, "ok"
+
+    def pod_infos(self) -> list[PodInfo]:
+        """Pods with an IP as the service proxy and the cluster's endpoint slices see them, from the typed pods and
+        statuses (terminating pods are not ready), in the order of pod_objects()."""
+        terminating = {uid for uid, p in self.known.items() if uid not in self.desired and self.workers.is_terminating(uid)}
+        pods = {**self.desired, **{uid: self.known[uid] for uid in terminating}}
+        out = []
+        for uid, pod in sorted(pods.items(), key=lambda kv: (kv[1].namespace, kv[1].name, kv[0])):
+            st = self.statuses.get(uid)
+            if st is None or not st.pod_ip:
+                continue
+            ports = tuple(ProxyContainerPort(name=p.name, port=p.container_port, protocol=PortProtocol(p.protocol))
+                          for c in pod.spec.containers for p in c.ports)
+            out.append(PodInfo(namespace=pod.namespace, name=pod.name, labels=dict(pod.labels), ip=st.pod_ip,
+                               ready=uid not in terminating and st.ready, ports=ports, node_name=self.config.node_name))
+        return out
 
     def pod_objects(self) -> list[dict[str, Any]]:
         """Desired pods plus pods still terminating (shown with deletionTimestamp, as kubectl's "Terminating")."""

@@ -91,6 +91,12 @@ async def test_starts_pod_and_reports_running(app: Any, fake: FakeRuntime) -> No
     uid = next(iter(app.agent.desired))
     await until(lambda: uid in app.agent.statuses and app.agent.statuses[uid].phase == "Running", what="phase Running")
     assert fake.calls_to("RunPodSandbox") == 1 and fake.calls_to("StartContainer") == 1
+    # the proxy's view comes from the typed pods and statuses, equal to what the API's pod objects say
+    from kubelet.node.cluster import compute_pod_infos
+
+    infos = app.agent.pod_infos()
+    assert [(i.name, i.ip, i.ready) for i in infos] == [("web-node1", "127.0.0.1", True)]
+    assert infos == compute_pod_infos(app.agent.pod_objects(), node_name=NODE)
 
 
 async def test_start_container_error_is_retried(app: Any, fake: FakeRuntime) -> None:
