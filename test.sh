@@ -22,5 +22,7 @@ fi
 PYTHON=${PYTHON:-python3}
 "$PYTHON" -m pip install -q -e '.[test]'
 modprobe br_netfilter 2>/dev/null || true
+# type check first (seconds): strictness per package in pyproject.toml [tool.mypy]
+"$PYTHON" -m mypy
 export NODELET_FORBID_SKIPS=1
 exec "$PYTHON" -m pytest -p no:cacheprovider -q -ra --durations=15 "$@"

@@ -6,17 +6,16 @@ Everything here is pure except `ensure_conflist`. Validation errors carry the sp
 """
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, NewType
 
 from .errors import DecodeFailure, IncompatibleVersion, InvalidConfig, InvalidEnvironment, UnsupportedField
+from .fsutil import write_if_changed
 
 ContainerId = NewType("ContainerId", str)
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -396,19 +395,7 @@ def ensure_conflist(conf_dir: str | os.PathLike[str], conflist: Mapping[str, Any
     name = compute_conflist_name(existing)
     path = d / name
     data = (json.dumps(conflist, indent=2) + "\n").encode()
-    if not (path.exists() and path.read_bytes() == data):
-        fd, tmp = tempfile.mkstemp(dir=d, prefix=".nodelet-conflist.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+    write_if_changed(path, data, mode=0o644, tmp_prefix=".nodelet-conflist.")
     for other in existing:
         if other != name and other.endswith("nodelet.conflist") and other in {
                 f"{p}nodelet.conflist" for p in ("00-", "0-", "-", "+", "!")}:

@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
+from .fsutil import write_atomic
 from .server import DEFAULT_SOCKET
 
 log = logging.getLogger(__name__)
@@ -152,13 +153,5 @@ def ensure_plugin_installed(bin_dir: str | os.PathLike[str], *, socket_path: str
     text = render_client(interpreter=interp, socket_path=socket_path, package_parent=parent)
     if path.exists() and os.access(path, os.X_OK) and path.read_bytes() == text.encode():
         return path
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text, mode=0o755, fsync=False)
     return path

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from .config import Attachment, ContainerId, IPAddress
 from .errors import IOFailure, TryAgainLater
+from .fsutil import write_atomic
 
 log = logging.getLogger(__name__)
 LOCK_TIMEOUT = 10.0
@@ -141,10 +142,7 @@ class DiskStore:
         return True
 
     def _write_atomic(self, name: str, data: bytes) -> None:
-        tmp = os.path.join(self.dir, f"{TMP_PREFIX}{name}.{os.getpid()}.{time.monotonic_ns()}")
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, os.path.join(self.dir, name))
+        write_atomic(os.path.join(self.dir, name), data, fsync=False, tmp_prefix=f"{TMP_PREFIX}{name}.")
 
     def release(self, ip: IPAddress) -> None:
         try:

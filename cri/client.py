@@ -68,6 +68,7 @@ class RuntimeClient:
         timeout: float = 10.0,
         mutate_timeout: float = 120.0,
         pull_timeout: float = 300.0,
+        observer: Callable[[str, float, bool], None] | None = None,
     ) -> None:
         self.endpoint = normalize_endpoint(endpoint)
         self.timeout = timeout
@@ -78,7 +79,7 @@ class RuntimeClient:
         self._images: pb_grpc.ImageServiceStub | None = None
         self.errors_total: dict[str, int] = {}
         # Called after every RPC with (rpc, seconds, failed): the agent's runtime-operation metrics.
-        self.observer: Callable[[str, float, bool], None] | None = None
+        self.observer = observer
 
     # ---- plumbing ----
 
@@ -276,7 +277,7 @@ class RuntimeClient:
         """The streaming URL for an interactive Exec (the runtime serves it)."""
         req = pb.ExecRequest(container_id=container_id, cmd=list(cmd), tty=tty, stdin=stdin, stdout=stdout, stderr=stderr and not tty)
         r = await self._call("Exec", req, timeout=self.timeout, retry=False)
-        return r.url
+        return str(r.url)
 
     # ---- stats ----
 
@@ -313,7 +314,7 @@ class RuntimeClient:
             sandbox_config=convert.to_sandbox_config(sandbox_config) if sandbox_config else None,
         )
         r = await self._call("PullImage", req, image=True, timeout=self.pull_timeout, retry=False)
-        return r.image_ref
+        return str(r.image_ref)
 
     async def remove_image(self, image: str) -> None:
         req = pb.RemoveImageRequest(image=pb.ImageSpec(image=image))

@@ -148,6 +148,7 @@ class FakeRuntime(pb_grpc.RuntimeServiceServicer, pb_grpc.ImageServiceServicer):
             return fn()
         except LookupError as e:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(e.args[0]))
+            raise  # abort() raises; never reached
 
     def _new_id(self) -> str:
         return format(next(self._ids), "064x")
@@ -210,7 +211,7 @@ class FakeRuntime(pb_grpc.RuntimeServiceServicer, pb_grpc.ImageServiceServicer):
     async def PodSandboxStatus(self, request, context):  # type: ignore[no-untyped-def]
         await self._enter("PodSandboxStatus", request, context)
         s = await self._lookup(context, lambda: self._sandbox(request.pod_sandbox_id))
-        return pb.PodSandboxStatusResponse(status=self._sandbox_status(s))  # type: ignore[arg-type]
+        return pb.PodSandboxStatusResponse(status=self._sandbox_status(s))
 
     async def ListPodSandbox(self, request, context):  # type: ignore[no-untyped-def]
         await self._enter("ListPodSandbox", request, context)
@@ -323,7 +324,7 @@ class FakeRuntime(pb_grpc.RuntimeServiceServicer, pb_grpc.ImageServiceServicer):
     async def ContainerStats(self, request, context):  # type: ignore[no-untyped-def]
         await self._enter("ContainerStats", request, context)
         c = await self._lookup(context, lambda: self._container(request.container_id))
-        return pb.ContainerStatsResponse(stats=self._stats(c))  # type: ignore[arg-type]
+        return pb.ContainerStatsResponse(stats=self._stats(c))
 
     def _stats(self, c: FakeContainer) -> pb.ContainerStats:
         ts = _now()

@@ -9,11 +9,21 @@ import os
 import re
 import signal
 from collections import Counter as Tally
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable, Coroutine
 
 import cri
-from kubelet.lifecycle.agent import VERSION, Agent
+from kubelet.clock import Clock, RealClock
+from kubelet.kuberuntime.imagegc import ImageGCManager
+from kubelet.kuberuntime.logrotate import ContainerLogManager
+from kubelet.kuberuntime.manager import KubeRuntime
+from kubelet.kuberuntime.podconfig import NodeInfo, read_node_memory_capacity
+from kubelet.kuberuntime.view import RuntimeView
+from kubelet.lifecycle import events as ev
+from kubelet.lifecycle.agent import VERSION, Agent, SyncDoneFn, WorkersFactory, detect_host_ip
+from kubelet.lifecycle.backoff import Backoff
+from kubelet.lifecycle.pod_workers import PodWorkers
 from kubelet.server.api import LocalAPI
 from kubelet.config import NodeletConfig
 from kubelet.server.metrics import AgentMetrics
@@ -56,6 +66,77 @@ def default_route_mtu(route_table: str = "/proc/net/route") -> int:
     except (OSError, ValueError, StopIteration):
         pass
     return 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentGraph:
+    """The agent and the collaborators it was built with (what the daemon and the agent's unit tests hold)."""
+
+    agent: Agent
+    probes: AgentProbes
+    client: cri.RuntimeClient
+    runtime: KubeRuntime
+    recorder: ev.EventRecorder
+
+
+def build_agent(
+    config: NodeletConfig,
+    *,
+    client: cri.RuntimeClient,
+    clock: Clock | None = None,
+    host_ip: str | None = None,
+    workers: WorkersFactory = PodWorkers,
+    on_sync_done: tuple[SyncDoneFn, ...] = (),
+    pleg_period: float = 1.0,
+) -> AgentGraph:
+    """The one place the agent's object graph is built. Cycles (probes and the runtime call back into the agent)
+    are closed with callbacks bound to `agent` once it exists, never by patching attributes afterwards."""
+    clock = clock or RealClock()
+    host_ip = host_ip or config.node_ip or detect_host_ip()
+    root = Path(config.root_dir)
+    node = NodeInfo(
+        node_name=config.node_name,
+        host_ip=host_ip,
+        cluster_dns=tuple(config.cluster_dns),
+        cluster_domain=config.cluster_domain,
+        pod_logs_dir=config.pod_logs_dir,
+        memory_capacity=read_node_memory_capacity(),
+    )
+    recorder = ev.EventRecorder(host=config.node_name, clock=clock)
+    view = RuntimeView(client, node_name=config.node_name)
+    backoff = Backoff(clock=clock, path=root / "state" / "backoff.json")
+    agent: Agent
+    runtime = KubeRuntime(
+        client=client,
+        view=view,
+        node=node,
+        recorder=recorder,
+        backoff=backoff,
+        image_backoff=Backoff(clock=clock),
+        clock=clock,
+        root_dir=root,
+        objects=lambda: agent.manifests.others,  # configMap/secret volumes from the manifest dir's documents
+    )
+    probes = AgentProbes(client=client, recorder=recorder, on_kill=lambda uid: agent.on_probe_kill(uid),
+                         on_status=lambda uid: agent.on_probe_status(uid))
+    agent = Agent(
+        config,
+        client=client,
+        runtime=runtime,
+        view=view,
+        recorder=recorder,
+        backoff=backoff,
+        clock=clock,
+        host_ip=host_ip,
+        # containerLogMaxSize / containerLogMaxFiles; image GC by disk thresholds
+        log_manager=ContainerLogManager(client, max_size=config.container_log_max_size, max_files=config.container_log_max_files),
+        image_gc=ImageGCManager(client, high=config.image_gc_high_threshold_percent, low=config.image_gc_low_threshold_percent),
+        probes=probes,
+        workers=workers,
+        on_sync_done=on_sync_done,
+        pleg_period=pleg_period,
+    )
+    return AgentGraph(agent=agent, probes=probes, client=client, runtime=runtime, recorder=recorder)
 
 
 class AgentAPIView:
@@ -103,11 +184,11 @@ class NodeletApp:
     def __init__(self, config: NodeletConfig, *, client: cri.RuntimeClient | None = None, notifier: Notifier | None = None) -> None:
         self.config = config
         self.metrics = AgentMetrics(node_name=config.node_name)
-        self.agent = Agent(config, client=client)
-        self.agent.client.observer = self._observe_runtime_call
+        client = client or cri.RuntimeClient(config.container_runtime_endpoint, observer=self._observe_runtime_call)
+        graph = build_agent(config, client=client, on_sync_done=(self._on_sync_done,))
+        self.agent = graph.agent
         self.notifier = notifier or Notifier()
-        self.probes = AgentProbes(client=self.agent.client, recorder=self.agent.recorder, on_kill=self.agent.on_probe_kill, on_status=self.agent.on_probe_status)
-        self.agent.attach_probes(self.probes)
+        self.probes = graph.probes
         self.source = ManifestSource(
             path=config.static_pod_path,
             node_name=config.node_name,
@@ -124,8 +205,8 @@ class NodeletApp:
         self.cni_socket = str(Path(config.api_socket).parent / "cni.sock")
         self.proxier: Any = None  # proxy.Proxier when proxyMode is not none
         self._proxy_errors: set[str] = set()
-        self.cluster: Any = None  # kubelet.node.cluster.ClusterSync when clusterDir is set (issue 9)
-        self.on_cluster_change: list[Callable[[], None]] = []  # e.g. the service proxy's update (issue 9)
+        self.cluster: Any = None  # kubelet.node.cluster.ClusterSync when clusterDir is set
+        self.on_cluster_change: list[Callable[[], None]] = []  # e.g. the service proxy's update
         self.stopping = asyncio.Event()
         self.tasks: list[asyncio.Task[Any]] = []
 
@@ -134,7 +215,7 @@ class NodeletApp:
 
     def refresh_metrics(self) -> None:
         a = self.agent
-        self.metrics.set_pod_phases(Tally(st.get("phase", "Pending") for st in a.statuses.values()))
+        self.metrics.set_pod_phases(Tally(st.phase for st in a.statuses.values()))
         states: Tally[str] = Tally()
         for rt in a.runtime_pods.values():
             for c in rt.containers:
@@ -149,7 +230,7 @@ class NodeletApp:
         if err is not None:
             self.metrics.pod_worker_sync_errors.inc()
 
-    async def _supervise(self, coros: dict[str, Callable[[], Awaitable[Any]]]) -> None:
+    async def _supervise(self, coros: dict[str, Callable[[], Coroutine[Any, Any, Any]]]) -> None:
         self.tasks = [asyncio.create_task(fn(), name=name) for name, fn in coros.items()]
         stop = asyncio.create_task(self.stopping.wait(), name="stop")
         done, _ = await asyncio.wait([*self.tasks, stop], return_when=asyncio.FIRST_COMPLETED)
@@ -178,17 +259,16 @@ class NodeletApp:
             self.notifier.notify(**fields)
 
     def _status_line(self) -> str:
-        phases = Tally(st.get("phase", "Pending") for st in self.agent.statuses.values())
+        phases = Tally(st.phase for st in self.agent.statuses.values())
         parts = ", ".join(f"{n} {p.lower()}" for p, n in sorted(phases.items()))
         return f"{len(self.agent.desired)} pods" + (f" ({parts})" if parts else "")
 
     async def run(self) -> None:
-        self.agent.workers._on_sync_done = self._chain_sync_done(self.agent.workers._on_sync_done)
         await self.api.start()
         try:
             await self.agent.start_runtime()
             Path(self.config.root_dir).mkdir(parents=True, exist_ok=True)
-            coros: dict[str, Callable[[], Awaitable[Any]]] = {"manifests": self.source.run, "notify": self._notify_loop}
+            coros: dict[str, Callable[[], Coroutine[Any, Any, Any]]] = {"manifests": self.source.run, "notify": self._notify_loop}
             if self.config.pod_cidr:
                 try:
                     self.ensure_pod_network()
@@ -200,11 +280,10 @@ class NodeletApp:
                 coros[fn.__name__.strip("_")] = fn
             if self.config.proxy_mode != "none":
                 coros["proxy"] = self._start_proxy()
-            # ---- issue 9 (kubelet/node/cluster.py): multi-node through clusterDir — register this node, host-gw routes to
+            # kubelet/node/cluster.py: multi-node through clusterDir — register this node, host-gw routes to
             # the other nodes' pod CIDRs, publish this node's endpoints, merge every node's for the service proxy.
             if self.config.cluster_dir:
                 coros["cluster"] = self._start_cluster()
-            # ---- end issue 9
             await self._supervise(coros)
         finally:
             await self.agent.stop()
@@ -212,11 +291,11 @@ class NodeletApp:
             await self.api.stop()
             await self.agent.client.close()
 
-    # ---- issue 9 (kubelet/node/cluster.py) ----
-    def _start_cluster(self) -> Callable[[], Awaitable[Any]]:
+    # ---- cluster (kubelet/node/cluster.py) ----
+    def _start_cluster(self) -> Callable[[], Coroutine[Any, Any, Any]]:
         """The cluster-dir loop; its state (`self.cluster.state.view.services` / `.endpoint_docs`) is what the service
         proxy adds to this node's own Services and pods. `on_cluster_change` callbacks run on every change."""
-        from kubelet.node.cluster import ClusterSync, compute_pod_infos
+        from kubelet.node.cluster import ClusterSync
 
         c = self.config
         self.cluster = ClusterSync(
@@ -224,17 +303,15 @@ class NodeletApp:
             node_name=c.node_name,
             node_ip=self.agent.host_ip,
             pod_cidr=c.pod_cidr,
-            pods=lambda: compute_pod_infos(self.agent.pod_objects(), node_name=c.node_name),
+            pods=self.agent.pod_infos,
             on_change=lambda state: [cb() for cb in self.on_cluster_change],
         )
         self.agent.on_pods_changed.append(self.cluster.poke)
         self.extras["cluster"] = self.cluster.snapshot
         return self.cluster.run
 
-    # ---- end issue 9
-
     # ---- service proxy ----
-    def _start_proxy(self) -> Callable[[], Awaitable[Any]]:
+    def _start_proxy(self) -> Callable[[], Coroutine[Any, Any, Any]]:
         """kube-proxy-style rules for the Services of the manifest dir (and clusterDir), endpoints from ready pods."""
         from proxy.proxier import Proxier, ProxyConfig
 
@@ -257,19 +334,18 @@ class NodeletApp:
 
     def update_proxy(self) -> None:
         """Hand the proxier the full current set: Services/Endpoints(Slices) + this node's pods (cheap; coalesced)."""
-        from kubelet.node.cluster import compute_pod_infos
         from proxy.model import ManifestDoc
 
         others = self.agent.manifests.others
-        services = [ManifestDoc(source=o.source, doc=o.body) for o in others if o.kind == "Service"]
-        endpoint_docs = [ManifestDoc(source=o.source, doc=o.body) for o in others if o.kind in ("Endpoints", "EndpointSlice")]
+        services = [ManifestDoc(source=o.source, doc=o.body, parsed=o.parsed) for o in others if o.kind == "Service"]
+        endpoint_docs = [ManifestDoc(source=o.source, doc=o.body, parsed=o.parsed) for o in others if o.kind in ("Endpoints", "EndpointSlice")]
         if self.cluster is not None and self.cluster.state is not None:
             services += list(self.cluster.state.view.services)
             endpoint_docs += list(self.cluster.state.view.endpoint_docs)
         errors = self.proxier.update(
             services=services,
             endpoint_docs=endpoint_docs,
-            pods=compute_pod_infos(self.agent.pod_objects(), node_name=self.config.node_name),
+            pods=self.agent.pod_infos(),
         )
         for err in errors:
             text = str(err)
@@ -300,13 +376,6 @@ class NodeletApp:
         from cni.server import serve
 
         await serve(self.cni_socket)
-
-    def _chain_sync_done(self, first: Callable[[str, float, BaseException | None], None]) -> Callable[[str, float, BaseException | None], None]:
-        def both(uid: str, secs: float, err: BaseException | None) -> None:
-            first(uid, secs, err)
-            self._on_sync_done(uid, secs, err)
-
-        return both
 
 
 SHUTDOWN_TIMEOUT = 10.0

@@ -43,12 +43,6 @@ def rfc3339(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def rfc3339nano(ts_ns: int) -> str:
-    secs, nanos = divmod(ts_ns, 1_000_000_000)
-    base = datetime.fromtimestamp(secs, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{nanos:09d}Z"
-
-
 def parse_rfc3339(text: str) -> float | None:
     """Seconds since the epoch from an RFC 3339 timestamp (nanoseconds allowed); None if unparsable."""
     if not text:

@@ -14,6 +14,7 @@ import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
+from kubelet.errors import PermanentError
 
 
 __all__ = [
@@ -25,7 +26,7 @@ API_VERSION = "nodelet.io/v1alpha1"
 KIND = "NodeletConfiguration"
 
 
-class ConfigError(ValueError):
+class ConfigError(PermanentError, ValueError):
     """The configuration is unusable. ``str()`` is ``<file or flag>: <key>: <reason>``."""
 
     def __init__(self, *, where: str, key: str, reason: str) -> None:

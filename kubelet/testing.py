@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cri.api import ContainerState
+from cri.api import ContainerId, ContainerState, SandboxId
 from kubelet.kuberuntime.view import ContainerInfo, PodRuntimeStatus, SandboxInfo
 from kubelet.types import ContainerSpec, Pod, PodSpec, PodUID
 
@@ -39,7 +39,7 @@ def pod(
 
 
 def sandbox(id: str = "s1", *, attempt: int = 0, ready: bool = True, ip: str = "10.244.0.2", host_network: bool = False) -> SandboxInfo:
-    return SandboxInfo(id=id, attempt=attempt, ready=ready, created_at=attempt + 1, ip=ip, host_network=host_network)
+    return SandboxInfo(id=SandboxId(id), attempt=attempt, ready=ready, created_at=attempt + 1, ip=ip, host_network=host_network)
 
 
 def cinfo(
@@ -55,9 +55,9 @@ def cinfo(
     finished_at: int = 0,
 ) -> ContainerInfo:
     return ContainerInfo(
-        id=id or f"{name}-{restarts}",
+        id=ContainerId(id or f"{name}-{restarts}"),
         name=name,
-        sandbox_id=sandbox_id,
+        sandbox_id=SandboxId(sandbox_id),
         state=state,
         restart_count=restarts,
         hash=hash,
@@ -72,7 +72,7 @@ def cinfo(
 
 def rt(*containers: ContainerInfo, sandboxes: tuple[SandboxInfo, ...] | None = None, uid: str = "uid1") -> PodRuntimeStatus:
     ordered = tuple(sorted(containers, key=lambda c: (c.restart_count, c.created_at), reverse=True))
-    return PodRuntimeStatus(uid=uid, name="web-node1", namespace="default", sandboxes=sandboxes if sandboxes is not None else (sandbox(),), containers=ordered)
+    return PodRuntimeStatus(uid=PodUID(uid), name="web-node1", namespace="default", sandboxes=sandboxes if sandboxes is not None else (sandbox(),), containers=ordered)
 
 
 # ---- the whole daemon as a subprocess, for end-to-end tests ----
@@ -113,7 +113,7 @@ class AgentProcess:
         self.socket = str(base / "nodelet.sock")
         self.log_path = base / "agent.log"
         self.config_path = base / "config.yaml"
-        config = {
+        config: dict[str, Any] = {
             "staticPodPath": str(self.manifests),
             "containerRuntimeEndpoint": endpoint,
             "nodeName": node_name,
@@ -191,10 +191,10 @@ class AgentProcess:
 
     def write(self, name: str, text: str) -> _Path:
         """Write a manifest atomically (as editors and config management do: temp file + rename)."""
+        from cni.fsutil import write_atomic
+
         path = self.manifests / name
-        tmp = self.manifests / f".{name}.tmp"
-        tmp.write_text(text)
-        _os.replace(tmp, path)
+        write_atomic(path, text, fsync=False)
         return path
 
 

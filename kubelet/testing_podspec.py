@@ -48,7 +48,7 @@ def full_name(agent: AgentProcess, name: str) -> str:
 def wait_pod(agent: AgentProcess, name: str, pred: Any, *, timeout: float = 60, what: str = "") -> dict[str, Any]:
     full = full_name(agent, name)
     return wait_until(lambda: (p := agent.pod(full)) and pred(p) and p, timeout=timeout,
-                      what=what or f"pod {name}")  # type: ignore[no-any-return]
+                      what=what or f"pod {name}")
 
 
 def wait_running(agent: AgentProcess, name: str, *containers: str, timeout: float = 60) -> dict[str, Any]:

@@ -6,9 +6,13 @@ reads directly; the typed fields are the ones the sync logic depends on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, NewType
+from typing import Any, Mapping
 
-PodUID = NewType("PodUID", str)
+# The ids kubelet/ uses, each defined once where it originates: runtime objects' in cri.api, the pod UID in
+# probes.types (which imports nothing of ours). probes keeps its own ContainerId (it must not import cri), cni its
+# own (a separate program).
+from cri.api import ContainerId as ContainerId, SandboxId as SandboxId
+from probes.types import PodUID as PodUID
 
 # Label and annotation keys shared with the kubelet, so crictl & co. see familiar pods and a restarted agent adopts them.
 LABEL_POD_NAME = "io.kubernetes.pod.name"
@@ -47,6 +51,112 @@ class ContainerPort:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SleepAction:
+    """lifecycle.*.sleep: wait this long (the only hook handler that is not a probe handler)."""
+
+    seconds: int
+
+
+# A lifecycle hook handler: probes.types.ExecAction | HTTPGetAction | TCPSocketAction (the probe grammar) or sleep.
+LifecycleHandler = Any
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lifecycle:
+    post_start: LifecycleHandler | None = None
+    pre_stop: LifecycleHandler | None = None
+    # The manifest's preStop object as compact JSON, for the io.kubernetes.container.preStopHandler annotation.
+    pre_stop_json: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DNSOption:
+    name: str
+    value: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PodDNSConfig:
+    """spec.dnsConfig, merged over what dnsPolicy gives."""
+
+    nameservers: tuple[str, ...] = ()
+    searches: tuple[str, ...] = ()
+    options: tuple[DNSOption, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class VolumeSpec:
+    """One pod volume nodelet sets up (kuberuntime.volumes.compute_volumes parses them)."""
+
+    name: str
+    kind: str  # "emptyDir" | "hostPath" | "configMap" | "secret"
+    medium: str = ""  # emptyDir: "" | "Memory"
+    size_limit: int | None = None  # emptyDir: bytes
+    path: str = ""  # hostPath
+    type: str = ""  # hostPath type
+    source: Mapping[str, Any] = field(default_factory=dict)  # configMap / secret source
+
+
+@dataclass(frozen=True, kw_only=True)
+class VolumeMount:
+    name: str
+    mount_path: str
+    sub_path: str = ""
+    sub_path_expr: str = ""
+    read_only: bool = False
+    mount_propagation: str = ""  # "" (None) | HostToContainer | Bidirectional
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostAlias:
+    ip: str
+    hostnames: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResourceRequirements:
+    """A container's resources: quantities as written (``"500m"``, ``"1Gi"``, ``2``); kuberuntime.resources
+    parses them (API defaulting: a limit without a request requests the limit)."""
+
+    requests: Mapping[str, Any] = field(default_factory=dict)
+    limits: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SeccompProfile:
+    type: str  # RuntimeDefault | Localhost | Unconfined
+    localhost_profile: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecurityContext:
+    """A container's securityContext (the fields nodelet acts on; None = not set). The pod's inherited fields
+    (runAsUser, runAsGroup, runAsNonRoot, seccompProfile) are merged in by security.effective_security_context."""
+
+    run_as_user: int | None = None
+    run_as_group: int | None = None
+    run_as_non_root: bool | None = None
+    privileged: bool | None = None
+    allow_privilege_escalation: bool | None = None
+    read_only_root_filesystem: bool | None = None
+    capabilities_add: tuple[str, ...] = ()
+    capabilities_drop: tuple[str, ...] = ()
+    proc_mount: str | None = None
+    seccomp_profile: SeccompProfile | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PodSecurityContext:
+    run_as_user: int | None = None
+    run_as_group: int | None = None
+    run_as_non_root: bool | None = None
+    seccomp_profile: SeccompProfile | None = None
+    supplemental_groups: tuple[int, ...] = ()
+    fs_group: int | None = None
+    sysctls: tuple[tuple[str, str], ...] = ()  # (name, value)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ContainerSpec:
     name: str
     image: str
@@ -64,6 +174,13 @@ class ContainerSpec:
     startup_probe: Any = None
     # Container-level restartPolicy: "Always" on an init container makes it a sidecar (KEP-753); "" = unset.
     restart_policy: str = ""
+    lifecycle: Lifecycle = Lifecycle()
+    security_context: SecurityContext = SecurityContext()
+    resources: ResourceRequirements = ResourceRequirements()
+    volume_mounts: tuple[VolumeMount, ...] = ()
+    stdin: bool = False
+    stdin_once: bool = False
+    tty: bool = False
     # Hash of the defaulted container object: a change restarts the container (annotation io.kubernetes.container.hash).
     hash: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict)
@@ -83,10 +200,15 @@ class PodSpec:
     host_pid: bool = False
     host_ipc: bool = False
     share_process_namespace: bool = False
+    security_context: PodSecurityContext = PodSecurityContext()
+    priority_class_name: str = ""
     termination_grace_period_seconds: int = 30
     dns_policy: str = "ClusterFirst"
+    dns_config: PodDNSConfig | None = None
     hostname: str = ""
     subdomain: str = ""
+    host_aliases: tuple[HostAlias, ...] = ()
+    volumes: tuple[VolumeSpec, ...] = ()
     node_name: str = ""
 
     @property
@@ -147,6 +269,8 @@ class OtherObject:
     namespace: str
     source: str
     body: Mapping[str, Any]
+    # What its owner parsed it into when the manifest was read (a proxy.model.Service or EndpointSets), if any.
+    parsed: Any = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,3 +282,6 @@ class ManifestSet:
     errors: tuple[ManifestError, ...] = ()
     # Files that currently fail to parse/validate: the agent keeps their last good pods running.
     broken_files: frozenset[str] = frozenset()
+    # Problems in objects handed to their owners (a Service its proxy rejects), file:line like `errors`: the object
+    # is skipped by its owner (which reports it), the rest of its file is unaffected.
+    object_errors: tuple[ManifestError, ...] = ()

@@ -45,7 +45,7 @@ def parse_probe(obj: Mapping[str, Any], *, field: str, kind: ProbeKind,
     if not isinstance(obj, Mapping):
         raise ProbeSpecError(field=field, type=ProbeSpecError.INVALID, value=_shown(obj), detail="must be an object")
     _reject_unknown(obj, _PROBE_KEYS, field)
-    handler = _parse_handler(obj, field=field, container_ports=container_ports)
+    handler = parse_handler(obj, field=field, container_ports=container_ports)
 
     initial_delay = _int_field(obj, "initialDelaySeconds", field, default=0, minimum=0)
     timeout = _int_field(obj, "timeoutSeconds", field, default=1, minimum=1)
@@ -79,7 +79,7 @@ def parse_container_ports(ports: object, *, field: str) -> tuple[ContainerPortRe
             raise ProbeSpecError(field=f"{field}[{i}]", type=ProbeSpecError.INVALID, value=_shown(p),
                                  detail="must be an object")
         number = p.get("containerPort")
-        if not _is_int(number):
+        if not isinstance(number, int) or isinstance(number, bool):
             raise ProbeSpecError(field=f"{field}[{i}].containerPort", type=ProbeSpecError.INVALID,
                                  value=_shown(number), detail="must be an integer")
         name = p.get("name")
@@ -100,8 +100,9 @@ def parse_container_probes(container: Mapping[str, Any], *, field: str) -> Conta
                            startup=found[ProbeKind.STARTUP])
 
 
-def _parse_handler(obj: Mapping[str, Any], *, field: str,
-                   container_ports: Sequence[ContainerPortRef]) -> ProbeHandler:
+def parse_handler(obj: Mapping[str, Any], *, field: str,
+                  container_ports: Sequence[ContainerPortRef]) -> ProbeHandler:
+    """One handler object (exec / httpGet / tcpSocket / grpc): the probe grammar, which lifecycle hooks share."""
     present = [name for name in _HANDLERS if obj.get(name) is not None]
     if not present:
         raise ProbeSpecError(field=field, type=ProbeSpecError.REQUIRED, detail="must specify a handler type")

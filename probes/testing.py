@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from probes.errors import ExecTimeoutError
 from probes.types import (
@@ -99,12 +100,12 @@ class ScriptedProber:
 class EventLog:
     """An ``on_result`` sink that keeps the events."""
 
-    events: list = field(default_factory=list)  # list[ProbeResultEvent]
+    events: list[Any] = field(default_factory=list)  # list[ProbeResultEvent]
 
-    def __call__(self, event) -> None:  # type: ignore[no-untyped-def]
+    def __call__(self, event: Any) -> None:
         self.events.append(event)
 
-    def of(self, type_) -> list:  # type: ignore[no-untyped-def]
+    def of(self, type_: Any) -> list[Any]:
         return [e for e in self.events if e.type is type_]
 
 
@@ -136,9 +137,8 @@ class SubprocessExecRunner:
                                                     start_new_session=True)
         self.started_pids.append(proc.pid)
         try:
-            async with asyncio.timeout(timeout_s):
-                out, err = await proc.communicate()
-        except TimeoutError:
+            out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
+        except (asyncio.TimeoutError, TimeoutError):
             await self._kill(proc)
             raise ExecTimeoutError(f"command {list(cmd)} timed out") from None
         except BaseException:
@@ -256,8 +256,8 @@ class GRPCHealthServer:
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.host = host
         self.port = 0
-        self._server = None
-        self._health = None
+        self._server: Any = None
+        self._health: Any = None
 
     async def __aenter__(self) -> GRPCHealthServer:
         import grpc
@@ -272,10 +272,10 @@ class GRPCHealthServer:
     async def set(self, service: str, serving: bool) -> None:
         from grpc_health.v1 import health_pb2
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
-        await self._health.set(service, status)  # type: ignore[union-attr]
+        await self._health.set(service, status)
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._server.stop(None)  # type: ignore[union-attr]
+        await self._server.stop(None)
 
 
 def make_self_signed_cert(directory: str | None = None) -> tuple[Path, Path]:

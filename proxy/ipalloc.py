@@ -13,11 +13,11 @@ import ipaddress
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from cni.fsutil import write_atomic
 from proxy.errors import AllocationError
 from proxy.model import Service
 
@@ -129,19 +129,19 @@ def compute_allocations(
         for i, p in enumerate(svc.ports):
             key = _port_key(svc, p.name, p.protocol)
             wanted.append((svc, i, key, p.node_port or previous.node_ports.get(key)))
-    for svc, i, key, want in wanted:
-        if want is None:
+    for svc, i, key, node_port in wanted:
+        if node_port is None:
             continue
         explicit = svc.ports[i].node_port is not None
-        if not lo <= want <= hi:
+        if not lo <= node_port <= hi:
             continue  # only a remembered port can be out of range (explicit ones fail parsing)
-        if (want, svc.ports[i].protocol) in np_owner:
+        if (node_port, svc.ports[i].protocol) in np_owner:
             if explicit:
-                owner = np_owner[(want, svc.ports[i].protocol)]
-                fail(svc, f"spec.ports[{i}].nodePort", f"{want}/{svc.ports[i].protocol} is already allocated to {owner}")
+                owner = np_owner[(node_port, svc.ports[i].protocol)]
+                fail(svc, f"spec.ports[{i}].nodePort", f"{node_port}/{svc.ports[i].protocol} is already allocated to {owner}")
             continue
-        np_owner[(want, svc.ports[i].protocol)] = f"Service {svc.key} ({svc.source})"
-        new_nps[key] = want
+        np_owner[(node_port, svc.ports[i].protocol)] = f"Service {svc.key} ({svc.source})"
+        new_nps[key] = node_port
     for svc, i, key, _ in wanted:
         if svc.key in bad or key in new_nps:
             continue
@@ -149,10 +149,10 @@ def compute_allocations(
         n = hi - lo + 1
         start = _hash_start(key, n)
         for j in range(n):
-            cand = lo + (start + j) % n
-            if (cand, proto) not in np_owner:
-                np_owner[(cand, proto)] = f"Service {svc.key} ({svc.source})"
-                new_nps[key] = cand
+            free_port = lo + (start + j) % n
+            if (free_port, proto) not in np_owner:
+                np_owner[(free_port, proto)] = f"Service {svc.key} ({svc.source})"
+                new_nps[key] = free_port
                 break
         else:
             fail(svc, f"spec.ports[{i}].nodePort", f"no free node port in {lo}-{hi}")
@@ -222,25 +222,7 @@ class AllocationStore:
         self._current = allocs
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps(
             {"clusterIPs": dict(allocs.cluster_ips), "nodePorts": dict(allocs.node_ports)}, indent=1, sort_keys=True
         )
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".allocations.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        dfd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        write_atomic(self.path, data, mode=None, sync_dir=True, mkdir=True, tmp_prefix=".allocations.")

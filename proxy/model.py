@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, NewType
 
 from proxy.errors import ServiceSpecError
+from proxy.labels import DNS1035_LABEL_RE, DNS1123_LABEL_RE
 
 Protocol = NewType("Protocol", str)
 PROTOCOLS = ("TCP", "UDP", "SCTP")
@@ -20,8 +21,8 @@ DEFAULT_AFFINITY_TIMEOUT = 10800  # ClientIPConfig.timeoutSeconds default (pkg/a
 MAX_AFFINITY_TIMEOUT = 86400
 DEFAULT_NODE_PORT_RANGE = (30000, 32767)
 
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_LABEL = DNS1123_LABEL_RE
+_DNS1035_LABEL = DNS1035_LABEL_RE
 _IANA_SVC_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 
 
@@ -31,6 +32,8 @@ class ManifestDoc:
 
     source: str
     doc: Mapping[str, Any]
+    # The document already parsed (a Service, or EndpointSets) when its manifest was read, so updates reuse it.
+    parsed: Any = None
 
 
 @dataclass(frozen=True, kw_only=True, order=True)

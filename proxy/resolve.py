@@ -14,6 +14,7 @@ from typing import Any
 
 from proxy.errors import ServiceSpecError
 from proxy.ipalloc import Allocations, compute_allocations
+from proxy.labels import match_labels
 from proxy.model import (
     DEFAULT_NODE_PORT_RANGE,
     Endpoint,
@@ -38,10 +39,6 @@ class ResolvedState:
     services: tuple[Service, ...]
     allocations: Allocations
     errors: tuple[ServiceSpecError, ...]
-
-
-def _selects(selector: tuple[tuple[str, str], ...], labels: Mapping[str, str]) -> bool:
-    return all(labels.get(k) == v for k, v in selector)
 
 
 def _ip_key(e: Endpoint) -> tuple[int, int]:
@@ -72,7 +69,7 @@ def compute_service_ports(
             eps: dict[tuple[str, int], Endpoint] = {}
             if svc.selector:
                 for pod in pods_by_ns.get(svc.namespace, ()):
-                    if not (pod.ready or svc.publish_not_ready) or not _selects(svc.selector, pod.labels):
+                    if not (pod.ready or svc.publish_not_ready) or not match_labels(svc.selector, pod.labels):
                         continue
                     if isinstance(sp.target_port, int):
                         port: int | None = sp.target_port
@@ -132,7 +129,12 @@ def compute_state(
     errors: list[ServiceSpecError] = []
     parsed: list[Service] = []
     invalid: set[str] = set()
+    lo, hi = node_port_range
     for d in services:
+        pre = d.parsed
+        if isinstance(pre, Service) and all(p.node_port is None or lo <= p.node_port <= hi for p in pre.ports):
+            parsed.append(pre)  # parsed when its manifest was read; only the nodePort range is this proxy's
+            continue
         try:
             parsed.append(parse_service(d.doc, source=d.source, node_port_range=node_port_range))
         except ServiceSpecError as e:
@@ -142,6 +144,9 @@ def compute_state(
                 invalid.add(key)
     sets: list[EndpointSet] = []
     for d in endpoint_docs:
+        if isinstance(d.parsed, tuple) and all(isinstance(s, EndpointSet) for s in d.parsed):
+            sets.extend(d.parsed)
+            continue
         try:
             sets.extend(parse_endpoint_doc(d.doc, source=d.source))
         except ServiceSpecError as e:

@@ -62,10 +62,6 @@ def _suffix(sp: ServicePortInfo) -> str:
     return f"{sp.name.namespace}/{sp.name.name}/{sp.protocol.lower()}/{sp.name.port or '_'}"
 
 
-def nft_chain(kind: str, sp: ServicePortInfo) -> str:
-    return f"{kind}-{_base(sp)}"
-
-
 def _base(sp: ServicePortInfo) -> str:
     return f"{port_proto_hash(sp.name, sp.protocol)}-{_suffix(sp)}"
 

@@ -135,10 +135,12 @@ class Agent:
         await self.call(f"serve {proto} {port}")
 
     async def tcp(self, ip: str, port: int, n: int = 1, timeout: float = 2.0) -> dict[str, dict[str, int]]:
-        return await self.call(f"tcp {ip} {port} {n} {timeout}")
+        result: dict[str, dict[str, int]] = await self.call(f"tcp {ip} {port} {n} {timeout}")
+        return result
 
     async def udp(self, ip: str, port: int, timeout: float = 1.0) -> dict[str, Any]:
-        return await self.call(f"udp {ip} {port} {timeout}")
+        result: dict[str, Any] = await self.call(f"udp {ip} {port} {timeout}")
+        return result
 
     async def stop(self) -> None:
         if self.proc is not None and self.proc.returncode is None:

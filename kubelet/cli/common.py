@@ -245,7 +245,7 @@ def pick_container(pod: dict[str, Any], container: str | None) -> str:
             fail(f"container {container} is not valid for pod {pname}: choose one of: [{' '.join(init + names)}]")
         return container
     default = ((pod.get("metadata") or {}).get("annotations") or {}).get("kubectl.kubernetes.io/default-container")
-    if default in names:
+    if isinstance(default, str) and default in names:
         return default
     if not names:
         fail(f"pod {pname} has no containers")

@@ -4,8 +4,9 @@ a running container counts as ready."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from typing import Any
+
+from kubelet.lifecycle.statusfmt import render_running, render_terminated, render_time
 
 __all__ = ["compute_runtime_pods", "list_runtime_pods"]
 
@@ -19,20 +20,15 @@ _CONTAINER_TYPE = "io.nodelet.container.type"
 _INTERNAL_PREFIXES = ("io.kubernetes.", "io.nodelet.")
 
 
-def _rfc(ns: int) -> str | None:
-    if not ns:
-        return None
-    return datetime.fromtimestamp(ns / 1e9, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+_rfc = render_time
 
 
 def _state(c: Any) -> dict[str, Any]:
     name = c.state.name
     if name == "RUNNING":
-        return {"running": {"startedAt": _rfc(c.started_at)}}
+        return render_running(c)
     if name == "EXITED":
-        return {"terminated": {"exitCode": c.exit_code, "reason": c.reason or ("Completed" if c.exit_code == 0 else "Error"),
-                               "startedAt": _rfc(c.started_at), "finishedAt": _rfc(c.finished_at),
-                               "containerID": f"containerd://{c.id}"}}
+        return {"terminated": render_terminated(c, "containerd")}
     return {"waiting": {"reason": "ContainerCreating" if name == "CREATED" else "Unknown"}}
 
 

@@ -77,7 +77,7 @@ def run_cmd(config_path: str | None, verbose: int, **flags: Any) -> None:
 cli.add_command(runtime_group)
 cli.add_command(proxy_group)
 cli.add_command(get_group)
-from kubelet.cli.install import install_cmd  # noqa: E402  (issue 9: the host installer)
+from kubelet.cli.install import install_cmd  # noqa: E402  (the host installer)
 cli.add_command(install_cmd)
 cli.add_command(version_cmd)
 cli.add_command(validate_cmd)

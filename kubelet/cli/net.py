@@ -206,7 +206,7 @@ async def _sandboxes(client: Any) -> list[dict[str, Any]]:
 def gather_net_facts(*, endpoint: str, bridge: str, pod_cidr: str, conf_dirs: Sequence[str]) -> NetFacts:
     conflist_path, conflist = _find_conflist(conf_dirs)
     network = str(conflist.get("name") or "")
-    plugin = next((p for p in conflist.get("plugins") or () if p.get("type") == "nodelet-cni"), {})
+    plugin: dict[str, Any] = next((p for p in conflist.get("plugins") or () if p.get("type") == "nodelet-cni"), {})
     bridge = str(plugin.get("bridge") or bridge)
     data_dir = os.path.join(str((plugin.get("ipam") or {}).get("dataDir") or DEFAULT_DATA_DIR), network or "nodelet")
     addrs = []

@@ -1,8 +1,6 @@
 """`nodelet runtime …`: install, configure and run a containerd for nodelet, and import the local images."""
 from __future__ import annotations
 
-import asyncio
-import sys
 from pathlib import Path
 
 import click

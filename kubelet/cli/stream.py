@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
+from kubelet.errors import PermanentError
 
 __all__ = ["StreamError", "compute_exit_code", "parse_frame_header", "render_frame", "run_exec_stream"]
 
@@ -24,8 +25,8 @@ STDIN, STDOUT, STDERR, ERROR, RESIZE = 0, 1, 2, 3, 4
 OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x1, 0x2, 0x8, 0x9, 0xA
 
 
-class StreamError(Exception):
-    pass
+class StreamError(PermanentError):
+    """The exec/attach stream broke (protocol or connection): the command ends with the message."""
 
 
 def render_frame(payload: bytes, *, opcode: int = OP_BINARY, mask: bytes | None = None) -> bytes:

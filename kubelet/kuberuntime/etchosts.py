@@ -4,9 +4,9 @@ file for hostNetwork pods, then the ``hostAliases``. Written to ``<rootDir>/pods
 at /etc/hosts in every container that does not mount something there itself."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any, Mapping
+from cni.fsutil import write_atomic
+from kubelet.types import PodSpec
 
 __all__ = ["render_hosts_file", "compute_pod_hostname", "ensure_hosts_file", "hosts_file_path"]
 
@@ -20,33 +20,31 @@ fe00::2\tip6-allrouters
 """
 
 
-def compute_pod_hostname(manifest: Mapping[str, Any], pod_name: str, *, namespace: str,
-                         cluster_domain: str) -> tuple[str, str]:
+def compute_pod_hostname(spec: PodSpec, pod_name: str, *, namespace: str, cluster_domain: str) -> tuple[str, str]:
     """(hostname, fqdn or ""): ``spec.hostname`` or the pod name (63 characters at most), and
     ``<hostname>.<subdomain>.<ns>.svc.<clusterDomain>`` when ``spec.subdomain`` is set."""
-    spec = manifest.get("spec") or {}
-    hostname = (spec.get("hostname") or pod_name)[:63].rstrip("-.")
-    sub = spec.get("subdomain") or ""
+    hostname = (spec.hostname or pod_name)[:63].rstrip("-.")
+    sub = spec.subdomain
     fqdn = f"{hostname}.{sub}.{namespace}.svc.{cluster_domain}" if sub else ""
     return hostname, fqdn
 
 
-def render_hosts_file(manifest: Mapping[str, Any], *, pod_name: str, namespace: str, pod_ips: list[str],
+def render_hosts_file(spec: PodSpec, *, pod_name: str, namespace: str, pod_ips: list[str],
                       cluster_domain: str, host_network: bool, node_hosts: str = "") -> str:
-    aliases = (manifest.get("spec") or {}).get("hostAliases") or []
+    aliases = spec.host_aliases
     if host_network:
         out = "# Kubernetes-managed hosts file (host network).\n" + node_hosts
         if out and not out.endswith("\n"):
             out += "\n"
     else:
-        hostname, fqdn = compute_pod_hostname(manifest, pod_name, namespace=namespace, cluster_domain=cluster_domain)
+        hostname, fqdn = compute_pod_hostname(spec, pod_name, namespace=namespace, cluster_domain=cluster_domain)
         out = _LOCAL
         for ip in pod_ips:
             out += f"{ip}\t{fqdn}\t{hostname}\n" if fqdn else f"{ip}\t{hostname}\n"
     if aliases:
         out += "\n# Entries added by HostAliases.\n"
         for a in aliases:
-            out += f"{a['ip']}\t" + "\t".join(a.get("hostnames") or []) + "\n"
+            out += f"{a.ip}\t" + "\t".join(a.hostnames) + "\n"
     return out
 
 
@@ -67,10 +65,4 @@ def ensure_hosts_file(path: Path, content: str) -> None:
         with open(path, "w") as f:
             f.write(content)
         return
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(content)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_atomic(path, content, mode=0o644)

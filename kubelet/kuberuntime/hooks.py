@@ -9,37 +9,40 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Mapping
 
 import cri
+from kubelet.errors import PermanentError
+from kubelet.types import LifecycleHandler, SleepAction
 
 log = logging.getLogger(__name__)
 
 __all__ = ["HookError", "run_hook", "describe_hook"]
 
 
-class HookError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class HookError(PermanentError):
+    """A lifecycle hook failed (FailedPostStartHook / FailedPreStopHook)."""
 
 
-def describe_hook(handler: Mapping[str, Any]) -> str:
-    return next((k for k in ("exec", "httpGet", "tcpSocket", "sleep") if handler.get(k) is not None), "unknown")
+def describe_hook(handler: LifecycleHandler) -> str:
+    """The handler's kind as the manifest names it (exec, httpGet, tcpSocket, sleep)."""
+    from probes.types import ExecAction, HTTPGetAction, TCPSocketAction
+
+    for cls, name in ((ExecAction, "exec"), (HTTPGetAction, "httpGet"), (TCPSocketAction, "tcpSocket"), (SleepAction, "sleep")):
+        if isinstance(handler, cls):
+            return name
+    return "unknown"
 
 
-async def run_hook(handler: Mapping[str, Any], *, client: cri.RuntimeClient, container_id: str, ctr: Mapping[str, Any],
-                   pod_ip: str, timeout: float) -> None:
-    """Run one hook handler to completion within ``timeout`` seconds; HookError says why it failed."""
-    from probes.spec import _parse_handler
+async def run_hook(handler: LifecycleHandler, *, client: cri.RuntimeClient, container_id: str, pod_ip: str,
+                   timeout: float) -> None:
+    """Run one hook handler (parsed with the pod) to completion within ``timeout`` seconds; HookError says why it
+    failed."""
     from probes.types import ExecAction, HTTPGetAction, ProbeResult, TCPSocketAction
 
-    from kubelet.manifest.validation import container_port_refs
-
-    if handler.get("sleep") is not None:
-        await asyncio.sleep(min(float(handler["sleep"].get("seconds", 0)), max(timeout, 0)))
+    if isinstance(handler, SleepAction):
+        await asyncio.sleep(min(float(handler.seconds), max(timeout, 0)))
         return
-    action = _parse_handler(handler, field="lifecycle", container_ports=container_port_refs(ctr))
+    action = handler
     timeout = max(timeout, 1.0)
     if isinstance(action, ExecAction):
         try:

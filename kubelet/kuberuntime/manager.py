@@ -24,25 +24,27 @@ from kubelet.clock import Clock
 from kubelet.kuberuntime.cgroups import apply_pod_cgroup_limits, remove_pod_cgroups
 from kubelet.kuberuntime.etchosts import ensure_hosts_file, hosts_file_path, render_hosts_file
 from kubelet.kuberuntime.hooks import HookError, describe_hook, run_hook
-from kubelet.kuberuntime.podconfig import NodeInfo, compute_container_config, compute_env, compute_sandbox_config, parse_resolv_conf, pod_log_dir
+from kubelet.kuberuntime.podconfig import NodeInfo, compute_container_config, compute_env, compute_sandbox_config, parse_resolv_conf
 from kubelet.kuberuntime.view import ContainerInfo, PodRuntimeStatus, RuntimeView
-from kubelet.kuberuntime.security import verify_run_as_non_root
+from kubelet.kuberuntime.security import effective_security_context, verify_run_as_non_root
 from kubelet.lifecycle.termination import TerminationMessages, termination_message_file
 from kubelet.kuberuntime.ordering import TerminationOrdering, compute_termination_order
-from kubelet.types import ContainerSpec, Pod
+from kubelet.types import ContainerSpec, LifecycleHandler, Pod
 from kubelet.manifest.validation_spec import compute_unimplemented_fields
 from kubelet.kuberuntime.volumes import VolumeError, ensure_container_mounts, ensure_pod_volumes, refresh_projected_volumes, subpaths_dir, teardown_pod_volumes
+from kubelet.errors import RetryableError, from_os_error
 
 log = logging.getLogger(__name__)
 
 MIN_GRACE = 2  # the kubelet floors the remaining grace after preStop at 2 s
 
 
-class SandboxError(Exception):
+class SandboxError(RetryableError):
+    """The pod sandbox could not be created: the sync stops, the status shows `reason`, the next sync retries."""
+
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
-        self.message = message
 
 
 @dataclass
@@ -70,6 +72,7 @@ class KubeRuntime:
         image_backoff: Backoff,
         clock: Clock,
         root_dir: Path,
+        objects: Callable[[], Sequence[Any]] = lambda: (),
     ) -> None:
         self.client = client
         self.view = view
@@ -83,8 +86,8 @@ class KubeRuntime:
         self._pull_locks: dict[str, asyncio.Lock] = {}
         self._warned_unimplemented: set[str] = set()
         self._messages = TerminationMessages(root_dir)
-        # The manifest dir's other documents (ConfigMap/Secret for those volumes); the agent wires its snapshot in.
-        self.objects: Callable[[], Sequence[Any]] = lambda: ()  # pod UIDs told about fields nodelet does not act on
+        # The manifest dir's other documents (ConfigMap/Secret for those volumes): the current snapshot's.
+        self.objects = objects
         if node.seccomp_root == NodeInfo.__dataclass_fields__["seccomp_root"].default:
             # Localhost seccomp profiles live under <rootDir>/seccomp, as the kubelet's
             self.node = node = dataclasses.replace(node, seccomp_root=str(root_dir / "seccomp"))
@@ -140,8 +143,10 @@ class KubeRuntime:
 
     async def refresh_volumes(self, pod: Pod) -> None:
         """Bring the pod's configMap/secret volumes up to date with their documents (every sync; cheap when equal)."""
-        if any("configMap" in v or "secret" in v for v in pod.manifest.get("spec", {}).get("volumes") or []):
-            await asyncio.to_thread(refresh_projected_volumes, pod.manifest, self.root_dir, pod.uid, tuple(self.objects()))
+        if any(v.kind in ("configMap", "secret") for v in pod.spec.volumes):
+            await asyncio.to_thread(functools.partial(
+                refresh_projected_volumes, pod.spec.volumes, self.root_dir, pod.uid, tuple(self.objects()),
+                fs_group=pod.spec.security_context.fs_group, namespace=pod.namespace))
 
     def termination_message(self, pod: Pod, c: ContainerSpec, info: ContainerInfo) -> str:
         """The terminated state's message of an exited container (StatusInputs.termination_message)."""
@@ -166,7 +171,7 @@ class KubeRuntime:
         except OSError:
             return api.DNSConfig()
 
-    async def _create_sandbox(self, pod: Pod, sconf: api.PodSandboxConfig, actions: PodActions) -> tuple[str, str]:
+    async def _create_sandbox(self, pod: Pod, sconf: api.PodSandboxConfig, actions: PodActions) -> tuple[api.SandboxId, str]:
         if actions.attempt > 0 or actions.sandbox_reason not in ("", "no sandbox"):
             self.recorder.pod(pod, reason="SandboxChanged", message="Pod sandbox changed, it will be killed and re-created.")
         Path(sconf.log_directory).mkdir(parents=True, exist_ok=True)
@@ -272,43 +277,39 @@ class KubeRuntime:
             mounts = await self._prepare_container(pod, c, image, restart_count=restart_count, pod_ip=pod_ip)
         except VolumeError as err:
             # CreateContainerConfigError: nothing was created in the runtime (no partial container).
-            result.waiting[c.name] = ("CreateContainerConfigError", err.message)
-            self.recorder.pod(pod, reason="Failed", message=f"Error: {err.message}", type=ev.WARNING, container=c.name)
-            result.retry_after = min(result.retry_after or 10.0, 10.0)
+            self._container_failed(pod, c, result, "CreateContainerConfigError", err.message)
             return
         config = compute_container_config(pod, c, restart_count=restart_count, init=init, pod_ip=pod_ip, host_ip=self.node.host_ip, image=image, node=self.node, mounts=mounts)
         (Path(sconf.log_directory) / c.name).mkdir(parents=True, exist_ok=True)
         try:
             cid = await self.client.create_container(sandbox_id, config, sconf)
         except cri.CRIError as err:
-            msg = err.message
-            result.waiting[c.name] = ("CreateContainerError", msg)
-            self.recorder.pod(pod, reason="Failed", message=f"Error: {msg}", type=ev.WARNING, container=c.name)
-            result.retry_after = min(result.retry_after or 10.0, 10.0)
+            self._container_failed(pod, c, result, "CreateContainerError", err.message)
             return
         self.recorder.pod(pod, reason="Created", message=f"Created container {c.name}", container=c.name)
         try:
             await self.client.start_container(cid)
         except cri.CRIError as err:
-            msg = err.message
-            result.waiting[c.name] = ("RunContainerError", msg)
-            self.recorder.pod(pod, reason="Failed", message=f"Error: {msg}", type=ev.WARNING, container=c.name)
-            result.retry_after = min(result.retry_after or 10.0, 10.0)
+            self._container_failed(pod, c, result, "RunContainerError", err.message)
             return
         self.recorder.pod(pod, reason="Started", message=f"Started container {c.name}", container=c.name)
         result.waiting.pop(c.name, None)
         self._link_log(pod, c.name, cid, Path(sconf.log_directory) / config.log_path)
         log.info("container started pod=%s container=%s id=%s restartCount=%d", pod.key, c.name, cid[:13], restart_count)
-        post_start = (c.raw.get("lifecycle") or {}).get("postStart")
-        if post_start:
+        post_start = c.lifecycle.post_start
+        if post_start is not None:
             await self._post_start(pod, c, cid, post_start, pod_ip, result)
+
+    def _container_failed(self, pod: Pod, c: ContainerSpec, result: SyncResult, reason: str, message: str) -> None:
+        """One container could not start: its waiting reason, a Failed event, and a retry within 10 s."""
+        result.waiting[c.name] = (reason, message)
+        self.recorder.pod(pod, reason="Failed", message=f"Error: {message}", type=ev.WARNING, container=c.name)
+        result.retry_after = min(result.retry_after or 10.0, 10.0)
 
     async def _prepare_container(self, pod: Pod, c: ContainerSpec, image: str, *, restart_count: int, pod_ip: str) -> tuple[api.Mount, ...]:
         """Everything a container needs on the node before CreateContainer: the runAsNonRoot check, the pod's
         volumes, the termination-message file; the mounts. VolumeError (→ CreateContainerConfigError) otherwise."""
-        sc = c.raw.get("securityContext") or {}
-        psc = pod.manifest.get("spec", {}).get("securityContext") or {}
-        if sc.get("runAsNonRoot") is True or (psc.get("runAsNonRoot") is True and sc.get("runAsNonRoot") is not False):
+        if effective_security_context(pod, c).run_as_non_root is True:
             try:
                 img = await self.client.image_status(image)
             except cri.CRIError as err:
@@ -317,18 +318,20 @@ class KubeRuntime:
             if msg:
                 raise VolumeError(msg)
         try:
-            paths = await asyncio.to_thread(ensure_pod_volumes, pod.manifest, self.root_dir, pod.uid, tuple(self.objects()))
+            paths = await asyncio.to_thread(functools.partial(
+                ensure_pod_volumes, pod.spec.volumes, self.root_dir, pod.uid, tuple(self.objects()),
+                fs_group=pod.spec.security_context.fs_group, namespace=pod.namespace))
         except OSError as err:
-            raise VolumeError(f"cannot set up volumes: {err}") from None
+            raise from_os_error(err, what="cannot set up volumes", cls=VolumeError) from None
         env = dict(compute_env(c, pod, pod_ip=pod_ip, host_ip=self.node.host_ip))
-        mounts = list(await asyncio.to_thread(functools.partial(ensure_container_mounts, c.raw, paths, env, subpath_dir=subpaths_dir(self.root_dir, pod.uid))))
+        mounts = list(await asyncio.to_thread(functools.partial(ensure_container_mounts, c.volume_mounts, paths, env, container=c.name, subpath_dir=subpaths_dir(self.root_dir, pod.uid))))
         if pod_ip and not any(m.container_path == "/etc/hosts" for m in mounts):
             mounts.append(api.Mount(container_path="/etc/hosts", host_path=str(await asyncio.to_thread(self._hosts_file, pod, pod_ip))))
         if c.termination_message_path and not any(m.container_path == c.termination_message_path for m in mounts):
             try:
                 host = termination_message_file(self.root_dir, pod.uid, c.name, restart_count, create=True)
             except OSError as err:
-                raise VolumeError(f"cannot create the termination message file: {err}") from None
+                raise from_os_error(err, what="cannot create the termination message file", cls=VolumeError) from None
             mounts.append(api.Mount(container_path=c.termination_message_path, host_path=str(host)))
         return tuple(mounts)
 
@@ -341,17 +344,17 @@ class KubeRuntime:
                 pass
         path = hosts_file_path(self.root_dir, pod.uid)
         try:
-            ensure_hosts_file(path, render_hosts_file(pod.manifest, pod_name=pod.name, namespace=pod.namespace, pod_ips=[pod_ip],
+            ensure_hosts_file(path, render_hosts_file(pod.spec, pod_name=pod.name, namespace=pod.namespace, pod_ips=[pod_ip],
                                                       cluster_domain=self.node.cluster_domain, host_network=pod.spec.host_network,
                                                       node_hosts=node_hosts))
         except OSError as err:
-            raise VolumeError(f"cannot write the pod's /etc/hosts: {err}") from None
+            raise from_os_error(err, what="cannot write the pod's /etc/hosts", cls=VolumeError) from None
         return path
 
-    async def _post_start(self, pod: Pod, c: ContainerSpec, cid: str, handler: dict, pod_ip: str, result: SyncResult) -> None:
+    async def _post_start(self, pod: Pod, c: ContainerSpec, cid: str, handler: LifecycleHandler, pod_ip: str, result: SyncResult) -> None:
         """Run postStart synchronously; a failure kills the container (FailedPostStartHook, PostStartHookError)."""
         try:
-            await run_hook(handler, client=self.client, container_id=cid, ctr=c.raw, pod_ip=pod_ip,
+            await run_hook(handler, client=self.client, container_id=cid, pod_ip=pod_ip,
                            timeout=pod.spec.termination_grace_period_seconds or 30)
             return
         except HookError as err:
@@ -410,8 +413,8 @@ class KubeRuntime:
     async def _pre_stop(self, pod: Pod, k: KillAction, grace: int, rt: PodRuntimeStatus | None) -> int:
         """Run the container's preStop hook within the grace period; the grace left for StopContainer (≥ 2 s)."""
         c = pod.container(k.name)
-        handler = ((c.raw.get("lifecycle") or {}).get("preStop") if c is not None else None)
-        if c is None or not handler or grace <= 0:
+        handler = c.lifecycle.pre_stop if c is not None else None
+        if c is None or handler is None or grace <= 0:
             return grace
         if rt is not None and not any(i.id == k.container_id and i.running for i in rt.containers):
             return grace
@@ -422,9 +425,8 @@ class KubeRuntime:
             pod_ip = self.node.host_ip
         t0 = self.clock.monotonic()
         try:
-            async with asyncio.timeout(grace):
-                await run_hook(handler, client=self.client, container_id=k.container_id, ctr=c.raw, pod_ip=pod_ip, timeout=grace)
-        except TimeoutError:
+            await asyncio.wait_for(run_hook(handler, client=self.client, container_id=k.container_id, pod_ip=pod_ip, timeout=grace), grace)
+        except (asyncio.TimeoutError, TimeoutError):
             msg = f"PreStopHook failed: {describe_hook(handler)} hook did not complete within the grace period of {grace}s"
             self.recorder.pod(pod, reason="FailedPreStopHook", message=msg, type=ev.WARNING, container=k.name)
         except HookError as err:
@@ -535,5 +537,3 @@ class KubeRuntime:
         return removed
 
 
-def pod_log_directory(pod: Pod, node: NodeInfo) -> str:
-    return pod_log_dir(pod, node.pod_logs_dir)

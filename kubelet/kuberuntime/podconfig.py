@@ -10,7 +10,7 @@ from cri import api
 from kubelet.kuberuntime import resources as res
 from kubelet.kuberuntime import security as sec
 from kubelet import types as t
-from kubelet.types import ContainerSpec, Pod
+from kubelet.types import ContainerSpec, Pod, ResourceRequirements
 
 _VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
 
@@ -23,13 +23,14 @@ class NodeInfo:
     cluster_domain: str = "cluster.local"
     pod_logs_dir: str = "/var/log/pods"
     host_resolv_conf: str = "/etc/resolv.conf"
-    memory_capacity: int = 0  # bytes; 0 = read /proc/meminfo (Burstable oom_score_adj scales with it)
+    memory_capacity: int = 0  # bytes (read_node_memory_capacity; Burstable oom_score_adj scales with it)
     seccomp_root: str = "/var/lib/nodelet/seccomp"  # Localhost seccomp profiles are relative to it
 
 
-def node_memory_capacity() -> int:
+def read_node_memory_capacity(meminfo: str = "/proc/meminfo") -> int:
+    """MemTotal in bytes; 0 if unknown. Read once at start-up (kubelet/app.py) into NodeInfo.memory_capacity."""
     try:
-        with open("/proc/meminfo") as f:
+        with open(meminfo) as f:
             for line in f:
                 if line.startswith("MemTotal:"):
                     return int(line.split()[1]) * 1024
@@ -38,20 +39,19 @@ def node_memory_capacity() -> int:
     return 0
 
 
-def _all_containers(pod: Pod) -> list[Mapping[str, object]]:
-    return [c.raw for c in pod.spec.init_containers + pod.spec.containers]
+def _all_containers(pod: Pod) -> list[ResourceRequirements]:
+    return [c.resources for c in pod.spec.init_containers + pod.spec.containers]
 
 
 def compute_pod_qos(pod: Pod) -> str:
-    return res.compute_qos_class(_all_containers(pod))  # type: ignore[arg-type]
+    return res.compute_qos_class(_all_containers(pod))
 
 
 def compute_container_resources(pod: Pod, c: ContainerSpec, node: NodeInfo) -> api.LinuxResources:
-    spec = pod.manifest.get("spec", {})
-    critical = spec.get("priorityClassName") == res.NODE_CRITICAL_PRIORITY_CLASS
-    floor = res.compute_min_memory_request([x.raw for x in pod.spec.containers]) if c.is_sidecar else 0
-    return res.compute_linux_resources(c.raw, qos=compute_pod_qos(pod),
-                                       memory_capacity=node.memory_capacity or node_memory_capacity(),
+    critical = pod.spec.priority_class_name == res.NODE_CRITICAL_PRIORITY_CLASS
+    floor = res.compute_min_memory_request([x.resources for x in pod.spec.containers]) if c.is_sidecar else 0
+    return res.compute_linux_resources(c.resources, qos=compute_pod_qos(pod),
+                                       memory_capacity=node.memory_capacity,
                                        node_critical=critical, oom_memory_floor=floor)
 
 
@@ -121,7 +121,7 @@ def parse_resolv_conf(text: str) -> api.DNSConfig:
 
 def compute_dns(pod: Pod, node: NodeInfo, host_resolv: api.DNSConfig) -> api.DNSConfig | None:
     policy = pod.spec.dns_policy
-    extra = pod.manifest.get("spec", {}).get("dnsConfig") or {}
+    extra = pod.spec.dns_config
     if policy == "ClusterFirstWithHostNet" or (policy == "ClusterFirst" and not pod.spec.host_network):
         if node.cluster_dns:
             d = node.cluster_domain
@@ -136,16 +136,15 @@ def compute_dns(pod: Pod, node: NodeInfo, host_resolv: api.DNSConfig) -> api.DNS
         base = api.DNSConfig()
     else:  # Default, or ClusterFirst on hostNetwork
         base = host_resolv
-    if not extra:
+    if extra is None:
         return base
     opts = list(base.options)
-    for o in extra.get("options") or []:
-        name = o.get("name", "")
-        opts = [x for x in opts if x.split(":")[0] != name]
-        opts.append(f"{name}:{o['value']}" if o.get("value") is not None else name)
+    for o in extra.options:
+        opts = [x for x in opts if x.split(":")[0] != o.name]
+        opts.append(f"{o.name}:{o.value}" if o.value is not None else o.name)
     return api.DNSConfig(
-        servers=tuple(dict.fromkeys([*base.servers, *(extra.get("nameservers") or [])])),
-        searches=tuple(dict.fromkeys([*base.searches, *(extra.get("searches") or [])])),
+        servers=tuple(dict.fromkeys([*base.servers, *extra.nameservers])),
+        searches=tuple(dict.fromkeys([*base.searches, *extra.searches])),
         options=tuple(opts),
     )
 
@@ -171,7 +170,8 @@ def compute_sandbox_config(pod: Pod, node: NodeInfo, *, attempt: int, host_resol
         cgroup_parent=res.compute_cgroup_parent(pod.uid, compute_pod_qos(pod)),
         security=sec.compute_sandbox_security(pod, seccomp_root=node.seccomp_root),
         sysctls=sec.compute_sysctls(pod),
-        resources=res.compute_pod_resources([c.raw for c in spec.containers], [c.raw for c in spec.init_containers]),
+        resources=res.compute_pod_resources([c.resources for c in spec.containers], [c.resources for c in spec.init_containers],
+                                            sidecars=[c.is_sidecar for c in spec.init_containers]),
     )
     return api.PodSandboxConfig(
         metadata=api.PodSandboxMetadata(name=pod.name, uid=pod.uid, namespace=pod.namespace, attempt=attempt),
@@ -211,9 +211,8 @@ def compute_container_config(
             [{"name": p.name, "containerPort": p.container_port, "protocol": p.protocol} | ({"hostPort": p.host_port} if p.host_port else {}) for p in c.ports],
             separators=(",", ":"),
         )
-    pre_stop = (c.raw.get("lifecycle") or {}).get("preStop")
-    if pre_stop:
-        annotations[t.ANN_PRESTOP_HANDLER] = json.dumps(pre_stop, separators=(",", ":"))
+    if c.lifecycle.pre_stop_json:
+        annotations[t.ANN_PRESTOP_HANDLER] = c.lifecycle.pre_stop_json
     node = node or NodeInfo(node_name=pod.spec.node_name, host_ip=host_ip)
     security = sec.compute_container_security(pod, c, seccomp_root=node.seccomp_root)
     return api.ContainerConfig(
@@ -227,9 +226,9 @@ def compute_container_config(
         labels=labels,
         annotations=annotations,
         log_path=f"{c.name}/{restart_count}.log",
-        stdin=bool(c.raw.get("stdin")),
-        stdin_once=bool(c.raw.get("stdinOnce")),
-        tty=bool(c.raw.get("tty")),
+        stdin=c.stdin,
+        stdin_once=c.stdin_once,
+        tty=c.tty,
         mounts=mounts,
         resources=compute_container_resources(pod, c, node),
         security=security,

@@ -16,6 +16,7 @@ import shutil
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
+from kubelet.errors import PermanentError
 
 __all__ = ["PLUGIN_DIRS", "compute_projection", "ensure_projected_volume", "ProjectionError"]
 
@@ -23,10 +24,8 @@ PLUGIN_DIRS = {"configMap": "kubernetes.io~configmap", "secret": "kubernetes.io~
 _KINDS = {"configMap": "ConfigMap", "secret": "Secret"}
 
 
-class ProjectionError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class ProjectionError(PermanentError):
+    """A projected/configMap/secret source that cannot be rendered (missing object or key)."""
 
 
 def _find(objects: Sequence[Any], kind: str, namespace: str, name: str) -> Any | None:

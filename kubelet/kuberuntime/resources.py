@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from cri import api
+from kubelet.errors import PermanentError
+from kubelet.types import ResourceRequirements
 
 __all__ = [
     "parse_quantity", "QuantityError", "milli_cpu", "memory_bytes", "compute_qos_class", "compute_linux_resources",
     "compute_oom_score_adj", "compute_cgroup_parent", "compute_pod_resources", "effective_requests",
+    "parse_resource_requirements",
     "MIN_SHARES", "MAX_SHARES", "QUOTA_PERIOD", "MIN_QUOTA_PERIOD",
 ]
 
@@ -37,8 +40,8 @@ _SUFFIX = {
 QUANTITY_HINT = "must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
 
 
-class QuantityError(ValueError):
-    pass
+class QuantityError(PermanentError, ValueError):
+    """Not a Kubernetes quantity."""
 
 
 def parse_quantity(value: Any) -> Decimal:
@@ -69,21 +72,26 @@ def memory_bytes(value: Any) -> int:
     return int(q.to_integral_value(rounding="ROUND_CEILING"))
 
 
-def effective_requests(res: Mapping[str, Any]) -> dict[str, Any]:
+def parse_resource_requirements(resources: Mapping[str, Any] | None) -> ResourceRequirements:
+    """A (validated) ``resources`` object as the typed value."""
+    resources = resources or {}
+    return ResourceRequirements(requests=dict(resources.get("requests") or {}), limits=dict(resources.get("limits") or {}))
+
+
+def effective_requests(res: ResourceRequirements) -> dict[str, Any]:
     """API defaulting: a resource with a limit and no request requests its limit."""
-    requests = dict(res.get("requests") or {})
-    for k, v in (res.get("limits") or {}).items():
+    requests = dict(res.requests)
+    for k, v in res.limits.items():
         requests.setdefault(k, v)
     return requests
 
 
-def compute_qos_class(containers: list[Mapping[str, Any]]) -> str:
+def compute_qos_class(containers: Sequence[ResourceRequirements]) -> str:
     """``GetPodQOS`` over cpu and memory of all containers (init included)."""
     requests_seen = limits_seen = False
     guaranteed = True
-    for ctr in containers:
-        res = ctr.get("resources") or {}
-        lim = {k: v for k, v in (res.get("limits") or {}).items() if k in ("cpu", "memory")}
+    for res in containers:
+        lim = {k: v for k, v in res.limits.items() if k in ("cpu", "memory")}
         req = {k: v for k, v in effective_requests(res).items() if k in ("cpu", "memory")}
         requests_seen |= any(parse_quantity(v) != 0 for v in req.values())
         limits_seen |= any(parse_quantity(v) != 0 for v in lim.values())
@@ -126,13 +134,12 @@ def _quota(milli: int, period: int) -> int:
     return max(MIN_QUOTA_PERIOD, milli * period // 1000)
 
 
-def compute_linux_resources(ctr: Mapping[str, Any], *, qos: str, memory_capacity: int,
+def compute_linux_resources(res: ResourceRequirements, *, qos: str, memory_capacity: int,
                             node_critical: bool, oom_memory_floor: int = 0) -> api.LinuxResources:
     """``calculateLinuxResources`` + oom_score_adj for one container: cpu shares from the cpu request (2 when none),
     CFS quota/period from the cpu limit, memory limit in bytes. ``oom_memory_floor``: a sidecar's oom_score_adj is
     computed from at least the smallest regular container's memory request (never above theirs, KEP-753)."""
-    res = ctr.get("resources") or {}
-    limits = res.get("limits") or {}
+    limits = res.limits
     requests = effective_requests(res)
     cpu_req = milli_cpu(requests["cpu"]) if "cpu" in requests else 0
     cpu_lim = milli_cpu(limits["cpu"]) if "cpu" in limits else 0
@@ -150,25 +157,26 @@ def compute_linux_resources(ctr: Mapping[str, Any], *, qos: str, memory_capacity
     )
 
 
-def compute_min_memory_request(containers: list[Mapping[str, Any]]) -> int:
+def compute_min_memory_request(containers: Sequence[ResourceRequirements]) -> int:
     """minRegularContainerMemory: the smallest memory request among the (regular) containers, in bytes."""
-    reqs = [effective_requests(c.get("resources") or {}).get("memory") for c in containers]
+    reqs = [effective_requests(c).get("memory") for c in containers]
     return min((memory_bytes(r) if r is not None else 0 for r in reqs), default=0)
 
 
-def compute_pod_resources(containers: list[Mapping[str, Any]],
-                          init_containers: list[Mapping[str, Any]] = ()) -> api.LinuxResources:  # type: ignore[assignment]
+def compute_pod_resources(containers: Sequence[ResourceRequirements],
+                          init_containers: Sequence[ResourceRequirements] = (), *,
+                          sidecars: Sequence[bool] = ()) -> api.LinuxResources:
     """The pod cgroup's limits (``ResourceConfigForPod``): cpu shares from the summed cpu requests, CFS quota from
     the summed cpu limits and a memory limit from the summed memory limits — each only when every container has
     that limit. Init containers run one at a time: each counts as max(sum of regular containers, itself).
-    Sidecars (``restartPolicy: Always`` init containers, KEP-753) run alongside: they add to the regular containers'
-    sum, and a plain init container counts together with the sidecars declared before it (AggregateContainerRequests)."""
-    def totals(group: list[Mapping[str, Any]]) -> tuple[int, int | None, int | None]:
+    Sidecars (``restartPolicy: Always`` init containers, KEP-753; ``sidecars[i]`` marks ``init_containers[i]``) run
+    alongside: they add to the regular containers' sum, and a plain init container counts together with the sidecars
+    declared before it (AggregateContainerRequests)."""
+    def totals(group: Sequence[ResourceRequirements]) -> tuple[int, int | None, int | None]:
         req, cpu_lim, mem_lim = 0, 0, 0
         all_cpu = all_mem = bool(group)
-        for ctr in group:
-            res = ctr.get("resources") or {}
-            limits = res.get("limits") or {}
+        for res in group:
+            limits = res.limits
             req += milli_cpu(effective_requests(res).get("cpu", 0))
             if "cpu" in limits:
                 cpu_lim += milli_cpu(limits["cpu"])
@@ -180,11 +188,11 @@ def compute_pod_resources(containers: list[Mapping[str, Any]],
                 all_mem = False
         return req, cpu_lim if all_cpu else None, mem_lim if all_mem else None
 
-    sidecars = [c for c in init_containers if c.get("restartPolicy") == "Always"]
-    cpu_req, cpu_lim, mem_lim = totals(list(containers) + sidecars)
-    before: list[Mapping[str, Any]] = []  # sidecars declared so far
-    for init in init_containers:
-        if init.get("restartPolicy") == "Always":
+    flags = list(sidecars) + [False] * (len(init_containers) - len(sidecars))
+    cpu_req, cpu_lim, mem_lim = totals(list(containers) + [c for c, side in zip(init_containers, flags) if side])
+    before: list[ResourceRequirements] = []  # sidecars declared so far
+    for init, side in zip(init_containers, flags):
+        if side:
             before.append(init)
             continue
         r, c, m = totals([init] + before)

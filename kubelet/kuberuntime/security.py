@@ -7,10 +7,10 @@ paths), ``kuberuntime_sandbox.go`` (sandbox: pod-level user/groups, privileged w
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+import dataclasses
 
 from cri import api
-from kubelet.types import ContainerSpec, Pod
+from kubelet.types import ContainerSpec, Pod, SeccompProfile, SecurityContext
 
 __all__ = [
     "CAPABILITIES", "SAFE_SYSCTLS", "DEFAULT_MASKED_PATHS", "DEFAULT_READONLY_PATHS", "effective_security_context",
@@ -41,8 +41,6 @@ DEFAULT_MASKED_PATHS = (
 )
 DEFAULT_READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 
-_INHERITED = ("runAsUser", "runAsGroup", "runAsNonRoot", "seccompProfile", "seLinuxOptions", "windowsOptions",
-              "appArmorProfile")
 
 
 def is_namespaced_sysctl(name: str) -> str | None:
@@ -56,28 +54,27 @@ def is_namespaced_sysctl(name: str) -> str | None:
     return None
 
 
-def _pod_sc(pod: Pod) -> Mapping[str, Any]:
-    return pod.manifest.get("spec", {}).get("securityContext") or {}
-
-
-def effective_security_context(pod: Pod, c: ContainerSpec) -> dict[str, Any]:
+def effective_security_context(pod: Pod, c: ContainerSpec) -> SecurityContext:
     """The container's security context with the pod's inherited fields filled in (the container wins)."""
-    psc = _pod_sc(pod)
-    out = {k: psc[k] for k in _INHERITED if psc.get(k) is not None}
-    out.update({k: v for k, v in (c.raw.get("securityContext") or {}).items() if v is not None})
-    return out
+    sc, psc = c.security_context, pod.spec.security_context
+    return dataclasses.replace(
+        sc,
+        run_as_user=sc.run_as_user if sc.run_as_user is not None else psc.run_as_user,
+        run_as_group=sc.run_as_group if sc.run_as_group is not None else psc.run_as_group,
+        run_as_non_root=sc.run_as_non_root if sc.run_as_non_root is not None else psc.run_as_non_root,
+        seccomp_profile=sc.seccomp_profile if sc.seccomp_profile is not None else psc.seccomp_profile,
+    )
 
 
-def compute_seccomp(profile: Mapping[str, Any] | None, *, privileged: bool) -> api.SecurityProfile | None:
+def compute_seccomp(profile: SeccompProfile | None, *, privileged: bool) -> api.SecurityProfile | None:
     """None (unconfined, the kubelet's default without SeccompDefault) unless a profile is set; privileged
     containers always run unconfined. Localhost profiles are paths relative to the kubelet's seccomp root."""
-    if privileged or not profile:
+    if privileged or profile is None:
         return None
-    kind = profile.get("type")
-    if kind == "RuntimeDefault":
+    if profile.type == "RuntimeDefault":
         return api.SecurityProfile(type="RuntimeDefault")
-    if kind == "Localhost":
-        return api.SecurityProfile(type="Localhost", localhost_ref=str(profile.get("localhostProfile") or ""))
+    if profile.type == "Localhost":
+        return api.SecurityProfile(type="Localhost", localhost_ref=profile.localhost_profile)
     return api.SecurityProfile(type="Unconfined")
 
 
@@ -88,10 +85,10 @@ def _localhost_root(sec: api.SecurityProfile | None, seccomp_root: str) -> api.S
 
 
 def _groups(pod: Pod) -> tuple[int, ...]:
-    psc = _pod_sc(pod)
-    groups = list(psc.get("supplementalGroups") or [])
-    if psc.get("fsGroup") is not None and psc["fsGroup"] not in groups:
-        groups.append(psc["fsGroup"])
+    psc = pod.spec.security_context
+    groups = list(psc.supplemental_groups)
+    if psc.fs_group is not None and psc.fs_group not in groups:
+        groups.append(psc.fs_group)
     return tuple(groups)
 
 
@@ -107,50 +104,46 @@ def compute_namespaces(pod: Pod) -> api.NamespaceOptions:
 
 def compute_container_security(pod: Pod, c: ContainerSpec, *, seccomp_root: str) -> api.ContainerSecurity:
     sc = effective_security_context(pod, c)
-    privileged = sc.get("privileged") is True
-    caps = sc.get("capabilities") or {}
-    ape = sc.get("allowPrivilegeEscalation")
+    privileged = sc.privileged is True
     return api.ContainerSecurity(
-        capabilities=api.Capabilities(add=tuple(str(x).upper() for x in caps.get("add") or ()),
-                                      drop=tuple(str(x).upper() for x in caps.get("drop") or ())),
+        capabilities=api.Capabilities(add=sc.capabilities_add, drop=sc.capabilities_drop),
         privileged=privileged,
         namespaces=compute_namespaces(pod),
-        run_as_user=sc.get("runAsUser"),
-        run_as_group=sc.get("runAsGroup"),
-        readonly_rootfs=sc.get("readOnlyRootFilesystem") is True,
+        run_as_user=sc.run_as_user,
+        run_as_group=sc.run_as_group,
+        readonly_rootfs=sc.read_only_root_filesystem is True,
         supplemental_groups=_groups(pod),
-        no_new_privs=ape is False,  # AddNoNewPrivileges: only an explicit false sets no_new_privs
-        masked_paths=() if privileged or sc.get("procMount") == "Unmasked" else DEFAULT_MASKED_PATHS,
-        readonly_paths=() if privileged or sc.get("procMount") == "Unmasked" else DEFAULT_READONLY_PATHS,
-        seccomp=_localhost_root(compute_seccomp(sc.get("seccompProfile"), privileged=privileged), seccomp_root),
+        no_new_privs=sc.allow_privilege_escalation is False,  # AddNoNewPrivileges: only an explicit false sets it
+        masked_paths=() if privileged or sc.proc_mount == "Unmasked" else DEFAULT_MASKED_PATHS,
+        readonly_paths=() if privileged or sc.proc_mount == "Unmasked" else DEFAULT_READONLY_PATHS,
+        seccomp=_localhost_root(compute_seccomp(sc.seccomp_profile, privileged=privileged), seccomp_root),
     )
 
 
 def compute_sandbox_security(pod: Pod, *, seccomp_root: str) -> api.SandboxSecurity:
-    psc = _pod_sc(pod)
-    privileged = any(((c.raw.get("securityContext") or {}).get("privileged") is True)
-                     for c in pod.spec.init_containers + pod.spec.containers)
+    psc = pod.spec.security_context
+    privileged = any(c.security_context.privileged is True for c in pod.spec.init_containers + pod.spec.containers)
     return api.SandboxSecurity(
         namespaces=compute_namespaces(pod),
-        run_as_user=psc.get("runAsUser"),
-        run_as_group=psc.get("runAsGroup"),
+        run_as_user=psc.run_as_user,
+        run_as_group=psc.run_as_group,
         supplemental_groups=_groups(pod),
         privileged=privileged,
-        seccomp=_localhost_root(compute_seccomp(psc.get("seccompProfile"), privileged=False), seccomp_root),
+        seccomp=_localhost_root(compute_seccomp(psc.seccomp_profile, privileged=False), seccomp_root),
     )
 
 
 def compute_sysctls(pod: Pod) -> dict[str, str]:
-    return {str(s["name"]).replace("/", "."): str(s.get("value", "")) for s in _pod_sc(pod).get("sysctls") or []}
+    return dict(pod.spec.security_context.sysctls)
 
 
 def verify_run_as_non_root(pod: Pod, c: ContainerSpec, image: api.Image | None) -> str | None:
     """``verifyRunAsNonRoot``: the error message when runAsNonRoot cannot be honoured, else None."""
     sc = effective_security_context(pod, c)
-    if sc.get("runAsNonRoot") is not True:
+    if sc.run_as_non_root is not True:
         return None
     who = f'(pod: "{pod.full_name}({pod.uid})", container: {c.name})'
-    uid = sc.get("runAsUser")
+    uid = sc.run_as_user
     if uid is not None:
         return f"container's runAsUser breaks non-root policy {who}" if uid == 0 else None
     if image is None:

@@ -9,17 +9,19 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 import cri
 from cri import api
+from cri.api import ContainerId, SandboxId
 from kubelet import types as t
+from kubelet.types import PodUID
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
 class SandboxInfo:
-    id: str
+    id: SandboxId
     attempt: int
     ready: bool
     created_at: int
@@ -29,9 +31,9 @@ class SandboxInfo:
 
 @dataclass(frozen=True, kw_only=True)
 class ContainerInfo:
-    id: str
+    id: ContainerId
     name: str
-    sandbox_id: str
+    sandbox_id: SandboxId
     state: api.ContainerState
     restart_count: int
     hash: str
@@ -58,7 +60,7 @@ class ContainerInfo:
 
 @dataclass(frozen=True, kw_only=True)
 class PodRuntimeStatus:
-    uid: str
+    uid: PodUID
     name: str = ""
     namespace: str = ""
     sandboxes: tuple[SandboxInfo, ...] = ()  # newest first
@@ -88,7 +90,7 @@ class PodRuntimeStatus:
     def running_containers(self) -> list[ContainerInfo]:
         return [c for c in self.containers if c.running]
 
-    def fingerprint(self) -> tuple:
+    def fingerprint(self) -> tuple[Any, ...]:
         return (tuple((s.id, s.ready) for s in self.sandboxes), tuple((c.id, int(c.state)) for c in self.containers))
 
 
@@ -183,7 +185,7 @@ class RuntimeView:
             name = meta.name if meta else (cs[0].labels.get(t.LABEL_POD_NAME, "") if cs else "")
             ns = meta.namespace if meta else (cs[0].labels.get(t.LABEL_POD_NAMESPACE, "") if cs else "")
             cfile = ss[0].annotations.get(t.ANN_CONFIG_FILE, "") if ss else ""
-            out[uid] = PodRuntimeStatus(uid=uid, name=name, namespace=ns, sandboxes=tuple(sinfos), containers=tuple(cinfos), config_file=cfile)
+            out[uid] = PodRuntimeStatus(uid=PodUID(uid), name=name, namespace=ns, sandboxes=tuple(sinfos), containers=tuple(cinfos), config_file=cfile)
         return out
 
     async def pod(self, uid: str) -> PodRuntimeStatus:
@@ -191,7 +193,7 @@ class RuntimeView:
         sandboxes, containers = await asyncio.gather(
             self.client.list_pod_sandboxes(labels=sel), self.client.list_containers(labels=sel)
         )
-        return (await self._group(sandboxes, containers)).get(uid, PodRuntimeStatus(uid=uid))
+        return (await self._group(sandboxes, containers)).get(uid, PodRuntimeStatus(uid=PodUID(uid)))
 
     async def all_pods(self) -> dict[str, PodRuntimeStatus]:
         sandboxes, containers = await asyncio.gather(
@@ -217,7 +219,7 @@ class PLEG:
     relist_seconds: float = 0.0
     healthy: bool = False
     error: str = ""
-    _seen: dict[str, tuple] = field(default_factory=dict)
+    _seen: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     _snapshot: dict[str, PodRuntimeStatus] = field(default_factory=dict)
 
     @property

@@ -16,19 +16,20 @@ import logging
 import os
 import shutil
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from cri import api
 from kubelet.kuberuntime.podconfig import expand
 from kubelet.kuberuntime.projected import PLUGIN_DIRS, ProjectionError, compute_projection, ensure_projected_volume
-from kubelet.kuberuntime.resources import compute_pod_resources, memory_bytes
+from kubelet.kuberuntime.resources import compute_pod_resources, memory_bytes, parse_resource_requirements
+from kubelet.errors import PermanentError
+from kubelet.types import VolumeMount, VolumeSpec
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "EMPTY_DIR_PLUGIN", "HOST_PATH_TYPES", "MOUNT_PROPAGATION", "VolumeError", "VolumeSpec", "compute_volumes",
+    "EMPTY_DIR_PLUGIN", "HOST_PATH_TYPES", "MOUNT_PROPAGATION", "VolumeError", "VolumeSpec", "VolumeMount", "compute_volumes", "parse_volume_mounts",
     "pod_volumes_dir", "ensure_pod_volumes", "refresh_projected_volumes", "ensure_container_mounts", "teardown_pod_volumes", "open_subpath", "subpaths_dir", "mount_propagation_of",
 ]
 
@@ -45,31 +46,17 @@ _MS_NOSUID, _MS_NODEV = 2, 4
 _MNT_DETACH = 2
 
 
-class VolumeError(Exception):
+class VolumeError(PermanentError):
     """A volume or mount that cannot be set up for this pod: the container waits with CreateContainerConfigError."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-@dataclass(frozen=True, kw_only=True)
-class VolumeSpec:
-    name: str
-    kind: str  # "emptyDir" | "hostPath"
-    medium: str = ""  # emptyDir: "" | "Memory"
-    size_limit: int | None = None  # emptyDir: bytes
-    path: str = ""  # hostPath
-    type: str = ""  # hostPath type
-    source: Mapping[str, Any] = field(default_factory=dict)  # configMap / secret source
 
 
 def compute_volumes(manifest: Mapping[str, Any]) -> tuple[VolumeSpec, ...]:
     """The pod's volumes from its (validated) manifest. A memory-backed emptyDir is sized by the smaller of its
     sizeLimit and the pod's memory limit (SizeMemoryBackedVolumes); with neither, tmpfs's default applies."""
     spec = manifest.get("spec", {})
-    pod_limit = compute_pod_resources(list(spec.get("containers") or []),
-                                      list(spec.get("initContainers") or [])).memory_limit_in_bytes
+    pod_limit = compute_pod_resources([parse_resource_requirements(c.get("resources")) for c in spec.get("containers") or []],
+                                      [parse_resource_requirements(c.get("resources")) for c in spec.get("initContainers") or []],
+                                      sidecars=[c.get("restartPolicy") == "Always" for c in spec.get("initContainers") or []]).memory_limit_in_bytes
     out = []
     for v in spec.get("volumes") or []:
         if "emptyDir" in v:
@@ -253,12 +240,19 @@ def _ensure_projected(v: VolumeSpec, base: Path, fs_group: int | None, objects: 
     return str(d)
 
 
-def refresh_projected_volumes(manifest: Mapping[str, Any], root_dir: Path, uid: str, objects: Sequence[Any]) -> None:
+def parse_volume_mounts(ctr: Mapping[str, Any]) -> tuple[VolumeMount, ...]:
+    """A (validated) container object's volumeMounts as typed values."""
+    return tuple(VolumeMount(name=m["name"], mount_path=m["mountPath"], sub_path=m.get("subPath") or "",
+                             sub_path_expr=m.get("subPathExpr") or "", read_only=m.get("readOnly") is True,
+                             mount_propagation=m.get("mountPropagation") or "")
+                 for m in ctr.get("volumeMounts") or ())
+
+
+def refresh_projected_volumes(volumes: Sequence[VolumeSpec], root_dir: Path, uid: str, objects: Sequence[Any], *,
+                              fs_group: int | None = None, namespace: str = "default") -> None:
     """Bring configMap/secret volumes that are already set up up to date with their documents."""
-    fs_group = (manifest.get("spec", {}).get("securityContext") or {}).get("fsGroup")
     base = pod_volumes_dir(root_dir, uid)
-    namespace = manifest.get("metadata", {}).get("namespace", "default")
-    for v in compute_volumes(manifest):
+    for v in volumes:
         if v.kind in PLUGIN_DIRS and (base / PLUGIN_DIRS[v.kind] / v.name).is_dir():
             try:
                 _ensure_projected(v, base, fs_group, objects, namespace)
@@ -266,15 +260,13 @@ def refresh_projected_volumes(manifest: Mapping[str, Any], root_dir: Path, uid: 
                 log.warning("cannot refresh volume uid=%s volume=%s err=%s", uid, v.name, e)
 
 
-def ensure_pod_volumes(manifest: Mapping[str, Any], root_dir: Path, uid: str,
-                       objects: Sequence[Any] = ()) -> dict[str, str]:
+def ensure_pod_volumes(volumes: Sequence[VolumeSpec], root_dir: Path, uid: str, objects: Sequence[Any] = (), *,
+                       fs_group: int | None = None, namespace: str = "default") -> dict[str, str]:
     """Set up every volume of the pod (idempotent): name → host path. Raises VolumeError naming the volume.
     ``objects`` are the manifest directory's other documents (ConfigMaps and Secrets for those volumes)."""
-    fs_group = (manifest.get("spec", {}).get("securityContext") or {}).get("fsGroup")
     base = pod_volumes_dir(root_dir, uid)
-    namespace = manifest.get("metadata", {}).get("namespace", "default")
     out: dict[str, str] = {}
-    for v in compute_volumes(manifest):
+    for v in volumes:
         try:
             if v.kind == "emptyDir":
                 out[v.name] = _ensure_empty_dir(v, base, fs_group)
@@ -384,35 +376,36 @@ def _bind_subpath(host: str, sub: str, volume: str, target: Path) -> str:
     return str(target)
 
 
-def ensure_container_mounts(c_raw: Mapping[str, Any], volume_paths: Mapping[str, str],
-                            env: Mapping[str, str], *, subpath_dir: Path | None = None) -> tuple[api.Mount, ...]:
+def ensure_container_mounts(mounts: Sequence[VolumeMount], volume_paths: Mapping[str, str],
+                            env: Mapping[str, str], *, container: str = "",
+                            subpath_dir: Path | None = None) -> tuple[api.Mount, ...]:
     """The container's CRI mounts. subPath directories are created in the volume (as the kubelet does); a subPath
     that resolves outside its volume, or a propagation the host mount cannot give, is a VolumeError. With
     ``subpath_dir`` each subPath is bind-mounted there first (safe against symlink swaps; needs root)."""
     out = []
-    for i, m in enumerate(c_raw.get("volumeMounts") or []):
-        name = m["name"]
+    for i, m in enumerate(mounts):
+        name = m.name
         host = volume_paths[name]
-        sub = m.get("subPath") or ""
-        if m.get("subPathExpr"):
-            sub = expand(m["subPathExpr"], env)
+        sub = m.sub_path
+        if m.sub_path_expr:
+            sub = expand(m.sub_path_expr, env)
             if sub.startswith("/") or ".." in Path(sub).parts:
-                raise VolumeError(f'subPathExpr "{m["subPathExpr"]}" of volume "{name}" expands to "{sub}": must be '
+                raise VolumeError(f'subPathExpr "{m.sub_path_expr}" of volume "{name}" expands to "{sub}": must be '
                                   "a relative path without '..'")
         if sub:
             if subpath_dir is not None:
-                host = _bind_subpath(host, sub, name, subpath_dir / name / c_raw["name"] / str(i))
+                host = _bind_subpath(host, sub, name, subpath_dir / name / container / str(i))
             else:
                 host = _sub_path(host, sub, name, create=True)
-        propagation = MOUNT_PROPAGATION[m.get("mountPropagation") or "None"]
+        propagation = MOUNT_PROPAGATION[m.mount_propagation or "None"]
         if propagation != api.MountPropagation.PRIVATE:
             have = mount_propagation_of(host)
             need = ("shared",) if propagation == api.MountPropagation.BIDIRECTIONAL else ("shared", "slave")
             if have not in need:
                 raise VolumeError(
-                    f'volumeMount "{name}" ({m["mountPath"]}): mountPropagation {m["mountPropagation"]} needs the host '
+                    f'volumeMount "{name}" ({m.mount_path}): mountPropagation {m.mount_propagation} needs the host '
                     f"mount holding {host} to be {' or '.join(need)}, it is {have} "
                     f"(make it shared: mount --make-rshared <mountpoint>)")
-        out.append(api.Mount(container_path=m["mountPath"], host_path=host, readonly=m.get("readOnly") is True,
+        out.append(api.Mount(container_path=m.mount_path, host_path=host, readonly=m.read_only,
                              propagation=propagation))
     return tuple(out)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from cri.api import ContainerState
+from cri.api import ContainerId, ContainerState, SandboxId
 from kubelet.kuberuntime.view import ContainerInfo, PodRuntimeStatus
 from kubelet.types import ContainerSpec, Pod
 
@@ -30,7 +30,7 @@ class ProbeKill:
 
 @dataclass(frozen=True, kw_only=True)
 class KillAction:
-    container_id: str
+    container_id: ContainerId
     name: str
     message: str
     grace_seconds: int | None = None  # None: the pod's terminationGracePeriodSeconds
@@ -40,7 +40,7 @@ class KillAction:
 class PodActions:
     kill_pod: bool = False
     create_sandbox: bool = False
-    sandbox_id: str = ""
+    sandbox_id: SandboxId = SandboxId("")
     attempt: int = 0
     # Init containers to start, in spec order: the next plain init container, or sidecars (restartPolicy Always)
     # that are started for the first time, restarted, or started together with the next init container.
@@ -72,11 +72,11 @@ def should_restart(policy: str, exit_code: int) -> bool:
     return False
 
 
-def compute_sandbox_changed(pod: Pod, rt: PodRuntimeStatus) -> tuple[bool, int, str, str]:
+def compute_sandbox_changed(pod: Pod, rt: PodRuntimeStatus) -> tuple[bool, int, SandboxId, str]:
     """(changed, attempt, existing sandbox id, reason) per the kubelet's podSandboxChanged."""
     newest = rt.newest_sandbox
     if newest is None:
-        return True, 0, "", "no sandbox"
+        return True, 0, SandboxId(""), "no sandbox"
     ready = sum(1 for s in rt.sandboxes if s.ready)
     if ready > 1:
         return True, newest.attempt + 1, newest.id, f"{ready} ready sandboxes"
@@ -149,9 +149,9 @@ def compute_pod_actions(
     waiting: dict[str, tuple[str, str]] = {}
     requeue: list[float] = []
     known = {c.name for c in spec.init_containers + spec.containers}
-    for c in rt.running_containers:
-        if c.name not in known:
-            to_kill.append(KillAction(container_id=c.id, name=c.name, message=f"Container {c.name} is not in the pod's spec, will be killed"))
+    for running in rt.running_containers:
+        if running.name not in known:
+            to_kill.append(KillAction(container_id=running.id, name=running.name, message=f"Container {running.name} is not in the pod's spec, will be killed"))
 
     def restart_or_wait(c: ContainerSpec, info: ContainerInfo) -> bool:
         left = backoff_left(c, info)

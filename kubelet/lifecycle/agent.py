@@ -9,25 +9,51 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, Sequence
 
 import cri
 from kubelet.lifecycle import events as ev
 from kubelet.lifecycle.actions import ProbeKill, compute_pod_actions
 from kubelet.lifecycle.backoff import Backoff
-from kubelet.clock import Clock, RealClock, parse_rfc3339, rfc3339
+from kubelet.clock import Clock, parse_rfc3339, rfc3339
 from kubelet.config import NodeletConfig
 from kubelet.kuberuntime.manager import KubeRuntime, SyncResult
 from kubelet.kuberuntime.imagegc import IMAGE_GC_PERIOD, ImageGCManager
 from kubelet.kuberuntime.logrotate import LOG_MONITOR_PERIOD, ContainerLogManager
-from kubelet.lifecycle.pod_workers import PodWorkers
-from kubelet.kuberuntime.podconfig import NodeInfo
+from kubelet.lifecycle.pod_workers import PodWorkers, SyncFn, TerminateFn
 from kubelet.kuberuntime.view import PLEG, PodRuntimeStatus, RuntimeView
-from kubelet.lifecycle.status import StatusInputs, compute_pod_status, is_ready
-from kubelet.types import ANN_CONFIG_SEEN, ManifestSet, Pod
+from kubelet.lifecycle.status import PodStatus, StatusInputs, compute_pod_status, render_pod_status
+from kubelet.types import ANN_CONFIG_SEEN, ManifestSet, Pod, PodUID
+from proxy.model import ContainerPort as ProxyContainerPort, PodInfo, Protocol as PortProtocol
 
 log = logging.getLogger(__name__)
+
+SyncDoneFn = Callable[[str, float, "BaseException | None"], None]
+
+
+class Workers(Protocol):
+    """What the agent uses of PodWorkers (a test may pass a recorder of calls)."""
+
+    def sync(self, uid: str) -> None: ...
+    def terminate(self, uid: str) -> None: ...
+    def is_terminating(self, uid: str) -> bool: ...
+    def uids(self) -> set[str]: ...
+    async def stop(self) -> None: ...
+
+
+class WorkersFactory(Protocol):
+    def __call__(self, *, sync: SyncFn, terminate: TerminateFn, on_terminated: Callable[[str], None],
+                 on_sync_done: SyncDoneFn) -> Workers: ...
+
+
+class AgentProbesLike(Protocol):
+    """kubelet.lifecycle.probing.AgentProbes as the agent sees it."""
+
+    def sync_pod(self, pod: Pod, rt: PodRuntimeStatus, status: PodStatus) -> None: ...
+    def remove_pod(self, uid: str) -> None: ...
+    def is_ready(self, uid: str, name: str) -> bool: ...
+    def is_started(self, uid: str, name: str) -> bool: ...
+    def kill_request(self, uid: str, name: str, container_id: str) -> ProbeKill | None: ...
 
 VERSION = "0.1.0"
 GC_PERIOD = 60.0
@@ -46,53 +72,46 @@ def detect_host_ip() -> str:
 
 
 class Agent:
+    """The sync loop. Every collaborator is passed in (kubelet/app.py builds the graph); the agent builds only what
+    is bound to its own callbacks: the pod workers (through `workers`, a factory) and the PLEG over `view`."""
+
     def __init__(
         self,
         config: NodeletConfig,
         *,
-        client: cri.RuntimeClient | None = None,
-        clock: Clock | None = None,
-        host_ip: str | None = None,
+        client: cri.RuntimeClient,
+        runtime: KubeRuntime,
+        view: RuntimeView,
+        recorder: ev.EventRecorder,
+        backoff: Backoff,
+        clock: Clock,
+        host_ip: str,
+        log_manager: ContainerLogManager,
+        image_gc: ImageGCManager,
+        probes: AgentProbesLike | None = None,
+        workers: WorkersFactory = PodWorkers,
+        on_sync_done: Sequence[SyncDoneFn] = (),
+        on_pods_changed: Sequence[Callable[[], None]] = (),
         pleg_period: float = 1.0,
         gc_period: float = GC_PERIOD,
     ) -> None:
         self.config = config
-        self.clock = clock or RealClock()
-        self.client = client or cri.RuntimeClient(config.container_runtime_endpoint)
-        self.host_ip = host_ip or config.node_ip or detect_host_ip()
-        self.node = NodeInfo(
-            node_name=config.node_name,
-            host_ip=self.host_ip,
-            cluster_dns=tuple(config.cluster_dns),
-            cluster_domain=config.cluster_domain,
-            pod_logs_dir=config.pod_logs_dir,
-        )
-        root = Path(config.root_dir)
-        self.recorder = ev.EventRecorder(host=config.node_name, clock=self.clock)
-        self.view = RuntimeView(self.client, node_name=config.node_name)
+        self.clock = clock
+        self.client = client
+        self.host_ip = host_ip
+        self.recorder = recorder
+        self.view = view
         self.pleg = PLEG(view=self.view, on_change=self._on_pleg, period=pleg_period)
-        self.backoff = Backoff(clock=self.clock, path=root / "state" / "backoff.json")
-        self.image_backoff = Backoff(clock=self.clock)
-        self.runtime = KubeRuntime(
-            client=self.client,
-            view=self.view,
-            node=self.node,
-            recorder=self.recorder,
-            backoff=self.backoff,
-            image_backoff=self.image_backoff,
-            clock=self.clock,
-            root_dir=root,
-        )
-        # issue 7: containerLogMaxSize / containerLogMaxFiles, checked every 10 s (_log_rotation_loop)
-        self.log_manager = ContainerLogManager(self.client, max_size=config.container_log_max_size, max_files=config.container_log_max_files)
-        # issue 7: image GC by disk thresholds (imageGCHighThresholdPercent / imageGCLowThresholdPercent), every 5 min
-        self.image_gc = ImageGCManager(self.client, high=config.image_gc_high_threshold_percent, low=config.image_gc_low_threshold_percent)
-        self.runtime.objects = lambda: self.manifests.others  # issue 7: configMap/secret volumes from manifest documents
-        self.workers = PodWorkers(sync=self._sync_pod, terminate=self._terminate_pod, on_terminated=self._on_terminated, on_sync_done=self._on_sync_done)
+        self.backoff = backoff
+        self.runtime = runtime
+        self.log_manager = log_manager
+        self.image_gc = image_gc
+        self._sync_done_listeners = tuple(on_sync_done)
+        self.workers: Workers = workers(sync=self._sync_pod, terminate=self._terminate_pod, on_terminated=self._on_terminated, on_sync_done=self._on_sync_done)
         self.gc_period = gc_period
         self.desired: dict[str, Pod] = {}
         self.manifests = ManifestSet()
-        self.statuses: dict[str, dict[str, Any]] = {}
+        self.statuses: dict[str, PodStatus] = {}
         self.results: dict[str, SyncResult] = {}
         self.runtime_pods: dict[str, PodRuntimeStatus] = {}
         self.blocked: dict[str, str] = {}  # new uid → old uid it replaces (same namespace/name)
@@ -106,15 +125,15 @@ class Agent:
         self.sync_seconds: list[float] = []
         self.sync_errors = 0
         self._reported_errors: set[str] = set()
-        self.probes: Any = None  # probes.ProbeManager, wired by attach_probes()
-        self.on_pods_changed: list[Callable[[], None]] = []  # e.g. the service proxy's endpoint update
+        self.probes = probes
+        self.on_pods_changed: list[Callable[[], None]] = list(on_pods_changed)  # e.g. the service proxy's endpoint update
 
     # ---- inputs ----
 
     def on_manifests(self, mset: ManifestSet) -> None:
         """A full snapshot of the manifest dir: compute the desired pods and dispatch workers."""
         self.manifests = mset
-        desired = {p.uid: p for p in mset.pods}
+        desired: dict[str, Pod] = {p.uid: p for p in mset.pods}
         # Kinder than upstream: a file that turned invalid keeps its last good pods running.
         for uid, pod in self.desired.items():
             if pod.source in mset.broken_files and uid not in desired and all(p.key != pod.key for p in desired.values()):
@@ -151,8 +170,8 @@ class Agent:
             return desired
         running = set(self.desired) | set(self.runtime_pods)
         order = sorted(desired.values(), key=lambda p: (p.uid not in running, p.annotations.get(ANN_CONFIG_SEEN, ""), p.key))
-        admitted = {p.uid: p for p in order[:limit]}
-        rejected = {p.uid: p for p in order[limit:]}
+        admitted: dict[str, Pod] = {p.uid: p for p in order[:limit]}
+        rejected: dict[str, Pod] = {p.uid: p for p in order[limit:]}
         for uid, pod in rejected.items():
             if uid not in self.rejected:
                 msg = f"Node didn't have enough resource: pods, requested: 1, used: {limit}, capacity: {limit}"
@@ -185,9 +204,6 @@ class Agent:
             if uid in self.desired:
                 self.workers.sync(uid)
         self._orphans()
-
-    def attach_probes(self, manager: Any) -> None:
-        self.probes = manager
 
     def on_probe_kill(self, uid: str) -> None:
         """A liveness/startup failure took effect (the next sync kills and restarts per policy the container), or a
@@ -226,7 +242,7 @@ class Agent:
         old = self.blocked.get(uid)
         if old is not None:
             if old in self.workers.uids() or old in self.runtime_pods and self.runtime_pods[old].running_containers:
-                self._update_status(pod, PodRuntimeStatus(uid=uid), SyncResult())
+                self._update_status(pod, PodRuntimeStatus(uid=PodUID(uid)), SyncResult())
                 return None  # started by _on_terminated(old)
             self.blocked.pop(uid, None)
         rt = await self.view.pod(uid)
@@ -239,7 +255,7 @@ class Agent:
             started=self._started_probe(pod),
         )
         result = SyncResult(waiting=dict(actions.waiting))
-        await self.runtime.refresh_volumes(pod)  # issue 7: configMap/secret volume contents follow their documents
+        await self.runtime.refresh_volumes(pod)  # configMap/secret volume contents follow their documents
         if not actions.noop:
             log.debug("sync pod=%s uid=%s actions=%s", pod.key, uid, actions)
             result = await self.runtime.sync_pod(pod, actions, rt)
@@ -265,14 +281,14 @@ class Agent:
             started=self._started(pod),
             start_time=self._seen_time(pod),
             now=self.clock.now(),
-            termination_message=self.runtime.termination_message,  # issue 7: terminationMessagePath / FallbackToLogsOnError
+            termination_message=self.runtime.termination_message,  # terminationMessagePath / FallbackToLogsOnError
         )
         prev = self.statuses.get(pod.uid)
         status = compute_pod_status(pod, rt, inputs, previous=prev)
         self.statuses[pod.uid] = status
         if self.probes is not None:
             self.probes.sync_pod(pod, rt, status)
-        if prev is None or is_ready(prev) != is_ready(status) or prev.get("podIP") != status.get("podIP"):
+        if prev is None or prev.ready != status.ready or prev.pod_ip != status.pod_ip:
             self._notify_pods_changed()
 
     def _readiness(self, pod: Pod) -> Callable[[str, str], bool | None]:
@@ -321,6 +337,8 @@ class Agent:
             del self.sync_seconds[:500]
         if err is not None:
             self.sync_errors += 1
+        for listener in self._sync_done_listeners:
+            listener(uid, seconds, err)
         if self.sources_ready.is_set() and not self.first_sync_done.is_set() and all(u in self.statuses for u in self.desired):
             self.first_sync_done.set()
 
@@ -352,7 +370,7 @@ class Agent:
             except cri.CRIError as err:
                 log.warning("garbage collection failed err=%s", err)
 
-    async def _log_rotation_loop(self) -> None:  # issue 7: container log rotation
+    async def _log_rotation_loop(self) -> None:
         while True:
             await asyncio.sleep(LOG_MONITOR_PERIOD)
             running = [(c.id, c.log_path) for rt in list(self.runtime_pods.values()) for c in rt.running_containers]
@@ -361,7 +379,7 @@ class Agent:
             except Exception:  # rotation must never take the agent down
                 log.exception("log rotation failed")
 
-    async def _image_gc_loop(self) -> None:  # issue 7: image garbage collection
+    async def _image_gc_loop(self) -> None:
         while True:
             await asyncio.sleep(IMAGE_GC_PERIOD)
             try:
@@ -401,6 +419,22 @@ class Agent:
             return False, "PLEG is not healthy: the last relist was too long ago"
         return True, "ok"
 
+    def pod_infos(self) -> list[PodInfo]:
+        """Pods with an IP as the service proxy and the cluster's endpoint slices see them, from the typed pods and
+        statuses (terminating pods are not ready), in the order of pod_objects()."""
+        terminating = {uid for uid, p in self.known.items() if uid not in self.desired and self.workers.is_terminating(uid)}
+        pods = {**self.desired, **{uid: self.known[uid] for uid in terminating}}
+        out = []
+        for uid, pod in sorted(pods.items(), key=lambda kv: (kv[1].namespace, kv[1].name, kv[0])):
+            st = self.statuses.get(uid)
+            if st is None or not st.pod_ip:
+                continue
+            ports = tuple(ProxyContainerPort(name=p.name, port=p.container_port, protocol=PortProtocol(p.protocol))
+                          for c in pod.spec.containers for p in c.ports)
+            out.append(PodInfo(namespace=pod.namespace, name=pod.name, labels=dict(pod.labels), ip=st.pod_ip,
+                               ready=uid not in terminating and st.ready, ports=ports, node_name=self.config.node_name))
+        return out
+
     def pod_objects(self) -> list[dict[str, Any]]:
         """Desired pods plus pods still terminating (shown with deletionTimestamp, as kubectl's "Terminating")."""
         terminating = {uid: p for uid, p in self.known.items() if uid not in self.desired and self.workers.is_terminating(uid)}
@@ -413,7 +447,8 @@ class Agent:
                 meta["deletionTimestamp"] = rfc3339(self.clock.now())
                 meta["deletionGracePeriodSeconds"] = pod.spec.termination_grace_period_seconds
             obj["metadata"] = meta
-            obj["status"] = self.statuses.get(uid) or {"phase": "Pending", "conditions": [], "qosClass": "BestEffort"}
+            st = self.statuses.get(uid)
+            obj["status"] = render_pod_status(st) if st is not None else {"phase": "Pending", "conditions": [], "qosClass": "BestEffort"}
             out.append(obj)
         limit = self.config.max_pods
         for uid, pod in sorted(self.rejected.items(), key=lambda kv: kv[1].key):
@@ -426,10 +461,5 @@ class Agent:
             }
             out.append(obj)
         return out
-
-    def pod_ready(self, uid: str) -> bool:
-        st = self.statuses.get(uid)
-        return bool(st and is_ready(st))
-
 
 __all__ = ["Agent", "VERSION", "detect_host_ip"]

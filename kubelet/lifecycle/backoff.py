@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from cni.fsutil import write_atomic
 from kubelet.clock import Clock, RealClock
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,5 @@ class Backoff:
     def _save(self) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({k: {"delay": e.delay, "lastUpdate": e.last_update} for k, e in self._entries.items()}))
-        os.replace(tmp, self.path)
+        data = json.dumps({k: {"delay": e.delay, "lastUpdate": e.last_update} for k, e in self._entries.items()})
+        write_atomic(self.path, data, fsync=False, mkdir=True)

@@ -24,7 +24,7 @@ class EventRecorder:
     def __init__(self, *, host: str, capacity: int = 1000, clock: Clock | None = None) -> None:
         self.host = host
         self.clock = clock or RealClock()
-        self._events: collections.OrderedDict[tuple, dict[str, Any]] = collections.OrderedDict()
+        self._events: collections.OrderedDict[tuple[Any, ...], dict[str, Any]] = collections.OrderedDict()
         self._capacity = capacity
         self._seq = itertools.count(1)
 

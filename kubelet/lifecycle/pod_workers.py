@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 import cri
+from kubelet.errors import NodeletError
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class PodWorkers:
                 w.last_error = ""
             except asyncio.CancelledError:
                 raise
-            except cri.CRIError as e:
+            except (cri.CRIError, NodeletError) as e:  # both say whether the same call may pass later
                 err = e
                 again = TRANSIENT_RETRY if e.retryable else ERROR_RETRY * random.uniform(0.5, 1.5)
             except Exception as e:  # a bug must not kill the worker: log it, retry later

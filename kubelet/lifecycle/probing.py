@@ -10,6 +10,7 @@ import cri
 from kubelet.lifecycle import events as ev
 from kubelet.lifecycle.actions import ProbeKill
 from kubelet.kuberuntime.view import PodRuntimeStatus
+from kubelet.lifecycle.status import PodStatus
 from kubelet.types import Pod
 from probes.errors import ExecTimeoutError
 from probes.manager import ProbeManager
@@ -60,16 +61,17 @@ class AgentProbes:
         self._pods: dict[str, Pod] = {}
         self._kills: dict[tuple[str, str, str], ProbeKill] = {}
 
-    def sync_pod(self, pod: Pod, rt: PodRuntimeStatus, status: dict[str, Any]) -> None:
+    def sync_pod(self, pod: Pod, rt: PodRuntimeStatus, status: PodStatus) -> None:
         key = PodKey(pod.key)
         self._keys[pod.uid] = key
         self._pods[pod.uid] = pod
-        pod_ip = status.get("podIP")
+        pod_ip = status.pod_ip or None
         for c in pod.spec.sidecars + pod.spec.containers:  # plain init containers have no probes
             probes = container_probes(c)
             if probes.liveness is None and probes.readiness is None and probes.startup is None:
                 continue
             info = rt.latest(c.name)
+            self._forget_kills(pod.uid, c.name, info.id if info is not None and info.running else None)
             self.manager.update_container(
                 pod_key=key,
                 pod_uid=PodUID(pod.uid),
@@ -78,12 +80,17 @@ class AgentProbes:
                 started_at=info.started_at / 1e9 if info and info.started_at else None,
                 running=bool(info and info.running),
                 pod_ip=pod_ip,
-                host_ip=status.get("hostIP"),
+                host_ip=status.host_ip,
                 host_network=pod.spec.host_network,
                 probes=probes,
                 terminated=bool(info and info.exited),
                 restart_policy="Always" if c.is_sidecar else pod.spec.restart_policy,
             )
+
+    def _forget_kills(self, uid: str, name: str, running_id: str | None) -> None:
+        """A kill request lives while its container runs: drop those of containers that exited or were replaced."""
+        for k in [k for k in self._kills if k[0] == uid and k[1] == name and k[2] != running_id]:
+            del self._kills[k]
 
     def remove_pod(self, uid: str) -> None:
         key = self._keys.pop(uid, None)
@@ -102,7 +109,9 @@ class AgentProbes:
         return key is not None and self.manager.is_started(key, name)
 
     def kill_request(self, uid: str, name: str, container_id: str) -> ProbeKill | None:
-        return self._kills.pop((uid, name, container_id), None)
+        """The liveness/startup kill in effect for this container, if any. Read, never consumed: if the kill fails
+        (StopContainer error) the next sync plans it again; it is dropped once the container is no longer running."""
+        return self._kills.get((uid, name, container_id))
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Per probe: result in effect, last attempt, consecutive counts, last message and latency (the API's view)."""

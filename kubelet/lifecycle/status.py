@@ -4,12 +4,14 @@ Upstream: pkg/kubelet/kubelet_pods.go (getPhase, convertToAPIContainerStatuses),
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from cri.api import ContainerState
 from kubelet.lifecycle.actions import compute_next_init
 from kubelet.clock import rfc3339
+from kubelet.lifecycle.statusfmt import render_running, render_terminated
 from kubelet.kuberuntime.view import ContainerInfo, PodRuntimeStatus
 from kubelet.types import ContainerSpec, Pod
 
@@ -37,25 +39,6 @@ class StatusInputs:
     termination_message: Callable[[Pod, ContainerSpec, ContainerInfo], str] = lambda pod, c, info: ""
 
 
-def _ns_to_rfc(ts_ns: int) -> str | None:
-    return rfc3339(ts_ns / 1e9) if ts_ns else None
-
-
-def _terminated(info: ContainerInfo, runtime: str, message: str = "") -> dict[str, Any]:
-    # containerd reports an OOM kill as reason "OOMKilled" (exit code 137): kept as the kubelet shows it
-    reason = info.reason or ("Completed" if info.exit_code == 0 else "Error")
-    d: dict[str, Any] = {
-        "exitCode": info.exit_code,
-        "reason": reason,
-        "startedAt": _ns_to_rfc(info.started_at),
-        "finishedAt": _ns_to_rfc(info.finished_at),
-        "containerID": f"{runtime}://{info.id}",
-    }
-    if message or info.message:
-        d["message"] = message or info.message
-    return d
-
-
 def compute_container_status(
     pod: Pod, c: ContainerSpec, rt: PodRuntimeStatus, inputs: StatusInputs, *, init: bool, default_waiting: str
 ) -> dict[str, Any]:
@@ -71,7 +54,7 @@ def compute_container_status(
     st["imageID"] = latest.image_ref
     st["restartCount"] = latest.restart_count
     if previous is not None and previous.exited:
-        st["lastState"] = {"terminated": _terminated(previous, inputs.runtime_name, inputs.termination_message(pod, c, previous))}
+        st["lastState"] = {"terminated": render_terminated(previous, inputs.runtime_name, inputs.termination_message(pod, c, previous))}
     else:
         st["lastState"] = {}
     if latest.running:
@@ -80,9 +63,9 @@ def compute_container_status(
         ready = inputs.readiness(c.name, latest.id)
         # a plain init container is never ready while it runs; a sidecar is, like a regular container
         st["ready"] = bool(st["started"]) and (True if ready is None else ready) and (not init or c.is_sidecar)
-        st["state"] = {"running": {"startedAt": _ns_to_rfc(latest.started_at)}}
+        st["state"] = render_running(latest)
     elif latest.exited:
-        term = _terminated(latest, inputs.runtime_name, inputs.termination_message(pod, c, latest))
+        term = render_terminated(latest, inputs.runtime_name, inputs.termination_message(pod, c, latest))
         if c.name in inputs.waiting:
             # Exited and held back (CrashLoopBackOff): waiting now, the exit shown as lastState, as kubectl shows it.
             reason, message = inputs.waiting[c.name]
@@ -103,13 +86,13 @@ def _last_terminated_nonzero(st: Mapping[str, Any]) -> bool:
     return bool(t and t.get("exitCode", 0) != 0)
 
 
-def _regular_started(pod: Pod, statuses: list[dict]) -> bool:
+def _regular_started(pod: Pod, statuses: list[dict[str, Any]]) -> bool:
     """HasAnyRegularContainerStarted: a regular container is running or has terminated (initialization is over)."""
     names = {c.name for c in pod.spec.containers}
     return any(st["name"] in names and ("running" in st["state"] or "terminated" in st["state"]) for st in statuses)
 
 
-def compute_phase(pod: Pod, init_statuses: list[dict], statuses: list[dict]) -> str:
+def compute_phase(pod: Pod, init_statuses: list[dict[str, Any]], statuses: list[dict[str, Any]]) -> str:
     """getPhase over API-shaped container statuses (with sidecars: pkg/kubelet/kubelet_pods.go)."""
     sidecars = {c.name for c in pod.spec.sidecars}
     pending_init = failed_init = pending_sidecars = 0
@@ -177,7 +160,7 @@ def compute_qos_class(pod: Pod) -> str:
     """The pod's QoS class, by quantity (requests `cpu: "1"` equals limits `"1000m"`), as its cgroups are set up."""
     from kubelet.kuberuntime.resources import compute_qos_class as qos
 
-    return qos([c.raw for c in pod.spec.containers + pod.spec.init_containers])
+    return qos([c.resources for c in pod.spec.containers + pod.spec.init_containers])
 
 
 def _succeeded_latest(rt: PodRuntimeStatus, name: str) -> bool:
@@ -185,7 +168,7 @@ def _succeeded_latest(rt: PodRuntimeStatus, name: str) -> bool:
     return info is not None and info.exited and info.exit_code == 0
 
 
-def compute_incomplete_init(pod: Pod, init_statuses: list[dict]) -> list[str]:
+def compute_incomplete_init(pod: Pod, init_statuses: list[dict[str, Any]]) -> list[str]:
     """GeneratePodInitializedCondition: init containers not completed (plain) or not started (sidecars)."""
     sidecars = {c.name for c in pod.spec.sidecars}
     out = []
@@ -200,16 +183,72 @@ def compute_incomplete_init(pod: Pod, init_statuses: list[dict]) -> list[str]:
     return out
 
 
-def _condition(type_: str, ok: bool, reason: str = "", message: str = "") -> dict[str, Any]:
-    d: dict[str, Any] = {"type": type_, "status": "True" if ok else "False"}
-    if reason:
-        d["reason"] = reason
-    if message:
-        d["message"] = message
-    return d
+@dataclass(frozen=True, kw_only=True)
+class PodCondition:
+    type: str
+    status: bool
+    reason: str = ""
+    message: str = ""
+    last_transition_time: str | None = None
 
 
-def compute_pod_status(pod: Pod, rt: PodRuntimeStatus, inputs: StatusInputs, *, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+@dataclass(frozen=True, kw_only=True)
+class PodStatus:
+    """A pod's status inside the agent. Container statuses are kept API-shaped (they go out as they are);
+    render_pod_status makes the v1 PodStatus dict where it leaves the process (API, printers)."""
+
+    phase: str
+    conditions: tuple[PodCondition, ...]
+    host_ip: str
+    pod_ip: str  # "" until the sandbox has one
+    start_time: str | None
+    init_container_statuses: tuple[dict[str, Any], ...] | None  # None: the pod has no init containers
+    container_statuses: tuple[dict[str, Any], ...]
+    qos_class: str
+
+    @property
+    def ready(self) -> bool:
+        return any(c.type == "Ready" and c.status for c in self.conditions)
+
+    def condition(self, type_: str) -> PodCondition | None:
+        return next((c for c in self.conditions if c.type == type_), None)
+
+
+def _condition(type_: str, ok: bool, reason: str = "", message: str = "") -> PodCondition:
+    return PodCondition(type=type_, status=ok, reason=reason, message=message)
+
+
+def render_pod_status(st: PodStatus) -> dict[str, Any]:
+    """The v1 PodStatus object (what the API serves and the printers read)."""
+    conditions = []
+    for c in st.conditions:
+        d: dict[str, Any] = {"type": c.type, "status": "True" if c.status else "False"}
+        if c.reason:
+            d["reason"] = c.reason
+        if c.message:
+            d["message"] = c.message
+        d["lastProbeTime"] = None
+        d["lastTransitionTime"] = c.last_transition_time
+        conditions.append(d)
+    out: dict[str, Any] = {
+        "phase": st.phase,
+        "conditions": conditions,
+        "hostIP": st.host_ip,
+        "hostIPs": [{"ip": st.host_ip}] if st.host_ip else [],
+        "startTime": st.start_time,
+        "initContainerStatuses": list(st.init_container_statuses or ()),
+        "containerStatuses": list(st.container_statuses),
+        "qosClass": st.qos_class,
+    }
+    if st.pod_ip:
+        out["podIP"] = st.pod_ip
+        out["podIPs"] = [{"ip": st.pod_ip}]
+    if st.init_container_statuses is None:
+        del out["initContainerStatuses"]
+    return out
+
+
+def compute_pod_status(pod: Pod, rt: PodRuntimeStatus, inputs: StatusInputs, *, previous: PodStatus | None = None) -> PodStatus:
     """The v1 PodStatus for `pod`. `previous` keeps terminal phases and condition transition times stable."""
     sandbox = rt.newest_sandbox
     sandbox_ok = sandbox is not None and sandbox.ready and (bool(sandbox.ip) or pod.spec.host_network)
@@ -231,7 +270,7 @@ def compute_pod_status(pod: Pod, rt: PodRuntimeStatus, inputs: StatusInputs, *, 
             if "waiting" in st["state"] and st["state"]["waiting"]["reason"] == "ContainerCreating":
                 st["state"]["waiting"] = {"reason": "ContainerCreating", "message": f"{reason}: {message}"}
     phase = compute_phase(pod, init_statuses, statuses)
-    prev_phase = (previous or {}).get("phase")
+    prev_phase = previous.phase if previous is not None else None
     if prev_phase in TERMINAL:
         phase = prev_phase
     sidecars = {c.name for c in pod.spec.sidecars}
@@ -258,33 +297,28 @@ def compute_pod_status(pod: Pod, rt: PodRuntimeStatus, inputs: StatusInputs, *, 
         cready_cond,
         _condition("PodScheduled", True),
     ]
-    prev_conds = {c["type"]: c for c in (previous or {}).get("conditions", [])}
+    prev_conds = {c.type: c for c in previous.conditions} if previous is not None else {}
     now = rfc3339(inputs.now)
+    stamped = []
     for c in conditions:
-        p = prev_conds.get(c["type"])
-        c["lastProbeTime"] = None
-        c["lastTransitionTime"] = p["lastTransitionTime"] if p and p["status"] == c["status"] else now
+        p = prev_conds.get(c.type)
+        stamped.append(dataclasses.replace(c, last_transition_time=p.last_transition_time if p and p.status == c.status else now))
     pod_ip = inputs.host_ip if pod.spec.host_network else (sandbox.ip if sandbox is not None and sandbox.ready else "")
-    status: dict[str, Any] = {
-        "phase": phase,
-        "conditions": conditions,
-        "hostIP": inputs.host_ip,
-        "hostIPs": [{"ip": inputs.host_ip}] if inputs.host_ip else [],
-        "startTime": rfc3339(inputs.start_time) if inputs.start_time else None,
-        "initContainerStatuses": init_statuses,
-        "containerStatuses": statuses,
-        "qosClass": compute_qos_class(pod),
-    }
-    if pod_ip:
-        status["podIP"] = pod_ip
-        status["podIPs"] = [{"ip": pod_ip}]
-    if not pod.spec.init_containers:
-        del status["initContainerStatuses"]
-    return status
+    return PodStatus(
+        phase=phase,
+        conditions=tuple(stamped),
+        host_ip=inputs.host_ip,
+        pod_ip=pod_ip,
+        start_time=rfc3339(inputs.start_time) if inputs.start_time else None,
+        init_container_statuses=tuple(init_statuses) if pod.spec.init_containers else None,
+        container_statuses=tuple(statuses),
+        qos_class=compute_qos_class(pod),
+    )
 
 
 def is_ready(status: Mapping[str, Any]) -> bool:
+    """Ready, for a rendered v1 PodStatus (PodStatus.ready inside the agent)."""
     return any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
 
 
-__all__ = ["StatusInputs", "compute_pod_status", "compute_phase", "compute_container_status", "compute_qos_class", "is_ready", "ContainerState"]
+__all__ = ["PodCondition", "PodStatus", "StatusInputs", "compute_pod_status", "render_pod_status", "compute_phase", "compute_container_status", "compute_qos_class", "is_ready", "ContainerState"]

@@ -19,9 +19,13 @@ from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 from kubelet.types import (
-    ANN_CONFIG_FILE, ANN_CONFIG_HASH, ANN_CONFIG_SEEN, ANN_CONFIG_SOURCE, ContainerPort, ContainerSpec, EnvVar, Pod,
-    PodSpec, PodUID,
+    ANN_CONFIG_FILE, ANN_CONFIG_HASH, ANN_CONFIG_SEEN, ANN_CONFIG_SOURCE, ContainerPort, ContainerSpec, DNSOption,
+    EnvVar, HostAlias, Lifecycle, Pod, PodDNSConfig, PodSecurityContext, PodSpec, PodUID, SeccompProfile, SecurityContext,
+    SleepAction,
 )
+from kubelet.kuberuntime.resources import parse_resource_requirements
+from kubelet.kuberuntime.volumes import compute_volumes, parse_volume_mounts
+from kubelet.manifest.fields import container_port_refs, render_path
 from kubelet.manifest.validation import Path, parse_probes
 
 __all__ = ["canonical_json", "compute_image_pull_policy", "compute_pod", "default_pod_object", "format_rfc3339nano",
@@ -136,10 +140,16 @@ def compute_pod(obj: Mapping[str, Any], *, file: str, node_name: str, prefix: Pa
         host_pid=spec.get("hostPID") is True,
         host_ipc=spec.get("hostIPC") is True,
         share_process_namespace=spec.get("shareProcessNamespace") is True,
+        security_context=_pod_security(spec.get("securityContext") or {}),
+        priority_class_name=spec.get("priorityClassName") or "",
         termination_grace_period_seconds=spec["terminationGracePeriodSeconds"],
         dns_policy=spec["dnsPolicy"],
+        dns_config=_dns_config(spec.get("dnsConfig")),
         hostname=spec.get("hostname") or "",
         subdomain=spec.get("subdomain") or "",
+        volumes=compute_volumes(pod),
+        host_aliases=tuple(HostAlias(ip=a["ip"], hostnames=tuple(a.get("hostnames") or ()))
+                           for a in spec.get("hostAliases") or ()),
         node_name=node_name,
     )
     return Pod(uid=uid, name=meta["name"], namespace=meta["namespace"], labels=dict(meta.get("labels") or {}),
@@ -167,9 +177,72 @@ def _container(ctr: Mapping[str, Any], path: Path) -> ContainerSpec:
         readiness_probe=probes.get("readinessProbe"),
         startup_probe=probes.get("startupProbe"),
         restart_policy=ctr.get("restartPolicy") or "",
+        lifecycle=_lifecycle(ctr, path),
+        security_context=_security(ctr.get("securityContext") or {}),
+        resources=parse_resource_requirements(ctr.get("resources")),
+        volume_mounts=parse_volume_mounts(ctr),
+        stdin=ctr.get("stdin") is True,
+        stdin_once=ctr.get("stdinOnce") is True,
+        tty=ctr.get("tty") is True,
         hash=hashlib.sha256(canonical_json(ctr).encode()).hexdigest()[:8],
         raw=ctr,
     )
+
+
+def _lifecycle(ctr: Mapping[str, Any], path: Path) -> Lifecycle:
+    """postStart/preStop as typed handlers (validated already: the probes' handler grammar, or sleep)."""
+    from probes.spec import parse_handler
+
+    lc = ctr.get("lifecycle") or {}
+    handlers: dict[str, Any] = {}
+    for hook in ("postStart", "preStop"):
+        h = lc.get(hook)
+        if h is None:
+            continue
+        if h.get("sleep") is not None:
+            handlers[hook] = SleepAction(seconds=int(h["sleep"].get("seconds", 0)))
+        else:
+            handlers[hook] = parse_handler(h, field=render_path(path + ("lifecycle", hook)),
+                                           container_ports=container_port_refs(ctr))
+    pre_stop = lc.get("preStop")
+    return Lifecycle(post_start=handlers.get("postStart"), pre_stop=handlers.get("preStop"),
+                     pre_stop_json=json.dumps(pre_stop, separators=(",", ":")) if pre_stop else "")
+
+
+def _seccomp(obj: Mapping[str, Any] | None) -> SeccompProfile | None:
+    if not obj:
+        return None
+    return SeccompProfile(type=str(obj.get("type") or ""), localhost_profile=str(obj.get("localhostProfile") or ""))
+
+
+def _security(sc: Mapping[str, Any]) -> SecurityContext:
+    caps = sc.get("capabilities") or {}
+    return SecurityContext(
+        run_as_user=sc.get("runAsUser"), run_as_group=sc.get("runAsGroup"), run_as_non_root=sc.get("runAsNonRoot"),
+        privileged=sc.get("privileged"), allow_privilege_escalation=sc.get("allowPrivilegeEscalation"),
+        read_only_root_filesystem=sc.get("readOnlyRootFilesystem"),
+        capabilities_add=tuple(str(x).upper() for x in caps.get("add") or ()),
+        capabilities_drop=tuple(str(x).upper() for x in caps.get("drop") or ()),
+        proc_mount=sc.get("procMount"), seccomp_profile=_seccomp(sc.get("seccompProfile")),
+    )
+
+
+def _pod_security(psc: Mapping[str, Any]) -> PodSecurityContext:
+    groups = list(psc.get("supplementalGroups") or [])
+    return PodSecurityContext(
+        run_as_user=psc.get("runAsUser"), run_as_group=psc.get("runAsGroup"), run_as_non_root=psc.get("runAsNonRoot"),
+        seccomp_profile=_seccomp(psc.get("seccompProfile")), supplemental_groups=tuple(groups),
+        fs_group=psc.get("fsGroup"),
+        sysctls=tuple((str(s["name"]).replace("/", "."), str(s.get("value", ""))) for s in psc.get("sysctls") or []),
+    )
+
+
+def _dns_config(obj: Mapping[str, Any] | None) -> PodDNSConfig | None:
+    if not obj:
+        return None
+    return PodDNSConfig(nameservers=tuple(obj.get("nameservers") or ()), searches=tuple(obj.get("searches") or ()),
+                        options=tuple(DNSOption(name=o.get("name", ""), value=None if o.get("value") is None else str(o["value"]))
+                                      for o in obj.get("options") or ()))
 
 
 def _env(env: Mapping[str, Any]) -> EnvVar:

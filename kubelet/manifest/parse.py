@@ -36,9 +36,10 @@ import yaml
 from kubelet.manifest.defaults import compute_pod, generate_pod_name
 from kubelet.types import ManifestError, ManifestSet, OtherObject, Pod, PodUID
 from kubelet.manifest.validation import (
-    FieldProblem, Path, duplicate, invalid, render_path, required, type_error, unsupported,
+    FieldProblem, Path, duplicate, invalid, parse_path, render_path, required, type_error, unsupported,
     validate_pod,
 )
+from kubelet.errors import PermanentError
 
 __all__ = ["MAX_FILE_SIZE", "MANIFEST_EXTENSIONS", "OTHER_KINDS", "compute_manifest_set", "list_manifest_files",
            "parse_manifest_bytes"]
@@ -95,7 +96,7 @@ class _Document:
     broken: bool = False  # a YAML-level problem (duplicate key): the document yields errors, never objects
 
 
-class _DocumentError(Exception):
+class _DocumentError(PermanentError):
     def __init__(self, line: int, path: Path, reason: str) -> None:
         super().__init__(reason)
         self.line, self.path, self.reason = line, path, reason
@@ -248,6 +249,29 @@ class _Found:
 class _FileResult:
     found: list[_Found] = field(default_factory=list)
     errors: list[ManifestError] = field(default_factory=list)
+    object_errors: list[ManifestError] = field(default_factory=list)
+
+
+#: nodePorts are checked against the configured range by the proxy; at read time only against the port space
+ANY_NODE_PORT = (1, 65535)
+
+
+def compute_owner_parse(obj: Mapping[str, Any], *, kind: str, file: str,
+                        node_port_range: tuple[int, int]) -> tuple[Any, tuple[str, str] | None]:
+    """Service / EndpointSlice / Endpoints through the proxy's own parser, once, when the manifest is read:
+    (parsed, None) or (None, (field path, reason))."""
+    from proxy.errors import ServiceSpecError
+    from proxy.model import parse_endpoint_doc, parse_service
+
+    try:
+        if kind == "Service":
+            return parse_service(obj, source=file, node_port_range=node_port_range), None
+        return parse_endpoint_doc(obj, source=file), None
+    except ServiceSpecError as e:
+        return None, (e.field, f"{e.obj}: {e.reason}" if e.obj else e.reason)
+
+
+_OWNER_PARSED = frozenset({"Service", "EndpointSlice", "Endpoints"})
 
 
 def _line(lines: Mapping[Path, int], path: Path) -> int:
@@ -260,7 +284,7 @@ def _line(lines: Mapping[Path, int], path: Path) -> int:
 
 
 def _parse(data: bytes, *, file: str, node_name: str, first_seen: MutableMapping[PodUID, str] | None,
-           clock_ns: Callable[[], int]) -> _FileResult:
+           clock_ns: Callable[[], int], node_port_range: tuple[int, int] = ANY_NODE_PORT) -> _FileResult:
     result = _FileResult()
     if len(data) > MAX_FILE_SIZE:
         result.errors.append(ManifestError(file=file, reason=f"file is larger than the maximum of {MAX_FILE_SIZE} "
@@ -278,14 +302,16 @@ def _parse(data: bytes, *, file: str, node_name: str, first_seen: MutableMapping
         if doc.obj is None:
             continue  # an empty document (a trailing ---)
         found_before = len(result.found)
-        _document(doc, doc.obj, (), result, file=file, node_name=node_name, first_seen=first_seen, clock_ns=clock_ns)
+        _document(doc, doc.obj, (), result, file=file, node_name=node_name, first_seen=first_seen, clock_ns=clock_ns,
+                  node_port_range=node_port_range)
         if doc.broken:
             del result.found[found_before:]
     return result
 
 
 def _document(doc: _Document, obj: Any, prefix: Path, result: _FileResult, *, file: str, node_name: str,
-              first_seen: MutableMapping[PodUID, str] | None, clock_ns: Callable[[], int]) -> None:
+              first_seen: MutableMapping[PodUID, str] | None, clock_ns: Callable[[], int],
+              node_port_range: tuple[int, int] = ANY_NODE_PORT) -> None:
     def error(path: Path, reason: str) -> None:
         full = prefix + path
         result.errors.append(ManifestError(file=file, line=_line(doc.lines, full), field=render_path(full),
@@ -314,7 +340,7 @@ def _document(doc: _Document, obj: Any, prefix: Path, result: _FileResult, *, fi
             return
         for i, item in enumerate(items):
             _document(doc, item, ("items", i), result, file=file, node_name=node_name, first_seen=first_seen,
-                      clock_ns=clock_ns)
+                      clock_ns=clock_ns, node_port_range=node_port_range)
         return
     if kind == "Pod":
         if api_version != "v1":
@@ -359,8 +385,15 @@ def _document(doc: _Document, obj: Any, prefix: Path, result: _FileResult, *, fi
         error(("metadata", "namespace"), type_error(namespace, "a string"))
         return
     namespace = "" if kind in _CLUSTER_SCOPED else (namespace or "default")
+    parsed = None
+    if kind in _OWNER_PARSED:
+        parsed, problem = compute_owner_parse(obj, kind=kind, file=file, node_port_range=node_port_range)
+        if problem is not None:
+            full = prefix + parse_path(problem[0])
+            result.object_errors.append(ManifestError(file=file, line=_line(doc.lines, full), field=render_path(full),
+                                                      reason=problem[1], document=doc.index))
     other = OtherObject(kind=kind, api_version=str(api_version), name=name, namespace=namespace, source=file,
-                        body=obj)
+                        body=obj, parsed=parsed)
     key = f"{namespace}/{name}" if namespace else name
     name_path = prefix + ("metadata", "name")
     result.found.append(_Found(key=f"{kind}/{key}", what=f"{kind} {key}", item=other, file=file,
@@ -449,13 +482,16 @@ def _read(file: str, cache: MutableMapping[str, tuple[_Stamp, Any]] | None) -> t
 
 def compute_manifest_set(path: str, *, node_name: str, first_seen: MutableMapping[PodUID, str] | None = None,
                          clock_ns: Callable[[], int] = time.time_ns,
-                         cache: MutableMapping[str, tuple[Any, Any]] | None = None) -> ManifestSet:
+                         cache: MutableMapping[str, tuple[Any, Any]] | None = None,
+                         node_port_range: tuple[int, int] = ANY_NODE_PORT) -> ManifestSet:
     """Everything ``path`` (a directory or one file) declares right now, as one snapshot.
 
     ``first_seen`` maps UIDs to their ``kubernetes.io/config.seen`` time: read for known UIDs, recorded for new ones,
     so the annotation stays stable across relists. ``cache`` (owned by the caller, one per path and node name) keeps
     each file's parse result by (device, inode, size, mtime, ctime), so a periodic relist of unchanged files only
-    stats them; files modified in the last 2 s are always read again."""
+    stats them; files modified in the last 2 s are always read again. Services, EndpointSlices and Endpoints are
+    parsed by the proxy's parser here (nodePorts checked against ``node_port_range``); their problems are
+    ``object_errors`` (file:line), which leave the rest of the file alone."""
     files = list_manifest_files(path)
     if cache is not None:
         for stale in set(cache) - set(files or ()):
@@ -466,6 +502,7 @@ def compute_manifest_set(path: str, *, node_name: str, first_seen: MutableMappin
     pods: list[Pod] = []
     others: list[OtherObject] = []
     errors: list[ManifestError] = []
+    object_errors: list[ManifestError] = []
     broken: set[str] = set()
     for file in files:
         try:
@@ -481,7 +518,8 @@ def compute_manifest_set(path: str, *, node_name: str, first_seen: MutableMappin
             result = cache[file][1]
         else:
             try:
-                result = _parse(data, file=file, node_name=node_name, first_seen=first_seen, clock_ns=clock_ns)
+                result = _parse(data, file=file, node_name=node_name, first_seen=first_seen, clock_ns=clock_ns,
+                                node_port_range=node_port_range)
             except Exception as e:  # a parser bug must cost one file, never the whole relist
                 result = _FileResult(errors=[ManifestError(
                     file=file, reason=f"internal error while parsing (a nodelet bug, please report): {e!r}")])
@@ -500,5 +538,7 @@ def compute_manifest_set(path: str, *, node_name: str, first_seen: MutableMappin
             broken.add(file)
             continue
         for found in result.found:
-            (pods if isinstance(found.item, Pod) else others).append(found.item)  # type: ignore[arg-type]
-    return ManifestSet(pods=tuple(pods), others=tuple(others), errors=tuple(errors), broken_files=frozenset(broken))
+            (pods if isinstance(found.item, Pod) else others).append(found.item)
+        object_errors.extend(sorted(result.object_errors, key=_error_order))
+    return ManifestSet(pods=tuple(pods), others=tuple(others), errors=tuple(errors), broken_files=frozenset(broken),
+                       object_errors=tuple(object_errors))

@@ -216,7 +216,3 @@ class ManifestSource:
             log.warning("invalid manifest file=%s line=%d field=%s: %s", err.file, err.line, err.field or "-",
                         err.reason)
         self._logged_errors = errors
-
-    def debug_state(self) -> dict[str, Any]:
-        return {"path": self.path, "watching": self.watching, "relists": self.relists,
-                "pods": len(self._current.pods), "errors": len(self._current.errors)}

@@ -14,6 +14,10 @@ from typing import Any
 from kubelet.kuberuntime.resources import QuantityError, parse_quantity
 from kubelet.kuberuntime.security import CAPABILITIES, is_namespaced_sysctl
 from kubelet.kuberuntime.volumes import HOST_PATH_TYPES, MOUNT_PROPAGATION
+from kubelet.manifest.fields import (
+    Path, container_port_refs, duplicate, forbidden, invalid, is_dns1123_label, is_dns1123_subdomain, is_qualified_name,
+    parse_path, render_path, required, type_error, unsupported,
+)
 
 __all__ = ["VOLUME_SOURCES", "validate_volumes", "validate_pod_security", "validate_container_extras",
            "compute_unimplemented_fields"]
@@ -41,15 +45,13 @@ _MAX_ID = 2147483647
 _STANDARD_RESOURCES = ("cpu", "memory", "ephemeral-storage")
 
 
-def _check_id(c: Any, obj: Mapping[str, Any], key: str, path: tuple) -> None:
-    from kubelet.manifest.validation import invalid
+def _check_id(c: Any, obj: Mapping[str, Any], key: str, path: Path) -> None:
     value = c.integer(obj, key, path)
     if value is not None and not 0 <= value <= _MAX_ID:
         c.add(path + (key,), invalid(value, f"must be between 0 and {_MAX_ID}, inclusive"))
 
 
-def _check_seccomp(c: Any, sc: Mapping[str, Any], path: tuple) -> None:
-    from kubelet.manifest.validation import forbidden, invalid, required
+def _check_seccomp(c: Any, sc: Mapping[str, Any], path: Path) -> None:
     prof = c.mapping(sc.get("seccompProfile"), path + ("seccompProfile",))
     if prof is None:
         return
@@ -68,9 +70,8 @@ def _check_seccomp(c: Any, sc: Mapping[str, Any], path: tuple) -> None:
         c.add(ppath + ("localhostProfile",), forbidden("can only be set when seccomp type is Localhost"))
 
 
-def validate_volumes(c: Any, spec: Mapping[str, Any], path: tuple) -> set[str]:
+def validate_volumes(c: Any, spec: Mapping[str, Any], path: Path) -> set[str]:
     """The pod's volumes; returns the names of the well-formed ones (for volumeMounts)."""
-    from kubelet.manifest.validation import duplicate, forbidden, invalid, is_dns1123_label, required, unsupported
     names: set[str] = set()
     for i, vpath, vol in c.mappings(spec.get("volumes"), path + ("volumes",)):
         c.unknown(vol, VOLUME_SOURCES | {"name"}, vpath)
@@ -122,15 +123,13 @@ def validate_volumes(c: Any, spec: Mapping[str, Any], path: tuple) -> set[str]:
     return names
 
 
-def _check_mode(c: Any, obj: Mapping[str, Any], key: str, path: tuple) -> None:
-    from kubelet.manifest.validation import invalid
+def _check_mode(c: Any, obj: Mapping[str, Any], key: str, path: Path) -> None:
     mode = c.integer(obj, key, path)
     if mode is not None and not 0 <= mode <= 0o777:
         c.add(path + (key,), invalid(mode, "must be a number between 0 and 0777 (octal), both inclusive"))
 
 
-def _check_projection(c: Any, src: Mapping[str, Any], spath: tuple, kind: str) -> None:
-    from kubelet.manifest.validation import invalid, is_dns1123_subdomain
+def _check_projection(c: Any, src: Mapping[str, Any], spath: Path, kind: str) -> None:
     name_key = "name" if kind == "configMap" else "secretName"
     c.unknown(src, frozenset({name_key, "items", "defaultMode", "optional"}), spath)
     name = c.required_string(src, name_key, spath)
@@ -155,8 +154,7 @@ def _check_projection(c: Any, src: Mapping[str, Any], spath: tuple, kind: str) -
         _check_mode(c, item, "mode", ipath)
 
 
-def validate_pod_security(c: Any, spec: Mapping[str, Any], path: tuple) -> None:
-    from kubelet.manifest.validation import forbidden, invalid
+def validate_pod_security(c: Any, spec: Mapping[str, Any], path: Path) -> None:
     sc = c.mapping(spec.get("securityContext"), path + ("securityContext",))
     if sc is None:
         return
@@ -197,12 +195,11 @@ def validate_pod_security(c: Any, spec: Mapping[str, Any], path: tuple) -> None:
                                                    "namespace"))
 
 
-def validate_dns_and_aliases(c: Any, spec: Mapping[str, Any], path: tuple) -> None:
+def validate_dns_and_aliases(c: Any, spec: Mapping[str, Any], path: Path) -> None:
     """``validateHostAliases`` and ``validatePodDNSConfig``: at most 3 nameservers (IPs), 32 search domains (2048
     characters), options with names."""
     import ipaddress
 
-    from kubelet.manifest.validation import invalid, is_dns1123_subdomain, required
     for i, apath, a in c.mappings(spec.get("hostAliases"), path + ("hostAliases",)):
         c.unknown(a, frozenset({"ip", "hostnames"}), apath)
         ip = c.required_string(a, "ip", apath)
@@ -248,8 +245,7 @@ def validate_dns_and_aliases(c: Any, spec: Mapping[str, Any], path: tuple) -> No
         c.string(o, "value", opath)
 
 
-def _check_caps(c: Any, caps: Mapping[str, Any], cpath: tuple) -> None:
-    from kubelet.manifest.validation import invalid, type_error
+def _check_caps(c: Any, caps: Mapping[str, Any], cpath: Path) -> None:
     c.unknown(caps, frozenset({"add", "drop"}), cpath)
     for key in ("add", "drop"):
         for j, cap in enumerate(c.list_(caps.get(key), cpath + (key,))):
@@ -263,8 +259,7 @@ def _check_caps(c: Any, caps: Mapping[str, Any], cpath: tuple) -> None:
                                                      "SYS_TIME, ALL)"))
 
 
-def _validate_resources(c: Any, ctr: Mapping[str, Any], path: tuple) -> None:
-    from kubelet.manifest.validation import forbidden, invalid, is_qualified_name
+def _validate_resources(c: Any, ctr: Mapping[str, Any], path: Path) -> None:
     res = c.mapping(ctr.get("resources"), path + ("resources",))
     if res is None:
         return
@@ -303,8 +298,7 @@ def _validate_resources(c: Any, ctr: Mapping[str, Any], path: tuple) -> None:
                                                              f"{lim[0]}"))
 
 
-def _validate_lifecycle(c: Any, ctr: Mapping[str, Any], path: tuple, grace: Any) -> None:
-    from kubelet.manifest.validation import container_port_refs, forbidden, invalid, parse_path, render_path, required
+def _validate_lifecycle(c: Any, ctr: Mapping[str, Any], path: Path, grace: Any) -> None:
     lc = c.mapping(ctr.get("lifecycle"), path + ("lifecycle",))
     if lc is None:
         return
@@ -340,20 +334,19 @@ def _validate_lifecycle(c: Any, ctr: Mapping[str, Any], path: tuple, grace: Any)
                                                                   f"terminationGracePeriodSeconds ({grace})"))
             continue
         from probes.errors import ProbeSpecError
-        from probes.spec import _parse_handler  # the probe handler grammar is the hook grammar (minus grpc/sleep)
+        from probes.spec import parse_handler  # the probe handler grammar is the hook grammar (minus grpc/sleep)
         field = render_path(hpath)
         try:
-            _parse_handler(h, field=field, container_ports=container_port_refs(ctr))
+            parse_handler(h, field=field, container_ports=container_port_refs(ctr))
         except ProbeSpecError as e:
             text = str(e)
             reason = text[len(e.field) + 2:] if text.startswith(e.field + ": ") else text
             c.add(parse_path(e.field), reason)
 
 
-def validate_container_extras(c: Any, ctr: Mapping[str, Any], path: tuple, spec: Mapping[str, Any],
+def validate_container_extras(c: Any, ctr: Mapping[str, Any], path: Path, spec: Mapping[str, Any],
                               volumes: set[str]) -> None:
     """volumeMounts, securityContext, resources, lifecycle of one container."""
-    from kubelet.manifest.validation import forbidden, invalid
     sc = c.mapping(ctr.get("securityContext"), path + ("securityContext",)) or {}
     spath = path + ("securityContext",)
     privileged = sc.get("privileged") is True

@@ -400,7 +400,7 @@ def gather_facts(*, endpoint: str, pod_cidr: str, cni_bridge: str, cni_conf_dir:
     from kubelet.cli.common import missing_socket
 
     reason = missing_socket(endpoint)
-    rt = {"runtime_endpoint": endpoint, "runtime_error": reason} if reason else asyncio.run(_runtime_facts(endpoint))
+    rt: dict[str, Any] = {"runtime_endpoint": endpoint, "runtime_error": reason} if reason else asyncio.run(_runtime_facts(endpoint))
     cfg = rt.get("runtime_config") or {}
     conf_dir = (cfg.get("cni") or {}).get("confDir") or cni_conf_dir  # the directory the runtime really reads
     try:

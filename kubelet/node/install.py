@@ -36,6 +36,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
+from cni import fsutil
+from kubelet.errors import PermanentError, from_subprocess, from_subprocess_failure
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +55,7 @@ STAMP = "nodelet-source.sha256"
 VENV_MARK = "nodelet-venv"
 
 
-class InstallError(Exception):
+class InstallError(PermanentError):
     """The installer cannot go on; the message names the step, the path and what to do."""
 
 
@@ -212,17 +214,7 @@ class Manifest:
 
 
 def write_atomic(path: Path, content: bytes, mode: int) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    fsutil.write_atomic(path, content, mode=mode)
 
 
 class Installer:
@@ -508,10 +500,9 @@ def _run(cmd: list[str], *, step: str, check: bool = True, env: dict[str, str] |
     except (OSError, subprocess.TimeoutExpired) as e:
         if not check:
             return subprocess.CompletedProcess(cmd, 1, "", str(e))
-        raise InstallError(f"{step}: {' '.join(cmd)}: {e}") from e
+        raise from_subprocess_failure(cmd, e, what=step, cls=InstallError) from e
     if check and p.returncode != 0:
-        tail = (p.stderr or p.stdout).strip()[-1500:]
-        raise InstallError(f"{step}: `{' '.join(cmd)}` exited {p.returncode}: {tail}")
+        raise from_subprocess(cmd, p.returncode, p.stderr or p.stdout, what=step, cls=InstallError)
     return p
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from kubelet.errors import PermanentError
 
 __all__ = [
     "AgentMetrics", "Counter", "DEFAULT_BUCKETS", "Gauge", "Histogram", "MetricsError", "Registry",
@@ -30,7 +31,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DEFAULT_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
-class MetricsError(ValueError):
+class MetricsError(PermanentError, ValueError):
     """A metric used wrongly (bad name, wrong labels, decreasing counter): a programming error."""
 
 

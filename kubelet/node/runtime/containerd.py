@@ -13,6 +13,8 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from cni.fsutil import write_if_changed
+from kubelet.errors import PermanentError
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +23,7 @@ DEFAULT_CNI_BIN_DIRS = ("/opt/cni/bin", "/usr/lib/cni")
 APT_PACKAGES = ("containerd", "runc")
 
 
-class RuntimeSetupError(Exception):
+class RuntimeSetupError(PermanentError):
     """Setting up or starting the runtime failed; the message says what and what to try."""
 
 
@@ -147,15 +149,6 @@ def render_config(
     return "\n".join(lines) + "\n"
 
 
-def pick_cni_bin_dir(candidates: tuple[str, ...] = DEFAULT_CNI_BIN_DIRS) -> str:
-    """The first candidate that holds a CNI plugin, else the first candidate."""
-    for d in candidates:
-        p = Path(d)
-        if p.is_dir() and any(p.iterdir()):
-            return d
-    return candidates[0]
-
-
 def link_reference_plugins(bin_dir: Path, sources: tuple[str, ...] = DEFAULT_CNI_BIN_DIRS) -> list[str]:
     """Symlink the host's CNI plugins (loopback, bridge, portmap, …) into bin_dir; existing entries are kept."""
     bin_dir.mkdir(parents=True, exist_ok=True)
@@ -227,15 +220,7 @@ class PrivateContainerd:
             restrict_oom_score_adj=needs_restrict_oom_score_adj(),
             layout=lay,
         )
-        try:
-            if lay.config.read_text() == text:
-                return False
-        except OSError:
-            pass
-        tmp = lay.config.with_suffix(".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, lay.config)
-        return True
+        return write_if_changed(lay.config, text, fsync=False)
 
     def pid(self) -> int | None:
         """The pid of the running instance (ours or adopted from the pid file), else None."""
@@ -310,21 +295,6 @@ class PrivateContainerd:
     def restart(self, *, timeout: float = 30.0) -> None:
         self.stop()
         self.start(timeout=timeout)
-
-    def shim_pids(self) -> list[int]:
-        """containerd-shim processes serving this instance (they name our socket in their command line)."""
-        sock = str(self.layout.socket).encode()
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                cmd = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if cmd and cmd[0].endswith(b"containerd-shim-runc-v2") and sock in cmd:
-                pids.append(int(entry.name))
-        return pids
 
 
 def _ctr(instance: PrivateContainerd, *args: str, namespace: str = "k8s.io", timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -14,7 +14,7 @@ import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from kubelet.node.runtime.containerd import PrivateContainerd, RuntimeSetupError, ctr
 
@@ -169,11 +169,6 @@ def busybox_image_archive() -> bytes:
     return render_oci_archive(name=BUSYBOX_IMAGE, layer=render_layer(busybox_rootfs()), entrypoint=None, cmd=["sh"], env=[_PATH_ENV])
 
 
-def image_present(instance: PrivateContainerd | None, name: str, *, address: str | None = None) -> bool:
-    out = _ctr_any(instance, address, "images", "ls", "-q")
-    return name in out.split()
-
-
 def _ctr_any(instance: PrivateContainerd | None, address: str | None, *args: str) -> str:
     if instance is not None:
         return ctr(instance, *args)
@@ -199,7 +194,9 @@ def ensure_images(
     cache_dir.mkdir(parents=True, exist_ok=True)
     present = set(_ctr_any(instance, address, "images", "ls", "-q").split())
     imported = []
-    for name, build in ((PAUSE_IMAGE, lambda: pause_image_archive(cache_dir / "build")), (BUSYBOX_IMAGE, busybox_image_archive)):
+    builders: tuple[tuple[str, Callable[[], bytes]], ...] = (
+        (PAUSE_IMAGE, lambda: pause_image_archive(cache_dir / "build")), (BUSYBOX_IMAGE, busybox_image_archive))
+    for name, build in builders:
         if name in present and not force:
             continue
         archive = cache_dir / (name.rsplit("/", 1)[1].replace(":", "-") + ".oci.tar")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from kubelet.node.runtime.containerd import PrivateContainerd
 from kubelet.node.runtime.images import BUSYBOX_IMAGE, PAUSE_IMAGE, ensure_images
@@ -20,7 +21,7 @@ TEST_CNI_SOCKET = "/run/nodelet-test/cni.sock"
 __all__ = ["BUSYBOX_IMAGE", "PAUSE_IMAGE", "reference_cni_conflist", "start_test_runtime"]
 
 
-def reference_cni_conflist(*, ipam_dir: Path, subnet: str = TEST_POD_SUBNET, bridge: str = TEST_BRIDGE) -> dict:
+def reference_cni_conflist(*, ipam_dir: Path, subnet: str = TEST_POD_SUBNET, bridge: str = TEST_BRIDGE) -> dict[str, Any]:
     """A conflist for the reference bridge + host-local plugins (what containerd users run without nodelet)."""
     return {
         "cniVersion": "1.0.0",
@@ -43,7 +44,7 @@ def reference_cni_conflist(*, ipam_dir: Path, subnet: str = TEST_POD_SUBNET, bri
     }
 
 
-def start_test_runtime(base: str | None = None, *, cni_conflist: dict | None = None) -> PrivateContainerd:
+def start_test_runtime(base: str | None = None, *, cni_conflist: dict[str, Any] | None = None) -> PrivateContainerd:
     base_dir = Path(base or os.environ.get("NODELET_TEST_RUNTIME_DIR", DEFAULT_BASE))
     instance = PrivateContainerd(base_dir, sandbox_image=PAUSE_IMAGE)
     instance.layout.cni_conf_dir.mkdir(parents=True, exist_ok=True)

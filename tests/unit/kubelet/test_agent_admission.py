@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from kubelet.lifecycle.agent import Agent
+import cri
+from kubelet.app import build_agent
 from kubelet.config import load_config
 from kubelet.testing import pod
 from kubelet.types import ManifestSet
@@ -26,11 +27,14 @@ class NoWorkers:
     def uids(self) -> set[str]:
         return set()
 
+    async def stop(self) -> None:
+        pass
+
 
 def test_pods_over_max_pods_are_rejected_as_out_of_pods(tmp_path) -> None:  # type: ignore[no-untyped-def]
     config = load_config(None, {"maxPods": 2, "nodeName": "node1", "rootDir": str(tmp_path)})
-    agent = Agent(config, host_ip="192.0.2.10")
-    agent.workers = NoWorkers()  # type: ignore[assignment]
+    agent = build_agent(config, client=cri.RuntimeClient(config.container_runtime_endpoint), host_ip="192.0.2.10",
+                        workers=lambda **callbacks: NoWorkers()).agent
     pods = [replace(pod("c", uid=f"u{i}", name=f"p{i}-node1"), annotations={"kubernetes.io/config.seen": f"2026-01-0{i + 1}T00:00:00Z"}) for i in range(3)]
     agent.on_manifests(ManifestSet(pods=tuple(pods)))
     assert set(agent.desired) == {"u0", "u1"}

@@ -11,6 +11,7 @@ from kubelet.manifest.defaults import compute_pod
 from kubelet.kuberuntime.podconfig import NodeInfo, compute_container_config, compute_sandbox_config
 from kubelet.kuberuntime.resources import (
     compute_cgroup_parent, compute_linux_resources, compute_oom_score_adj, compute_qos_class, milli_cpu, parse_quantity,
+    parse_resource_requirements,
 )
 from kubelet.kuberuntime.security import DEFAULT_MASKED_PATHS, compute_container_security, verify_run_as_non_root
 from kubelet.lifecycle.termination import parse_cri_log_tail
@@ -54,16 +55,19 @@ def test_milli_cpu_rounds_up() -> None:
     ({"limits": {"cpu": "1m"}}, 2, 1000, 100000, 0),  # shares and quota floors
 ])
 def test_linux_resources(resources: dict[str, Any], shares: int, quota: int, period: int, memory: int) -> None:
-    r = compute_linux_resources({"resources": resources}, qos="Burstable", memory_capacity=8 * GiB, node_critical=False)
+    r = compute_linux_resources(parse_resource_requirements(resources), qos="Burstable", memory_capacity=8 * GiB, node_critical=False)
     assert (r.cpu_shares, r.cpu_quota, r.cpu_period, r.memory_limit_in_bytes) == (shares, quota, period, memory)
 
 
 def test_qos_classes() -> None:
-    assert compute_qos_class([{}]) == "BestEffort"
-    assert compute_qos_class([{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]) == "Guaranteed"
-    assert compute_qos_class([{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1000m"}}}]) == "Guaranteed"
-    assert compute_qos_class([{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}, {}]) == "Burstable"
-    assert compute_qos_class([{"resources": {"requests": {"memory": "1Gi"}}}]) == "Burstable"
+    def qos(*ctrs: dict[str, Any]) -> str:
+        return compute_qos_class([parse_resource_requirements(c.get("resources")) for c in ctrs])
+
+    assert qos({}) == "BestEffort"
+    assert qos({"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}) == "Guaranteed"
+    assert qos({"resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1000m"}}}) == "Guaranteed"
+    assert qos({"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}, {}) == "Burstable"
+    assert qos({"resources": {"requests": {"memory": "1Gi"}}}) == "Burstable"
 
 
 def test_oom_score_adj_by_qos() -> None:
@@ -196,14 +200,14 @@ def test_unimplemented_fields_are_listed() -> None:
 def test_pod_level_resources() -> None:
     from kubelet.kuberuntime.resources import compute_pod_resources
 
-    a = {"resources": {"requests": {"cpu": "100m"}, "limits": {"cpu": "200m", "memory": "64Mi"}}}
-    b = {"resources": {"limits": {"cpu": "300m", "memory": "32Mi"}}}
+    a = parse_resource_requirements({"requests": {"cpu": "100m"}, "limits": {"cpu": "200m", "memory": "64Mi"}})
+    b = parse_resource_requirements({"limits": {"cpu": "300m", "memory": "32Mi"}})
     r = compute_pod_resources([a, b])
     assert (r.cpu_shares, r.cpu_quota, r.memory_limit_in_bytes) == (409, 50000, 96 << 20)  # 100m + 300m requested
-    big_init = {"resources": {"limits": {"cpu": "2", "memory": "1Gi"}}}
+    big_init = parse_resource_requirements({"limits": {"cpu": "2", "memory": "1Gi"}})
     r = compute_pod_resources([a, b], [big_init])
     assert (r.cpu_shares, r.cpu_quota, r.memory_limit_in_bytes) == (2048, 200000, 1 << 30)  # the init container is larger
-    r = compute_pod_resources([a, {}])
+    r = compute_pod_resources([a, parse_resource_requirements({})])
     assert (r.cpu_quota, r.memory_limit_in_bytes) == (0, 0)  # a container without limits: no pod limit
 
 
@@ -211,16 +215,16 @@ def test_pod_level_resources_with_sidecars() -> None:
     """KEP-753: sidecars add to the regular containers; a plain init container counts with the sidecars before it."""
     from kubelet.kuberuntime.resources import compute_pod_resources
 
-    main = {"resources": {"limits": {"cpu": "1", "memory": "100Mi"}}}
-    side = {"restartPolicy": "Always", "resources": {"limits": {"cpu": "500m", "memory": "50Mi"}}}
-    init = {"resources": {"limits": {"cpu": "1200m", "memory": "120Mi"}}}
-    r = compute_pod_resources([main], [side])
+    main = parse_resource_requirements({"limits": {"cpu": "1", "memory": "100Mi"}})
+    side = parse_resource_requirements({"limits": {"cpu": "500m", "memory": "50Mi"}})
+    init = parse_resource_requirements({"limits": {"cpu": "1200m", "memory": "120Mi"}})
+    r = compute_pod_resources([main], [side], sidecars=[True])
     assert (r.cpu_shares, r.cpu_quota, r.memory_limit_in_bytes) == (1536, 150000, 150 << 20)
-    r = compute_pod_resources([main], [side, init])  # init runs beside the sidecar: 1.7 CPU, 170Mi
+    r = compute_pod_resources([main], [side, init], sidecars=[True, False])  # init runs beside the sidecar: 1.7 CPU, 170Mi
     assert (r.cpu_quota, r.memory_limit_in_bytes) == (170000, 170 << 20)
-    r = compute_pod_resources([main], [init, side])  # init runs alone, before the sidecar: max(1.2, 1.5)
+    r = compute_pod_resources([main], [init, side], sidecars=[False, True])  # init runs alone, before the sidecar: max(1.2, 1.5)
     assert (r.cpu_quota, r.memory_limit_in_bytes) == (150000, 150 << 20)
-    r = compute_pod_resources([main], [{"restartPolicy": "Always"}])
+    r = compute_pod_resources([main], [parse_resource_requirements({})], sidecars=[True])
     assert (r.cpu_quota, r.memory_limit_in_bytes) == (0, 0)  # a sidecar without limits: no pod limit
 
 
@@ -228,13 +232,14 @@ def test_sidecar_oom_score_adj_never_above_the_regular_containers() -> None:
     """GetContainerOOMScoreAdjust for sidecars: computed from max(own request, smallest regular request)."""
     from kubelet.kuberuntime.resources import compute_min_memory_request
 
-    regular = [{"resources": {"requests": {"memory": "2Gi"}}}, {"resources": {"limits": {"memory": "1Gi"}}}]
+    rr = parse_resource_requirements
+    regular = [rr({"requests": {"memory": "2Gi"}}), rr({"limits": {"memory": "1Gi"}})]
     floor = compute_min_memory_request(regular)
     assert floor == GiB
-    small_sidecar = {"resources": {"requests": {"memory": "64Mi"}}}
+    small_sidecar = rr({"requests": {"memory": "64Mi"}})
     r = compute_linux_resources(small_sidecar, qos="Burstable", memory_capacity=4 * GiB, node_critical=False, oom_memory_floor=floor)
     assert r.oom_score_adj == 750  # as the 1Gi container, not 985
-    big_sidecar = {"resources": {"requests": {"memory": "2Gi"}}}
+    big_sidecar = rr({"requests": {"memory": "2Gi"}})
     r = compute_linux_resources(big_sidecar, qos="Burstable", memory_capacity=4 * GiB, node_critical=False, oom_memory_floor=floor)
     assert r.oom_score_adj == 500
-    assert compute_min_memory_request([{}, {"resources": {"requests": {"memory": "1Gi"}}}]) == 0
+    assert compute_min_memory_request([rr({}), rr({"requests": {"memory": "1Gi"}})]) == 0

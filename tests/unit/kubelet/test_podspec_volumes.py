@@ -9,7 +9,8 @@ import pytest
 
 from cri import api
 from kubelet.kuberuntime.etchosts import ensure_hosts_file, render_hosts_file
-from kubelet.kuberuntime.volumes import VolumeError, ensure_container_mounts, ensure_pod_volumes
+from kubelet.types import HostAlias, PodSpec
+from kubelet.kuberuntime.volumes import VolumeError, compute_volumes, ensure_container_mounts, ensure_pod_volumes, parse_volume_mounts
 
 
 def manifest(*volumes: dict) -> dict:
@@ -19,20 +20,20 @@ def manifest(*volumes: dict) -> dict:
 def test_empty_dir_and_host_path_types(tmp_path: Path) -> None:
     f = tmp_path / "f"
     f.write_text("")
-    paths = ensure_pod_volumes(manifest({"name": "e", "emptyDir": {}},
+    paths = ensure_pod_volumes(compute_volumes(manifest({"name": "e", "emptyDir": {}},
                                         {"name": "doc", "hostPath": {"path": str(tmp_path / "a" / "b"), "type": "DirectoryOrCreate"}},
                                         {"name": "foc", "hostPath": {"path": str(tmp_path / "c" / "f"), "type": "FileOrCreate"}},
                                         {"name": "f", "hostPath": {"path": str(f), "type": "File"}},
-                                        {"name": "any", "hostPath": {"path": str(tmp_path / "nothing")}}),
+                                        {"name": "any", "hostPath": {"path": str(tmp_path / "nothing")}})),
                                tmp_path / "root", "uid1")
     assert paths["e"] == str(tmp_path / "root/pods/uid1/volumes/kubernetes.io~empty-dir/e")
     assert os.stat(paths["e"]).st_mode & 0o777 == 0o777
     assert (tmp_path / "a" / "b").is_dir() and (tmp_path / "c" / "f").is_file()
     assert not (tmp_path / "nothing").exists()  # type "": no check, nothing created
     with pytest.raises(VolumeError, match=r'volume "d": hostPath type check failed: .*/f is not a directory'):
-        ensure_pod_volumes(manifest({"name": "d", "hostPath": {"path": str(f), "type": "Directory"}}), tmp_path / "root", "uid1")
+        ensure_pod_volumes(compute_volumes(manifest({"name": "d", "hostPath": {"path": str(f), "type": "Directory"}})), tmp_path / "root", "uid1")
     with pytest.raises(VolumeError, match="is not a character device"):
-        ensure_pod_volumes(manifest({"name": "c", "hostPath": {"path": str(f), "type": "CharDevice"}}), tmp_path / "root", "uid1")
+        ensure_pod_volumes(compute_volumes(manifest({"name": "c", "hostPath": {"path": str(f), "type": "CharDevice"}})), tmp_path / "root", "uid1")
 
 
 def test_sub_paths_are_created_inside_and_never_escape(tmp_path: Path) -> None:
@@ -41,28 +42,28 @@ def test_sub_paths_are_created_inside_and_never_escape(tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     os.symlink(str(outside), vol / "link")
-    mounts = ensure_container_mounts({"volumeMounts": [{"name": "v", "mountPath": "/m", "subPath": "x/y", "readOnly": True},
+    mounts = ensure_container_mounts(parse_volume_mounts({"volumeMounts": [{"name": "v", "mountPath": "/m", "subPath": "x/y", "readOnly": True},
                                                        {"name": "v", "mountPath": "/e", "subPathExpr": "$(POD)/logs",
-                                                        "mountPropagation": "None"}]},
+                                                        "mountPropagation": "None"}]}),
                                      {"v": str(vol)}, {"POD": "web"})
     assert mounts == (api.Mount(container_path="/m", host_path=str(vol / "x" / "y"), readonly=True),
                       api.Mount(container_path="/e", host_path=str(vol / "web" / "logs")))
     with pytest.raises(VolumeError, match='subPath "link" of volume "v" escapes the volume'):
-        ensure_container_mounts({"volumeMounts": [{"name": "v", "mountPath": "/m", "subPath": "link"}]}, {"v": str(vol)}, {})
+        ensure_container_mounts(parse_volume_mounts({"volumeMounts": [{"name": "v", "mountPath": "/m", "subPath": "link"}]}), {"v": str(vol)}, {})
     with pytest.raises(VolumeError, match="escapes the volume"):
-        ensure_container_mounts({"volumeMounts": [{"name": "v", "mountPath": "/m", "subPath": "link/new"}]}, {"v": str(vol)}, {})
+        ensure_container_mounts(parse_volume_mounts({"volumeMounts": [{"name": "v", "mountPath": "/m", "subPath": "link/new"}]}), {"v": str(vol)}, {})
     assert not (outside / "new").exists()
     with pytest.raises(VolumeError, match="must be a relative path without '..'"):
-        ensure_container_mounts({"volumeMounts": [{"name": "v", "mountPath": "/m", "subPathExpr": "$(X)"}]}, {"v": str(vol)}, {"X": "../up"})
+        ensure_container_mounts(parse_volume_mounts({"volumeMounts": [{"name": "v", "mountPath": "/m", "subPathExpr": "$(X)"}]}), {"v": str(vol)}, {"X": "../up"})
 
 
 def test_hosts_file_text(tmp_path: Path) -> None:
-    m = {"spec": {"hostname": "web", "subdomain": "grp", "hostAliases": [{"ip": "10.0.0.9", "hostnames": ["a", "b"]}]}}
+    m = PodSpec(containers=(), hostname="web", subdomain="grp", host_aliases=(HostAlias(ip="10.0.0.9", hostnames=("a", "b")),))
     text = render_hosts_file(m, pod_name="p-n1", namespace="ns", pod_ips=["10.244.0.5"], cluster_domain="cluster.local", host_network=False)
     assert text.splitlines()[0] == "# Kubernetes-managed hosts file."
     assert "10.244.0.5\tweb.grp.ns.svc.cluster.local\tweb\n" in text
     assert text.endswith("\n# Entries added by HostAliases.\n10.0.0.9\ta\tb\n")
-    plain = render_hosts_file({"spec": {}}, pod_name="p-n1", namespace="ns", pod_ips=["10.244.0.5"], cluster_domain="c", host_network=False)
+    plain = render_hosts_file(PodSpec(containers=()), pod_name="p-n1", namespace="ns", pod_ips=["10.244.0.5"], cluster_domain="c", host_network=False)
     assert "10.244.0.5\tp-n1\n" in plain and "HostAliases" not in plain
     host = render_hosts_file(m, pod_name="p", namespace="ns", pod_ips=["1.1.1.1"], cluster_domain="c", host_network=True, node_hosts="127.0.0.1 localhost")
     assert host.startswith("# Kubernetes-managed hosts file (host network).\n127.0.0.1 localhost\n")

@@ -16,6 +16,7 @@ from kubelet.kuberuntime.view import RuntimeView
 from kubelet.lifecycle import events as ev
 from kubelet.lifecycle.actions import PodActions, compute_pod_actions
 from kubelet.lifecycle.backoff import Backoff
+from kubelet.lifecycle.status import StatusInputs, compute_pod_status
 from kubelet.manifest.parse import parse_manifest_bytes
 from kubelet.types import Pod
 
@@ -139,7 +140,7 @@ async def test_a_sidecar_passing_its_startup_probe_asks_for_a_sync_and_gets_prob
         probes = AgentProbes(client=client, recorder=kr.recorder, on_kill=synced.append, on_status=lambda uid: None)
         try:
             rt = await kr.view.pod(pod.uid)
-            probes.sync_pod(pod, rt, {"podIP": "10.244.0.2", "hostIP": "192.0.2.10"})
+            probes.sync_pod(pod, rt, compute_pod_status(pod, rt, StatusInputs(host_ip="192.0.2.10")))
             # not started yet: the planner holds the next init container back
             started = lambda c, info: probes.is_started(pod.uid, c.name)  # noqa: E731
             assert compute_pod_actions(pod, rt, started=started).init_containers_to_start == ()

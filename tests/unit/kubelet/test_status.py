@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from kubelet.lifecycle.status import StatusInputs, compute_pod_status, is_ready
+from kubelet.lifecycle.status import StatusInputs, compute_pod_status, is_ready, render_pod_status
 from kubelet.testing import EXITED, RUNNING, cinfo, pod, rt, sandbox
 
 NOW = 1_700_000_200.0
 
 
 def status(p, r, **kw):  # type: ignore[no-untyped-def]
-    return compute_pod_status(p, r, StatusInputs(host_ip="192.0.2.10", now=NOW, **kw))
+    return render_pod_status(compute_pod_status(p, r, StatusInputs(host_ip="192.0.2.10", now=NOW, **kw)))
 
 
 def cond(st, type_):  # type: ignore[no-untyped-def]
@@ -65,9 +65,9 @@ def test_terminal_phases(policy: str, codes: tuple[int, int], phase: str) -> Non
 
 def test_terminal_phase_is_never_left() -> None:
     p = pod("a", restart_policy="Never")
-    first = status(p, rt(cinfo("a", EXITED, exit_code=0), sandboxes=(sandbox(ready=False),)))
-    assert first["phase"] == "Succeeded"
-    again = compute_pod_status(p, rt(sandboxes=()), StatusInputs(now=NOW), previous=first)
+    first = compute_pod_status(p, rt(cinfo("a", EXITED, exit_code=0), sandboxes=(sandbox(ready=False),)), StatusInputs(host_ip="192.0.2.10", now=NOW))
+    assert render_pod_status(first)["phase"] == "Succeeded"
+    again = render_pod_status(compute_pod_status(p, rt(sandboxes=()), StatusInputs(now=NOW), previous=first))
     assert again["phase"] == "Succeeded"
 
 
@@ -91,9 +91,10 @@ def test_init_failure_under_never_fails_the_pod() -> None:
 
 def test_readiness_probe_gates_ready() -> None:
     p = pod(containers=(__import__("kubelet.testing", fromlist=["container"]).container("a", readiness_probe=object()),))
-    st = compute_pod_status(p, rt(cinfo("a")), StatusInputs(now=NOW, readiness=lambda n, cid: False))
+    typed = compute_pod_status(p, rt(cinfo("a")), StatusInputs(now=NOW, readiness=lambda n, cid: False))
+    st = render_pod_status(typed)
     assert not is_ready(st) and st["containerStatuses"][0]["ready"] is False
-    st2 = compute_pod_status(p, rt(cinfo("a")), StatusInputs(now=NOW + 5, readiness=lambda n, cid: True), previous=st)
+    st2 = render_pod_status(compute_pod_status(p, rt(cinfo("a")), StatusInputs(now=NOW + 5, readiness=lambda n, cid: True), previous=typed))
     assert is_ready(st2)
     assert cond(st2, "Ready")["lastTransitionTime"] == "2023-11-14T22:16:45Z"
     assert cond(st2, "PodScheduled")["lastTransitionTime"] == cond(st, "PodScheduled")["lastTransitionTime"]

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from kubelet.lifecycle.status import StatusInputs, compute_pod_status, is_ready
+from kubelet.lifecycle.status import StatusInputs, compute_pod_status, is_ready, render_pod_status
 from kubelet.testing import EXITED, cinfo, container, pod, rt, sandbox
 from kubelet.types import Pod
 
@@ -20,7 +20,7 @@ def spod(policy: str = "Always", *, plain_init: bool = False) -> Pod:
 
 
 def status(p, r, **kw):  # type: ignore[no-untyped-def]
-    return compute_pod_status(p, r, StatusInputs(host_ip="192.0.2.10", now=NOW, **kw))
+    return render_pod_status(compute_pod_status(p, r, StatusInputs(host_ip="192.0.2.10", now=NOW, **kw)))
 
 
 def cond(st, type_):  # type: ignore[no-untyped-def]
