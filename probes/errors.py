@@ -52,6 +52,10 @@ def render_field_value(value: object) -> str:
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if value is None:
         return "null"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, (list, tuple)):
+        return "a list"
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

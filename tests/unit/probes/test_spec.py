@@ -143,7 +143,7 @@ BAD = [
      f"{F}.terminationGracePeriodSeconds: Invalid value: 5: must not be set for readinessProbes"),
     ({"tcpSocket": {"port": 80}, "periodSecond": 5}, ProbeKind.LIVENESS, f"{F}.periodSecond",
      f"{F}.periodSecond: Forbidden: unknown field"),
-    (["tcpSocket"], ProbeKind.LIVENESS, F, f'{F}: Invalid value: "<list>": must be an object'),
+    (["tcpSocket"], ProbeKind.LIVENESS, F, f'{F}: Invalid value: a list: must be an object'),
 ]
 
 
