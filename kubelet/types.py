@@ -31,10 +31,19 @@ ANN_CONFIG_FILE = "io.nodelet.config.file"  # nodelet's own: which manifest file
 
 
 @dataclass(frozen=True, kw_only=True)
+class ResourceFieldRef:
+    """env ``valueFrom.resourceFieldRef``: a container's limit or request, divided by ``divisor`` (rounded up)."""
+    resource: str  # limits.cpu, requests.memory, limits.hugepages-2Mi …
+    container_name: str = ""  # "" = the container the variable is set in
+    divisor: str = "1"
+
+
+@dataclass(frozen=True, kw_only=True)
 class EnvVar:
     name: str
     value: str | None = None
     field_path: str | None = None  # valueFrom.fieldRef.fieldPath
+    resource_field_ref: ResourceFieldRef | None = None  # valueFrom.resourceFieldRef
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 from kubelet.types import (
     ANN_CONFIG_FILE, ANN_CONFIG_HASH, ANN_CONFIG_SEEN, ANN_CONFIG_SOURCE, ContainerPort, ContainerSpec, EnvVar, Pod,
-    PodSpec, PodUID,
+    PodSpec, PodUID, ResourceFieldRef,
 )
 from kubelet.manifest.validation import Path, parse_probes
 
@@ -175,4 +175,9 @@ def _env(env: Mapping[str, Any]) -> EnvVar:
     ref = (env.get("valueFrom") or {}).get("fieldRef")
     if ref is not None:
         return EnvVar(name=env["name"], field_path=ref["fieldPath"])
+    res = (env.get("valueFrom") or {}).get("resourceFieldRef")
+    if res is not None:
+        return EnvVar(name=env["name"], resource_field_ref=ResourceFieldRef(
+            resource=res["resource"], container_name=res.get("containerName") or "",
+            divisor=str(res.get("divisor") or "1")))
     return EnvVar(name=env["name"], value=env.get("value") or "")

@@ -194,6 +194,13 @@ def _load_yaml(text: str, file: str, errors: list[ManifestError]) -> list[_Docum
                                             document=index))
             docs.append(_Document(index=index, obj=obj, lines=builder.lines, broken=bool(builder.problems)))
             index += 1
+    except yaml.reader.ReaderError as e:  # a character YAML forbids (NUL, other controls): no mark, a position
+        before = text[:e.position]
+        line, column = before.count("\n") + 1, e.position - (before.rfind("\n") + 1) + 1
+        what = f"#x{e.character:04x}" if isinstance(e.character, int) else repr(e.character)
+        errors.append(ManifestError(file=file, line=line, document=index,
+                                    reason=f"invalid YAML: unacceptable character {what} (column {column}): "
+                                           "control characters are not allowed"))
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         reason = f"invalid YAML: {e.problem or e.context}"
@@ -259,6 +266,14 @@ def _line(lines: Mapping[Path, int], path: Path) -> int:
         path = path[:-1]
 
 
+EMPTY_FILE_REASON = ("empty file: no object in it (the kubelet refuses it too: couldn't parse as pod(Object 'Kind' is "
+                     "missing in 'null'))")
+
+
+def _only_comments(text: str) -> bool:
+    return all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines())
+
+
 def _parse(data: bytes, *, file: str, node_name: str, first_seen: MutableMapping[PodUID, str] | None,
            clock_ns: Callable[[], int]) -> _FileResult:
     result = _FileResult()
@@ -273,7 +288,13 @@ def _parse(data: bytes, *, file: str, node_name: str, first_seen: MutableMapping
         result.errors.append(ManifestError(file=file, line=line, reason=f"not UTF-8 text (byte 0x{data[e.start]:02x} "
                                                                         f"at offset {e.start})"))
         return result
+    if not text.strip() or (not file.endswith(".json") and _only_comments(text)):
+        result.errors.append(ManifestError(file=file, reason=EMPTY_FILE_REASON))
+        return result
     docs = (_load_json if file.endswith(".json") else _load_yaml)(text, file, result.errors)
+    if not result.errors and all(doc.obj is None for doc in docs):
+        result.errors.append(ManifestError(file=file, reason=EMPTY_FILE_REASON))
+        return result
     for doc in docs:
         if doc.obj is None:
             continue  # an empty document (a trailing ---)
