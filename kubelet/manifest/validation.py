@@ -42,7 +42,8 @@ def render_path(path: Path) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         elif out and not re.fullmatch(r"[A-Za-z0-9_-]+", part):
-            out += f"[{part}]"
+            shown = part if part.isprintable() else part.encode("unicode_escape").decode("ascii")
+            out += f"[{shown}]"  # a key with a newline must not break the one-line error
         else:
             out += f".{part}" if out else part
     return out
