@@ -72,7 +72,7 @@ def compute_volumes(manifest: Mapping[str, Any]) -> tuple[VolumeSpec, ...]:
                                       list(spec.get("initContainers") or [])).memory_limit_in_bytes
     out = []
     for v in spec.get("volumes") or []:
-        if "emptyDir" in v:
+        if "emptyDir" in v or set(v) == {"name"}:  # no source at all: an emptyDir (SetDefaults_Volume)
             ed = v.get("emptyDir") or {}
             size = memory_bytes(ed["sizeLimit"]) if ed.get("sizeLimit") is not None else None
             medium = ed.get("medium") or ""

@@ -113,8 +113,7 @@ def validate_volumes(c: Any, spec: Mapping[str, Any], path: tuple) -> set[str]:
             names.add(name)
         sources = [k for k in vol if k in VOLUME_SOURCES]
         if not sources:
-            c.add(vpath, required("must specify a volume type"))
-            continue
+            continue  # the API defaults a volume without a source to an emptyDir (SetDefaults_Volume)
         if len(sources) > 1:
             c.add(vpath + (sources[1],), forbidden("may not specify more than 1 volume type"))
             continue
