@@ -204,3 +204,12 @@ def test_quantities_never_overflow() -> None:
     big = {"resources": {"limits": {"memory": str(MAX_QUANTITY), "cpu": "9223372036854775"}}}
     r = compute_pod_resources([big, big])
     assert r.memory_limit_in_bytes == MAX_QUANTITY and r.cpu_quota == MAX_QUANTITY
+
+
+@pytest.mark.parametrize("file", ["/m/a.yaml", "/m/a.json"])
+def test_deep_nesting_is_an_error_not_a_recursion_error(file: str) -> None:
+    for depth in (150, 5000, 100_000):
+        data = b"[" * depth + b"]" * depth
+        pods, _, errors = parse_manifest_bytes(data, file=file, node_name="n")
+        assert pods == [] and len(errors) == 1
+        assert "nested too deeply (more than 100 levels" in errors[0].reason and errors[0].line == 1
