@@ -22,7 +22,9 @@ from typing import Any, Mapping, Sequence
 
 from cri import api
 from kubelet.kuberuntime.podconfig import expand
-from kubelet.kuberuntime.projected import PLUGIN_DIRS, ProjectionError, compute_projection, ensure_projected_volume
+from kubelet.kuberuntime.projected import (
+    PLUGIN_DIRS, ProjectionError, compute_downward_api_files, compute_projection, ensure_projected_volume,
+)
 from kubelet.kuberuntime.resources import compute_pod_resources, memory_bytes
 
 log = logging.getLogger(__name__)
@@ -56,12 +58,12 @@ class VolumeError(Exception):
 @dataclass(frozen=True, kw_only=True)
 class VolumeSpec:
     name: str
-    kind: str  # "emptyDir" | "hostPath"
+    kind: str  # "emptyDir" | "hostPath" | "configMap" | "secret" | "downwardAPI"
     medium: str = ""  # emptyDir: "" | "Memory"
     size_limit: int | None = None  # emptyDir: bytes
     path: str = ""  # hostPath
     type: str = ""  # hostPath type
-    source: Mapping[str, Any] = field(default_factory=dict)  # configMap / secret source
+    source: Mapping[str, Any] = field(default_factory=dict)  # configMap / secret / downwardAPI source
 
 
 def compute_volumes(manifest: Mapping[str, Any]) -> tuple[VolumeSpec, ...]:
@@ -82,6 +84,8 @@ def compute_volumes(manifest: Mapping[str, Any]) -> tuple[VolumeSpec, ...]:
         elif "hostPath" in v:
             hp = v["hostPath"]
             out.append(VolumeSpec(name=v["name"], kind="hostPath", path=hp["path"], type=hp.get("type") or ""))
+        elif "downwardAPI" in v:
+            out.append(VolumeSpec(name=v["name"], kind="downwardAPI", source=v["downwardAPI"] or {}))
         elif "configMap" in v or "secret" in v:
             kind = "configMap" if "configMap" in v else "secret"
             out.append(VolumeSpec(name=v["name"], kind=kind, source=v[kind] or {}))
@@ -240,13 +244,17 @@ def _ensure_host_path(v: VolumeSpec) -> str:
 
 
 def _ensure_projected(v: VolumeSpec, base: Path, fs_group: int | None, objects: Sequence[Any],
-                      namespace: str) -> str:
+                      namespace: str, manifest: Mapping[str, Any]) -> str:
     d = base / PLUGIN_DIRS[v.kind] / v.name
     d.mkdir(parents=True, exist_ok=True)
     if v.kind == "secret" and str(d) not in _mount_points_under(d):
         _mount("tmpfs", str(d), "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755")  # secrets never touch the disk
     try:
-        files = compute_projection(v.kind, v.source, objects, namespace)
+        if v.kind == "downwardAPI":
+            from kubelet.kuberuntime.podconfig import node_allocatable
+            files = compute_downward_api_files(v.source, manifest, allocatable=node_allocatable())
+        else:
+            files = compute_projection(v.kind, v.source, objects, namespace)
     except ProjectionError as e:
         raise VolumeError(e.message) from None
     ensure_projected_volume(d, files, gid=fs_group)
@@ -261,7 +269,7 @@ def refresh_projected_volumes(manifest: Mapping[str, Any], root_dir: Path, uid: 
     for v in compute_volumes(manifest):
         if v.kind in PLUGIN_DIRS and (base / PLUGIN_DIRS[v.kind] / v.name).is_dir():
             try:
-                _ensure_projected(v, base, fs_group, objects, namespace)
+                _ensure_projected(v, base, fs_group, objects, namespace, manifest)
             except (VolumeError, OSError) as e:
                 log.warning("cannot refresh volume uid=%s volume=%s err=%s", uid, v.name, e)
 
@@ -279,7 +287,7 @@ def ensure_pod_volumes(manifest: Mapping[str, Any], root_dir: Path, uid: str,
             if v.kind == "emptyDir":
                 out[v.name] = _ensure_empty_dir(v, base, fs_group)
             elif v.kind in PLUGIN_DIRS:
-                out[v.name] = _ensure_projected(v, base, fs_group, objects, namespace)
+                out[v.name] = _ensure_projected(v, base, fs_group, objects, namespace, manifest)
             else:
                 out[v.name] = _ensure_host_path(v)
         except VolumeError as e:

@@ -25,7 +25,7 @@ VOLUME_SOURCES = frozenset({
     "azureFile", "configMap", "vsphereVolume", "quobyte", "azureDisk", "photonPersistentDisk", "projected",
     "portworxVolume", "scaleIO", "storageos", "csi", "ephemeral", "image",
 })
-SUPPORTED_VOLUME_SOURCES = ("emptyDir", "hostPath", "configMap", "secret")
+SUPPORTED_VOLUME_SOURCES = ("emptyDir", "hostPath", "configMap", "secret", "downwardAPI")
 #: volume types a kubelet >= 1.34 refuses in static pods (``podutil.HasAPIObjectReference``), with its wording; a
 #: secretRef in any volume type counts as "secrets" first, as upstream visits secret names before volume types
 API_REFERENCE_VOLUMES = {
@@ -45,8 +45,6 @@ PROJECTED_SOURCES = frozenset(PROJECTED_API_SOURCES) | {"downwardAPI"}
 IMAGE_VOLUME_REFUSAL = ("image volumes are not supported by nodelet's runtime: they need the CRI image mount "
                         "(Mount.image), which containerd implements from 2.1 on; containerd 1.6 has none, and nodelet "
                         "does not fake it")
-DOWNWARD_API_REFUSAL = ("downwardAPI volumes are not supported by nodelet yet (the manifest is valid; use env "
-                        "valueFrom.fieldRef/resourceFieldRef meanwhile)")
 #: ``validVolumeDownwardAPIFieldPathExpressions`` (plus metadata.labels['k'] / metadata.annotations['k'])
 VOLUME_FIELD_REF_PATHS = ("metadata.annotations", "metadata.labels", "metadata.name", "metadata.namespace",
                           "metadata.uid")
@@ -130,10 +128,9 @@ def validate_volumes(c: Any, spec: Mapping[str, Any], path: tuple) -> set[str]:
             c.add(spath, forbidden(IMAGE_VOLUME_REFUSAL))
             continue
         if kind == "downwardAPI":
-            src = c.mapping(vol.get(kind), spath)
+            src = c.mapping(vol.get(kind) if vol.get(kind) is not None else {}, spath)
             if src is not None:
                 _check_downward_api(c, src, spath, projected=False)
-            c.add(spath, forbidden(DOWNWARD_API_REFUSAL))
             continue
         if kind == "projected":
             _check_projected(c, vol.get(kind), spath)
@@ -272,7 +269,7 @@ def _check_projected(c: Any, obj: Any, spath: tuple) -> None:
                 if d is not None:
                     _check_downward_api(c, d, ppath + (key,), projected=True)
     c.add(spath, forbidden("projected volumes are not supported by nodelet yet (of their sources, a static pod may "
-                           "only use downwardAPI)"))
+                           "only use downwardAPI: use a downwardAPI volume)"))
 
 
 def validate_pod_security(c: Any, spec: Mapping[str, Any], path: tuple) -> None:

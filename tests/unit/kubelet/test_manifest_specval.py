@@ -63,7 +63,7 @@ CASES = [
       f'{F}:11: spec.volumes[2].csi: Forbidden: static pods may not reference csidrivers (via CSI volumes)',
       f'{F}:12: spec.volumes[3].projected.sources[0].serviceAccountToken: Forbidden: static pods may not reference serviceaccounts (via projected volumes)',
       f'{F}:12: spec.volumes[3].projected.sources[1].configMap: Forbidden: static pods may not reference configmaps (via projected volumes)',
-      f'{F}:12: spec.volumes[3].projected: Forbidden: projected volumes are not supported by nodelet yet (of their sources, a static pod may only use downwardAPI)',
+      f'{F}:12: spec.volumes[3].projected: Forbidden: projected volumes are not supported by nodelet yet (of their sources, a static pod may only use downwardAPI: use a downwardAPI volume)',
       f"{F}:13: spec.volumes[4].image: Forbidden: image volumes are not supported by nodelet's runtime: they need the CRI image mount (Mount.image), which containerd implements from 2.1 on; containerd 1.6 has none, and nodelet does not fake it"],
       id='vol-refs'),
     pytest.param(C + '  env:\n  - {name: A, valueFrom: {secretKeyRef: {name: s, key: k}}}\n  envFrom:\n  - configMapRef: {name: x}\n  - {secretRef: {name: y}, prefix: P_}\n', "{name: web}",
@@ -85,8 +85,7 @@ CASES = [
       [f'{F}:3: metadata.annotations[container.apparmor.security.beta.kubernetes.io/c]: Forbidden: AppArmor profiles are not applied by nodelet (it does not pass them to the runtime); remove the annotation rather than have it ignored'],
       id='apparmor-ann'),
     pytest.param(C + 'volumes:\n- name: d\n  downwardAPI:\n    defaultMode: 0644\n    items:\n    - {path: ../x, fieldRef: {fieldPath: metadata.name}}\n    - {path: ip, fieldRef: {fieldPath: status.podIP}}\n    - {path: cpu, resourceFieldRef: {resource: limits.cpu, divisor: 2}}\n    - {path: labels, fieldRef: {fieldPath: metadata.labels}}\n    - {path: both}\n', "{name: web}",
-      [f'{F}:10: spec.volumes[0].downwardAPI: Forbidden: downwardAPI volumes are not supported by nodelet yet (the manifest is valid; use env valueFrom.fieldRef/resourceFieldRef meanwhile)',
-      f'{F}:13: spec.volumes[0].downwardAPI.items[0].path: Invalid value: "../x": must not contain \'..\'',
+      [f'{F}:13: spec.volumes[0].downwardAPI.items[0].path: Invalid value: "../x": must not contain \'..\'',
       f'{F}:14: spec.volumes[0].downwardAPI.items[1].fieldRef.fieldPath: Unsupported value: "status.podIP": supported values: "metadata.annotations", "metadata.annotations[\'<key>\']", "metadata.labels", "metadata.labels[\'<key>\']", "metadata.name", "metadata.namespace", "metadata.uid"',
       f'{F}:15: spec.volumes[0].downwardAPI.items[2].resourceFieldRef.containerName: Required value',
       f"{F}:15: spec.volumes[0].downwardAPI.items[2].resourceFieldRef.divisor: Invalid value: 2: only divisor's values 1m and 1 are supported with the cpu resource",
@@ -213,3 +212,41 @@ def test_deep_nesting_is_an_error_not_a_recursion_error(file: str) -> None:
         pods, _, errors = parse_manifest_bytes(data, file=file, node_name="n")
         assert pods == [] and len(errors) == 1
         assert "nested too deeply (more than 100 levels" in errors[0].reason and errors[0].line == 1
+
+
+def test_downward_api_volume_files() -> None:
+    from kubelet.kuberuntime.projected import compute_downward_api_files
+
+    pods, _, errors = parse_manifest_bytes(textwrap.dedent("""
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: p, labels: {zone: us-east, app: web}, annotations: {build: two}}
+        spec:
+          containers:
+          - name: c
+            image: x
+            resources: {limits: {cpu: 500m}}
+          volumes:
+          - name: info
+            downwardAPI:
+              defaultMode: 0640
+              items:
+              - {path: labels, fieldRef: {fieldPath: metadata.labels}}
+              - {path: build, fieldRef: {fieldPath: "metadata.annotations['build']"}}
+              - {path: name, fieldRef: {fieldPath: metadata.name}, mode: 0600}
+              - {path: sub/cpu, resourceFieldRef: {containerName: c, resource: limits.cpu, divisor: 1m}}
+              - {path: mem, resourceFieldRef: {containerName: c, resource: limits.memory, divisor: 1Mi}}
+        """).encode(), file="/m/p.yaml", node_name="node1")
+    assert errors == []
+    source = pods[0].manifest["spec"]["volumes"][0]["downwardAPI"]
+    files = compute_downward_api_files(source, pods[0].manifest, allocatable={"cpu": 2000, "memory": 1 << 30})
+    assert files == {
+        "labels": (b'app="web"\nzone="us-east"', 0o640),  # fieldpath.FormatMap: sorted, quoted, no final newline
+        "build": (b"two", 0o640),
+        "name": (b"p-node1", 0o600),
+        "sub/cpu": (b"500", 0o640),
+        "mem": (b"1024", 0o640),  # no limit: the node's allocatable
+    }
+    quoted = compute_downward_api_files({"items": [{"path": "a", "fieldRef": {"fieldPath": "metadata.annotations"}}]},
+                                        {"metadata": {"annotations": {"x": 'say "hi"\n'}}}, allocatable={})
+    assert quoted == {"a": (b'x="say \\"hi\\"\\n"', 0o644)}  # Go's %q
