@@ -581,7 +581,7 @@ def validate_container_extras(c: Any, ctr: Mapping[str, Any], path: tuple, spec:
 # (security settings are never here: what nodelet does not honour is refused in validation)
 _POD_UNIMPLEMENTED = ("activeDeadlineSeconds", "affinity", "nodeSelector", "priority", "readinessGates",
                       "overhead", "topologySpreadConstraints", "setHostnameAsFQDN", "os", "schedulingGates",
-                      "resources", "automountServiceAccountToken", "ephemeralContainers", "preemptionPolicy",
+                      "resources", "automountServiceAccountToken", "preemptionPolicy",
                       "schedulerName", "hostnameOverride")
 _POD_SC_UNIMPLEMENTED: tuple[str, ...] = ()
 _CTR_UNIMPLEMENTED = ("resizePolicy", "volumeDevices")
