@@ -98,9 +98,7 @@ def _check_seccomp(c: Any, sc: Mapping[str, Any], path: tuple) -> None:
 
 def validate_volumes(c: Any, spec: Mapping[str, Any], path: tuple) -> set[str]:
     """The pod's volumes; returns the names of the well-formed ones (for volumeMounts)."""
-    from kubelet.manifest.validation import (
-        api_reference, duplicate, forbidden, invalid, is_dns1123_label, required, unsupported,
-    )
+    from kubelet.manifest.validation import api_reference, duplicate, forbidden, invalid, is_dns1123_label, unsupported
     names: set[str] = set()
     for i, vpath, vol in c.mappings(spec.get("volumes"), path + ("volumes",)):
         c.unknown(vol, VOLUME_SOURCES | {"name"}, vpath)
@@ -177,7 +175,7 @@ def _check_mode(c: Any, obj: Mapping[str, Any], key: str, path: tuple) -> None:
 
 
 def _check_projection(c: Any, src: Mapping[str, Any], spath: tuple, kind: str) -> None:
-    from kubelet.manifest.validation import invalid, is_dns1123_subdomain
+    from kubelet.manifest.validation import is_dns1123_subdomain
     name_key = "name" if kind == "configMap" else "secretName"
     c.unknown(src, frozenset({name_key, "items", "defaultMode", "optional"}), spath)
     name = c.required_string(src, name_key, spath)
