@@ -35,10 +35,19 @@ ANN_CONFIG_FILE = "io.nodelet.config.file"  # nodelet's own: which manifest file
 
 
 @dataclass(frozen=True, kw_only=True)
+class ResourceFieldRef:
+    """env ``valueFrom.resourceFieldRef``: a container's limit or request, divided by ``divisor`` (rounded up)."""
+    resource: str  # limits.cpu, requests.memory, limits.hugepages-2Mi …
+    container_name: str = ""  # "" = the container the variable is set in
+    divisor: str = "1"
+
+
+@dataclass(frozen=True, kw_only=True)
 class EnvVar:
     name: str
     value: str | None = None
     field_path: str | None = None  # valueFrom.fieldRef.fieldPath
+    resource_field_ref: ResourceFieldRef | None = None  # valueFrom.resourceFieldRef
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,12 +98,12 @@ class VolumeSpec:
     """One pod volume nodelet sets up (kuberuntime.volumes.compute_volumes parses them)."""
 
     name: str
-    kind: str  # "emptyDir" | "hostPath" | "configMap" | "secret"
+    kind: str  # "emptyDir" | "hostPath" | "configMap" | "secret" | "downwardAPI"
     medium: str = ""  # emptyDir: "" | "Memory"
     size_limit: int | None = None  # emptyDir: bytes
     path: str = ""  # hostPath
     type: str = ""  # hostPath type
-    source: Mapping[str, Any] = field(default_factory=dict)  # configMap / secret source
+    source: Mapping[str, Any] = field(default_factory=dict)  # configMap / secret / downwardAPI source
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["ProbeError", "ProbeSpecError", "ExecTimeoutError", "ProbeRunError"]
+__all__ = ["ProbeError", "ProbeSpecError", "ExecTimeoutError", "ProbeRunError", "go_quote", "render_field_value"]
 
 
 class ProbeError(Exception):
@@ -46,12 +46,38 @@ class ProbeRunError(ProbeError):
     """A probe could not be run at all (the prober's own fault, not the container's): the result is thrown away."""
 
 
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\a": "\\a", "\b": "\\b",
+            "\f": "\\f", "\v": "\\v"}
+
+
+def go_quote(text: str) -> str:
+    """Go's ``strconv.Quote`` (what field errors use): control and non-printable characters escaped, so a value
+    never breaks the one-line error."""
+    out = []
+    for ch in text:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x80:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) <= 0xFFFF:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return '"' + "".join(out) + '"'
+
+
 def render_field_value(value: object) -> str:
     """Render a value the way apimachinery's field errors do: strings quoted, numbers bare."""
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return go_quote(value)
     if value is None:
         return "null"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, (list, tuple)):
+        return "a list"
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

@@ -22,7 +22,7 @@ from probes.types import (
     TCPSocketAction,
 )
 
-__all__ = ["parse_probe", "parse_container_probes", "parse_container_ports"]
+__all__ = ["parse_probe", "parse_container_probes", "parse_container_ports", "split_unknown_fields"]
 
 _HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
 _PROBE_KEYS = frozenset(_HANDLERS) | {
@@ -61,7 +61,7 @@ def parse_probe(obj: Mapping[str, Any], *, field: str, kind: ProbeKind,
             raise ProbeSpecError(field=f"{field}.terminationGracePeriodSeconds", type=ProbeSpecError.INVALID,
                                  value=_shown(obj["terminationGracePeriodSeconds"]),
                                  detail="must not be set for readinessProbes")
-        grace = _int_field(obj, "terminationGracePeriodSeconds", field, default=0, minimum=1)
+        grace = _int_field(obj, "terminationGracePeriodSeconds", field, default=0, minimum=1, bits=64)
     return ProbeSpec(kind=kind, handler=handler, initial_delay_seconds=initial_delay, period_seconds=period,
                      timeout_seconds=timeout, success_threshold=success, failure_threshold=failure,
                      termination_grace_period_seconds=grace)
@@ -246,7 +246,7 @@ def _check_port_number(port: int, fpath: str) -> None:
                              detail="must be between 1 and 65535, inclusive")
 
 
-def _int_field(obj: Mapping[str, Any], key: str, field: str, *, default: int, minimum: int) -> int:
+def _int_field(obj: Mapping[str, Any], key: str, field: str, *, default: int, minimum: int, bits: int = 32) -> int:
     value = obj.get(key)
     if value is None:
         return default
@@ -256,10 +256,41 @@ def _int_field(obj: Mapping[str, Any], key: str, field: str, *, default: int, mi
     if value < minimum:
         raise ProbeSpecError(field=f"{field}.{key}", type=ProbeSpecError.INVALID, value=value,
                              detail="must be greater than 0" if minimum == 1 else "must be greater than or equal to 0")
-    if value > 2**31 - 1:
+    if value > 2**(bits - 1) - 1:
         raise ProbeSpecError(field=f"{field}.{key}", type=ProbeSpecError.INVALID, value=value,
-                             detail="must be a 32-bit integer")
+                             detail=f"must be a {bits}-bit integer")
     return int(value)
+
+
+_HANDLER_KEYS = {"exec": _EXEC_KEYS, "httpGet": _HTTP_KEYS, "tcpSocket": _TCP_KEYS, "grpc": _GRPC_KEYS}
+
+
+def split_unknown_fields(obj: object, *, field: str) -> tuple[object, list[ProbeSpecError]]:
+    """A probe object without its unknown fields, and one error per unknown field (probe, handler and header
+    levels), so that a caller can report them all and still learn what else is wrong (a typo'd ``prot`` is unknown
+    AND leaves ``port`` missing)."""
+    if not isinstance(obj, Mapping):
+        return obj, []
+    errors: list[ProbeSpecError] = []
+
+    def keep(m: Mapping[str, Any], allowed: frozenset[str], path: str) -> dict[str, Any]:
+        for key in m:
+            if key not in allowed:
+                errors.append(ProbeSpecError(field=f"{path}.{key}", type=ProbeSpecError.FORBIDDEN,
+                                             detail="unknown field"))
+        return {k: v for k, v in m.items() if k in allowed}
+
+    out = keep(obj, _PROBE_KEYS, field)
+    for name, allowed in _HANDLER_KEYS.items():
+        sub = out.get(name)
+        if isinstance(sub, Mapping):
+            sub = keep(sub, allowed, f"{field}.{name}")
+            headers = sub.get("httpHeaders")
+            if name == "httpGet" and isinstance(headers, list):
+                sub["httpHeaders"] = [keep(h, frozenset({"name", "value"}), f"{field}.{name}.httpHeaders[{i}]")
+                                      if isinstance(h, Mapping) else h for i, h in enumerate(headers)]
+            out[name] = sub
+    return out, errors
 
 
 def _reject_unknown(obj: Mapping[str, Any], allowed: frozenset[str], field: str) -> None:
@@ -276,4 +307,4 @@ def _shown(value: object) -> object:
     """A value for an error message: scalars as they are, containers by type (never a whole subtree)."""
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
-    return f"<{type(value).__name__}>"
+    return {} if isinstance(value, Mapping) else []  # rendered "an object" / "a list", as everywhere else

@@ -143,10 +143,11 @@ class KubeRuntime:
 
     async def refresh_volumes(self, pod: Pod) -> None:
         """Bring the pod's configMap/secret volumes up to date with their documents (every sync; cheap when equal)."""
-        if any(v.kind in ("configMap", "secret") for v in pod.spec.volumes):
+        if any(v.kind in ("configMap", "secret", "downwardAPI") for v in pod.spec.volumes):
             await asyncio.to_thread(functools.partial(
                 refresh_projected_volumes, pod.spec.volumes, self.root_dir, pod.uid, tuple(self.objects()),
-                fs_group=pod.spec.security_context.fs_group, namespace=pod.namespace))
+                fs_group=pod.spec.security_context.fs_group, namespace=pod.namespace, pod=pod,
+                memory_capacity=self.node.memory_capacity))
 
     def termination_message(self, pod: Pod, c: ContainerSpec, info: ContainerInfo) -> str:
         """The terminated state's message of an exited container (StatusInputs.termination_message)."""
@@ -320,10 +321,11 @@ class KubeRuntime:
         try:
             paths = await asyncio.to_thread(functools.partial(
                 ensure_pod_volumes, pod.spec.volumes, self.root_dir, pod.uid, tuple(self.objects()),
-                fs_group=pod.spec.security_context.fs_group, namespace=pod.namespace))
+                fs_group=pod.spec.security_context.fs_group, namespace=pod.namespace, pod=pod,
+                memory_capacity=self.node.memory_capacity))
         except OSError as err:
             raise from_os_error(err, what="cannot set up volumes", cls=VolumeError) from None
-        env = dict(compute_env(c, pod, pod_ip=pod_ip, host_ip=self.node.host_ip))
+        env = dict(compute_env(c, pod, pod_ip=pod_ip, host_ip=self.node.host_ip, memory_capacity=self.node.memory_capacity))
         mounts = list(await asyncio.to_thread(functools.partial(ensure_container_mounts, c.volume_mounts, paths, env, container=c.name, subpath_dir=subpaths_dir(self.root_dir, pod.uid))))
         if pod_ip and not any(m.container_path == "/etc/hosts" for m in mounts):
             mounts.append(api.Mount(container_path="/etc/hosts", host_path=str(await asyncio.to_thread(self._hosts_file, pod, pod_ip))))

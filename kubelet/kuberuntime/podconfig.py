@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from typing import Mapping
@@ -74,8 +75,10 @@ def field_ref_value(path: str, pod: Pod, *, pod_ip: str, host_ip: str) -> str:
         "metadata.uid": pod.uid,
         "spec.nodeName": pod.spec.node_name,
         "status.podIP": pod_ip,
+        "status.podIPs": pod_ip,  # comma-separated like upstream; nodelet gives a pod one IP
         "status.hostIP": host_ip,
-        "spec.serviceAccountName": "",
+        "status.hostIPs": host_ip,
+        "spec.serviceAccountName": "",  # static pods may not name a service account
     }
     if path in values:
         return values[path]
@@ -86,13 +89,53 @@ def field_ref_value(path: str, pod: Pod, *, pod_ip: str, host_ip: str) -> str:
     return ""
 
 
-def compute_env(c: ContainerSpec, pod: Pod, *, pod_ip: str, host_ip: str) -> list[tuple[str, str]]:
+def node_allocatable(memory_capacity: int) -> dict[str, int]:
+    """What a container without a limit may use (the kubelet's node allocatable, without reservations): cpu in
+    millicores, memory and ephemeral-storage in bytes. Reads the host (cpu count, root disk); memory is passed in."""
+    import shutil
+
+    return {"cpu": 1000 * (os.cpu_count() or 1), "memory": memory_capacity,
+            "ephemeral-storage": shutil.disk_usage("/").total}
+
+
+def resource_field_value(ref: t.ResourceFieldRef, c: ContainerSpec, pod: Pod,
+                         allocatable: Mapping[str, int]) -> str:
+    """``ExtractContainerResourceValue`` after ``MergeContainerResourceLimits``: the limit or request (a missing
+    cpu/memory/ephemeral-storage limit is the node's allocatable) divided by the divisor, rounded up; cpu in
+    millicores over the divisor's millicores."""
+    target = pod.container(ref.container_name) if ref.container_name else c
+    return container_resource_value((target or c).resources, ref.resource, ref.divisor, allocatable)
+
+
+def container_resource_value(resources: t.ResourceRequirements, resource: str, divisor_text: str,
+                             allocatable: Mapping[str, int]) -> str:
+    """One container's ``limits.cpu``/``requests.memory``/… divided by the divisor, rounded up (env and
+    downwardAPI volumes)."""
+    kind, _, name = resource.partition(".")
+    values = res.effective_requests(resources) if kind == "requests" else dict(resources.limits)
+    if name == "cpu":
+        amount = res.milli_cpu(values["cpu"]) if "cpu" in values else (
+            allocatable["cpu"] if kind == "limits" else 0)
+        divisor = res.milli_cpu(divisor_text)
+    else:
+        amount = res.memory_bytes(values[name]) if name in values else (
+            allocatable.get(name, 0) if kind == "limits" else 0)
+        divisor = res.memory_bytes(divisor_text)
+    return str(-(-amount // max(divisor, 1)))
+
+
+def compute_env(c: ContainerSpec, pod: Pod, *, pod_ip: str, host_ip: str,
+                allocatable: Mapping[str, int] | None = None, memory_capacity: int = 0) -> list[tuple[str, str]]:
     """Env in order; each value may reference earlier ones with $(VAR)."""
     env: dict[str, str] = {}
     out: list[tuple[str, str]] = []
     for e in c.env:
         if e.field_path:
             v = field_ref_value(e.field_path, pod, pod_ip=pod_ip, host_ip=host_ip)
+        elif e.resource_field_ref is not None:
+            if allocatable is None:
+                allocatable = node_allocatable(memory_capacity)
+            v = resource_field_value(e.resource_field_ref, c, pod, allocatable)
         else:
             v = expand(e.value or "", env)
         env[e.name] = v
@@ -189,7 +232,7 @@ def compute_container_config(
     pod: Pod, c: ContainerSpec, *, restart_count: int, init: bool, pod_ip: str, host_ip: str, image: str,
     node: NodeInfo | None = None, mounts: tuple[api.Mount, ...] = (),
 ) -> api.ContainerConfig:
-    env = compute_env(c, pod, pod_ip=pod_ip, host_ip=host_ip)
+    env = compute_env(c, pod, pod_ip=pod_ip, host_ip=host_ip, memory_capacity=node.memory_capacity if node else 0)
     envmap = dict(env)
     labels = {
         t.LABEL_POD_NAME: pod.name,

@@ -37,6 +37,7 @@ _SUFFIX = {
     "E": Decimal(10) ** 18, "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30,
     "Ti": Decimal(2) ** 40, "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60,
 }
+MAX_QUANTITY = 2**63 - 1
 QUANTITY_HINT = "must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
 
 
@@ -52,13 +53,22 @@ def parse_quantity(value: Any) -> Decimal:
     m = _QUANTITY.match(text)
     if not m:
         raise QuantityError(QUANTITY_HINT)
-    try:
-        number = Decimal(m.group(1))
-    except InvalidOperation:
-        raise QuantityError(QUANTITY_HINT) from None
     if m.group(2):
-        return number * (Decimal(10) ** int(m.group(2)[1:]))
-    return number * _SUFFIX[m.group(3) or ""]
+        exponent = int(m.group(2)[1:])
+        if not -2**31 <= exponent < 2**31:  # upstream parses the exponent as an int32
+            raise QuantityError("unable to parse quantity's suffix (the exponent must fit in 32 bits)")
+        # built from text, never by arithmetic: exact for any exponent (1e99999999999 must not overflow)
+        number = Decimal(f"{m.group(1)}E{exponent}")
+    else:
+        try:
+            number = Decimal(m.group(1))
+        except InvalidOperation:
+            raise QuantityError(QUANTITY_HINT) from None
+        number = number * _SUFFIX[m.group(3) or ""]
+    if abs(number) > MAX_QUANTITY:
+        raise QuantityError(f"must be less than or equal to {MAX_QUANTITY} in its base unit (2^63-1: the kubelet "
+                            "and the runtime hold quantities as 64-bit integers)")
+    return number
 
 
 def milli_cpu(value: Any) -> int:
@@ -131,7 +141,7 @@ def _shares(milli: int) -> int:
 def _quota(milli: int, period: int) -> int:
     if milli == 0:
         return 0
-    return max(MIN_QUOTA_PERIOD, milli * period // 1000)
+    return min(MAX_QUANTITY, max(MIN_QUOTA_PERIOD, milli * period // 1000))
 
 
 def compute_linux_resources(res: ResourceRequirements, *, qos: str, memory_capacity: int,
@@ -203,7 +213,7 @@ def compute_pod_resources(containers: Sequence[ResourceRequirements],
         cpu_shares=_shares(cpu_req),
         cpu_quota=_quota(cpu_lim, QUOTA_PERIOD) if cpu_lim else 0,
         cpu_period=QUOTA_PERIOD if cpu_lim else 0,
-        memory_limit_in_bytes=mem_lim or 0,
+        memory_limit_in_bytes=min(mem_lim or 0, MAX_QUANTITY),  # a sum of bounded limits may still overflow
     )
 
 

@@ -21,10 +21,12 @@ from typing import Any, Mapping, Sequence
 
 from cri import api
 from kubelet.kuberuntime.podconfig import expand
-from kubelet.kuberuntime.projected import PLUGIN_DIRS, ProjectionError, compute_projection, ensure_projected_volume
+from kubelet.kuberuntime.projected import (
+    PLUGIN_DIRS, ProjectionError, compute_downward_api_files, compute_projection, ensure_projected_volume,
+)
 from kubelet.kuberuntime.resources import compute_pod_resources, memory_bytes, parse_resource_requirements
 from kubelet.errors import PermanentError
-from kubelet.types import VolumeMount, VolumeSpec
+from kubelet.types import Pod, VolumeMount, VolumeSpec
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ def compute_volumes(manifest: Mapping[str, Any]) -> tuple[VolumeSpec, ...]:
                                       sidecars=[c.get("restartPolicy") == "Always" for c in spec.get("initContainers") or []]).memory_limit_in_bytes
     out = []
     for v in spec.get("volumes") or []:
-        if "emptyDir" in v:
+        if "emptyDir" in v or set(v) == {"name"}:  # no source at all: an emptyDir (SetDefaults_Volume)
             ed = v.get("emptyDir") or {}
             size = memory_bytes(ed["sizeLimit"]) if ed.get("sizeLimit") is not None else None
             medium = ed.get("medium") or ""
@@ -69,6 +71,8 @@ def compute_volumes(manifest: Mapping[str, Any]) -> tuple[VolumeSpec, ...]:
         elif "hostPath" in v:
             hp = v["hostPath"]
             out.append(VolumeSpec(name=v["name"], kind="hostPath", path=hp["path"], type=hp.get("type") or ""))
+        elif "downwardAPI" in v:
+            out.append(VolumeSpec(name=v["name"], kind="downwardAPI", source=v["downwardAPI"] or {}))
         elif "configMap" in v or "secret" in v:
             kind = "configMap" if "configMap" in v else "secret"
             out.append(VolumeSpec(name=v["name"], kind=kind, source=v[kind] or {}))
@@ -227,13 +231,19 @@ def _ensure_host_path(v: VolumeSpec) -> str:
 
 
 def _ensure_projected(v: VolumeSpec, base: Path, fs_group: int | None, objects: Sequence[Any],
-                      namespace: str) -> str:
+                      namespace: str, pod: Pod | None, memory_capacity: int) -> str:
     d = base / PLUGIN_DIRS[v.kind] / v.name
     d.mkdir(parents=True, exist_ok=True)
     if v.kind == "secret" and str(d) not in _mount_points_under(d):
         _mount("tmpfs", str(d), "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755")  # secrets never touch the disk
     try:
-        files = compute_projection(v.kind, v.source, objects, namespace)
+        if v.kind == "downwardAPI":
+            from kubelet.kuberuntime.podconfig import node_allocatable
+            if pod is None:
+                raise VolumeError("a downwardAPI volume needs the pod")
+            files = compute_downward_api_files(v.source, pod, allocatable=node_allocatable(memory_capacity))
+        else:
+            files = compute_projection(v.kind, v.source, objects, namespace)
     except ProjectionError as e:
         raise VolumeError(e.message) from None
     ensure_projected_volume(d, files, gid=fs_group)
@@ -249,19 +259,21 @@ def parse_volume_mounts(ctr: Mapping[str, Any]) -> tuple[VolumeMount, ...]:
 
 
 def refresh_projected_volumes(volumes: Sequence[VolumeSpec], root_dir: Path, uid: str, objects: Sequence[Any], *,
-                              fs_group: int | None = None, namespace: str = "default") -> None:
+                              fs_group: int | None = None, namespace: str = "default", pod: Pod | None = None,
+                              memory_capacity: int = 0) -> None:
     """Bring configMap/secret volumes that are already set up up to date with their documents."""
     base = pod_volumes_dir(root_dir, uid)
     for v in volumes:
         if v.kind in PLUGIN_DIRS and (base / PLUGIN_DIRS[v.kind] / v.name).is_dir():
             try:
-                _ensure_projected(v, base, fs_group, objects, namespace)
+                _ensure_projected(v, base, fs_group, objects, namespace, pod, memory_capacity)
             except (VolumeError, OSError) as e:
                 log.warning("cannot refresh volume uid=%s volume=%s err=%s", uid, v.name, e)
 
 
 def ensure_pod_volumes(volumes: Sequence[VolumeSpec], root_dir: Path, uid: str, objects: Sequence[Any] = (), *,
-                       fs_group: int | None = None, namespace: str = "default") -> dict[str, str]:
+                       fs_group: int | None = None, namespace: str = "default", pod: Pod | None = None,
+                       memory_capacity: int = 0) -> dict[str, str]:
     """Set up every volume of the pod (idempotent): name → host path. Raises VolumeError naming the volume.
     ``objects`` are the manifest directory's other documents (ConfigMaps and Secrets for those volumes)."""
     base = pod_volumes_dir(root_dir, uid)
@@ -271,7 +283,7 @@ def ensure_pod_volumes(volumes: Sequence[VolumeSpec], root_dir: Path, uid: str, 
             if v.kind == "emptyDir":
                 out[v.name] = _ensure_empty_dir(v, base, fs_group)
             elif v.kind in PLUGIN_DIRS:
-                out[v.name] = _ensure_projected(v, base, fs_group, objects, namespace)
+                out[v.name] = _ensure_projected(v, base, fs_group, objects, namespace, pod, memory_capacity)
             else:
                 out[v.name] = _ensure_host_path(v)
         except VolumeError as e:

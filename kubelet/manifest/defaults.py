@@ -20,7 +20,7 @@ from typing import Any
 
 from kubelet.types import (
     ANN_CONFIG_FILE, ANN_CONFIG_HASH, ANN_CONFIG_SEEN, ANN_CONFIG_SOURCE, ContainerPort, ContainerSpec, DNSOption,
-    EnvVar, HostAlias, Lifecycle, Pod, PodDNSConfig, PodSecurityContext, PodSpec, PodUID, SeccompProfile, SecurityContext,
+    EnvVar, HostAlias, Lifecycle, Pod, PodDNSConfig, PodSecurityContext, PodSpec, PodUID, ResourceFieldRef, SeccompProfile, SecurityContext,
     SleepAction,
 )
 from kubelet.kuberuntime.resources import parse_resource_requirements
@@ -249,4 +249,9 @@ def _env(env: Mapping[str, Any]) -> EnvVar:
     ref = (env.get("valueFrom") or {}).get("fieldRef")
     if ref is not None:
         return EnvVar(name=env["name"], field_path=ref["fieldPath"])
+    res = (env.get("valueFrom") or {}).get("resourceFieldRef")
+    if res is not None:
+        return EnvVar(name=env["name"], resource_field_ref=ResourceFieldRef(
+            resource=res["resource"], container_name=res.get("containerName") or "",
+            divisor=str(res.get("divisor") or "1")))
     return EnvVar(name=env["name"], value=env.get("value") or "")

@@ -30,7 +30,8 @@ def render_path(path: Path) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         elif out and not re.fullmatch(r"[A-Za-z0-9_-]+", part):
-            out += f"[{part}]"
+            shown = part if part.isprintable() else part.encode("unicode_escape").decode("ascii")
+            out += f"[{shown}]"  # a key with a newline must not break the one-line error
         else:
             out += f".{part}" if out else part
     return out
@@ -191,6 +192,21 @@ def unsupported(value: Any, choices: Sequence[str]) -> str:
 
 def forbidden(detail: str) -> str:
     return f"Forbidden: {detail}"
+
+
+def int_fits(value: int, bits: int) -> bool:
+    return -(1 << (bits - 1)) <= value < (1 << (bits - 1))
+
+
+def out_of_range(value: int, bits: int) -> str:
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return invalid(value, f"must be a {bits}-bit integer (between {lo} and {hi}, inclusive): the field is an "
+                          f"int{bits} in the Pod API")
+
+
+def api_reference(resource: str) -> str:
+    """The kubelet's refusal of a static pod that needs the API server (``podutil.HasAPIObjectReference``)."""
+    return forbidden(f"static pods may not reference {resource}")
 
 
 def type_error(value: Any, expected: str) -> str:

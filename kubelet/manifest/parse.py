@@ -53,6 +53,8 @@ OTHER_KINDS: Mapping[str, tuple[str, ...]] = {
 }
 _CLUSTER_SCOPED = frozenset({"Node"})
 _MAX_NODES = 250_000  # alias expansion guard ("billion laughs"): no sane manifest comes close
+_MAX_DEPTH = 100  # nesting guard (a Pod is ~15 levels deep): deeper input must be an error, not a RecursionError
+_TOO_DEEP = f"document nested too deeply (more than {_MAX_DEPTH} levels; a Pod needs about 15)"
 
 try:
     _Loader: Any = yaml.CSafeLoader
@@ -113,6 +115,8 @@ class _Builder:
         self.stack: set[int] = set()
 
     def build(self, node: yaml.Node, path: Path) -> Any:
+        if len(path) > _MAX_DEPTH:
+            raise _DocumentError(node.start_mark.line + 1, path[:_MAX_DEPTH], _TOO_DEEP)
         self.count += 1
         if self.count > _MAX_NODES:
             raise _DocumentError(node.start_mark.line + 1, path, f"document too large (more than {_MAX_NODES} "
@@ -177,9 +181,31 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _too_deep_line(text: str, limit: int) -> int:
+    """The line where collections first nest deeper than ``limit``, or 0. libyaml's parser is iterative but the
+    composer recurses in C, so such input must never reach ``compose`` (it would crash the process); the event
+    stream is safe to walk. A YAML error is left for ``compose`` to report."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                depth += 1
+                if depth > limit:
+                    return event.start_mark.line + 1
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return 0
+    return 0
+
+
 def _load_yaml(text: str, file: str, errors: list[ManifestError]) -> list[_Document]:
     docs: list[_Document] = []
     index = 0
+    line = _too_deep_line(text, _MAX_DEPTH)
+    if line:
+        errors.append(ManifestError(file=file, line=line, reason=f"invalid YAML: {_TOO_DEEP}"))
+        return docs
     try:
         for node in yaml.compose_all(text, Loader=_Loader):
             builder = _Builder()
@@ -195,6 +221,13 @@ def _load_yaml(text: str, file: str, errors: list[ManifestError]) -> list[_Docum
                                             document=index))
             docs.append(_Document(index=index, obj=obj, lines=builder.lines, broken=bool(builder.problems)))
             index += 1
+    except yaml.reader.ReaderError as e:  # a character YAML forbids (NUL, other controls): no mark, a position
+        before = text[:e.position]
+        line, column = before.count("\n") + 1, e.position - (before.rfind("\n") + 1) + 1
+        what = f"#x{e.character:04x}" if isinstance(e.character, int) else repr(e.character)
+        errors.append(ManifestError(file=file, line=line, document=index,
+                                    reason=f"invalid YAML: unacceptable character {what} (column {column}): "
+                                           "control characters are not allowed"))
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         reason = f"invalid YAML: {e.problem or e.context}"
@@ -206,11 +239,30 @@ def _load_yaml(text: str, file: str, errors: list[ManifestError]) -> list[_Docum
     return docs
 
 
+def _depth_exceeds(obj: Any, limit: int) -> bool:
+    """Whether lists/objects nest deeper than ``limit`` (iterative: safe on any input)."""
+    stack = [(obj, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return False
+
+
 def _load_json(text: str, file: str, errors: list[ManifestError]) -> list[_Document]:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
         errors.append(ManifestError(file=file, line=e.lineno, reason=f"invalid JSON: {e.msg} (column {e.colno})"))
+        return []
+    except RecursionError:
+        obj = None
+    if obj is None and text.strip() != "null" or _depth_exceeds(obj, _MAX_DEPTH):
+        errors.append(ManifestError(file=file, line=1, reason=f"invalid JSON: {_TOO_DEEP}"))
         return []
     # Line numbers (and duplicate keys) from YAML's view of the same text; values from the JSON parser.
     lines: dict[Path, int] = {}
@@ -283,6 +335,14 @@ def _line(lines: Mapping[Path, int], path: Path) -> int:
         path = path[:-1]
 
 
+EMPTY_FILE_REASON = ("empty file: no object in it (the kubelet refuses it too: couldn't parse as pod(Object 'Kind' is "
+                     "missing in 'null'))")
+
+
+def _only_comments(text: str) -> bool:
+    return all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines())
+
+
 def _parse(data: bytes, *, file: str, node_name: str, first_seen: MutableMapping[PodUID, str] | None,
            clock_ns: Callable[[], int], node_port_range: tuple[int, int] = ANY_NODE_PORT) -> _FileResult:
     result = _FileResult()
@@ -297,7 +357,13 @@ def _parse(data: bytes, *, file: str, node_name: str, first_seen: MutableMapping
         result.errors.append(ManifestError(file=file, line=line, reason=f"not UTF-8 text (byte 0x{data[e.start]:02x} "
                                                                         f"at offset {e.start})"))
         return result
+    if not text.strip() or (not file.endswith(".json") and _only_comments(text)):
+        result.errors.append(ManifestError(file=file, reason=EMPTY_FILE_REASON))
+        return result
     docs = (_load_json if file.endswith(".json") else _load_yaml)(text, file, result.errors)
+    if not result.errors and all(doc.obj is None for doc in docs):
+        result.errors.append(ManifestError(file=file, reason=EMPTY_FILE_REASON))
+        return result
     for doc in docs:
         if doc.obj is None:
             continue  # an empty document (a trailing ---)

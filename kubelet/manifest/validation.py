@@ -17,18 +17,20 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from kubelet.manifest.fields import (
-    FieldProblem, Path, container_port_refs, duplicate, forbidden, invalid, is_dns1123_label, is_dns1123_subdomain,
-    is_env_var_name, is_label_value, is_qualified_name, is_valid_port_name, parse_path, render_path, required,
-    type_error, unsupported,
+    FieldProblem, Path, api_reference, container_port_refs, duplicate, forbidden, int_fits, invalid, is_dns1123_label,
+    is_dns1123_subdomain, is_env_var_name, is_label_value, is_qualified_name, is_valid_port_name, out_of_range,
+    parse_path, render_path, required, type_error, unsupported,
 )
 from kubelet.manifest.validation_spec import (
-    validate_container_extras, validate_dns_and_aliases, validate_pod_security, validate_volumes,
+    validate_container_extras, validate_dns_and_aliases, validate_pod_quantities, validate_pod_security,
+    validate_volumes,
 )
 
 __all__ = [
     "Path", "FieldProblem", "render_path", "parse_path", "is_dns1123_label", "is_dns1123_subdomain",
     "is_valid_port_name", "is_env_var_name", "is_qualified_name", "is_label_value", "required", "invalid",
     "duplicate", "unsupported", "forbidden", "type_error", "validate_pod", "FIELD_REF_PATHS", "parse_field_ref",
+    "RESOURCE_FIELD_REFS", "int_fits", "out_of_range", "api_reference",
 ]
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -56,6 +58,12 @@ CONTAINER_KEYS = frozenset({
     "startupProbe", "lifecycle", "terminationMessagePath", "terminationMessagePolicy", "imagePullPolicy",
     "securityContext", "stdin", "stdinOnce", "tty",
 })
+TOLERATION_KEYS = frozenset({"key", "operator", "value", "effect", "tolerationSeconds"})
+APPARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
+HOST_USERS_REFUSAL = ("user namespaces are not supported by nodelet's runtime: `hostUsers: false` needs the CRI "
+                      "user-namespace option (NamespaceOption.userns_options), which containerd implements from 2.0 "
+                      "on (with runc >= 1.2 and Linux >= 6.3 for idmapped mounts); containerd 1.6 would silently run "
+                      "the pod in the node's user namespace")
 PORT_KEYS = frozenset({"name", "containerPort", "hostPort", "hostIP", "protocol"})
 ENV_KEYS = frozenset({"name", "value", "valueFrom"})
 VALUE_FROM_KEYS = frozenset({"fieldRef", "resourceFieldRef", "configMapKeyRef", "secretKeyRef", "fileKeyRef"})
@@ -67,9 +75,19 @@ PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
 PROTOCOLS = ("SCTP", "TCP", "UDP")
 TERMINATION_MESSAGE_POLICIES = ("FallbackToLogsOnError", "File")
-#: downward-API env paths nodelet resolves (plus metadata.labels['k'] / metadata.annotations['k'])
-FIELD_REF_PATHS = ("metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName", "status.hostIP",
-                   "status.podIP")
+#: downward-API env paths (``validEnvDownwardAPIFieldPathExpressions``; plus metadata.labels['k'] and
+#: metadata.annotations['k']), all resolved by nodelet
+FIELD_REF_PATHS = ("metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName", "spec.serviceAccountName",
+                   "status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs")
+#: ``validContainerResourceFieldPathExpressions`` (plus the ``hugepages-<size>`` prefixes)
+RESOURCE_FIELD_REFS = ("limits.cpu", "limits.ephemeral-storage", "limits.memory", "requests.cpu",
+                       "requests.ephemeral-storage", "requests.memory")
+RESOURCE_FIELD_REF_KEYS = frozenset({"containerName", "resource", "divisor"})
+ENV_FROM_KEYS = frozenset({"prefix", "configMapRef", "secretRef"})
+#: Pod fields that are int32 in ``core/v1/types.go`` wherever they appear (by key; everything else is int64 at most)
+INT32_KEYS = frozenset({"containerPort", "hostPort", "port", "initialDelaySeconds", "timeoutSeconds", "periodSeconds",
+                        "successThreshold", "failureThreshold", "defaultMode", "mode", "priority", "maxSkew",
+                        "minDomains", "weight", "partition", "lun"})
 _SUBSCRIPT_RE = re.compile(r"^metadata\.(labels|annotations)\['([^']*)'\]$")
 
 
@@ -139,12 +157,17 @@ class _Checker:
             return None
         return self.string(obj, key, path)
 
-    def integer(self, obj: Mapping[str, Any], key: str, path: Path) -> int | None:
+    def integer(self, obj: Mapping[str, Any], key: str, path: Path, *, bits: int = 64) -> int | None:
+        """An optional integer of a Go ``int32``/``int64`` field: beyond its range the API server cannot even decode
+        the object, so neither does nodelet (a value that would fail later, e.g. in a CRI request, never gets in)."""
         value = obj.get(key)
         if value is None:
             return None
         if not isinstance(value, int) or isinstance(value, bool):
             self.add(path + (key,), type_error(value, "an integer"))
+            return None
+        if not int_fits(value, bits):
+            self.add(path + (key,), out_of_range(value, bits))
             return None
         return value
 
@@ -180,7 +203,24 @@ def validate_pod(obj: Mapping[str, Any]) -> list[FieldProblem]:
     spec = c.mapping(obj.get("spec"), ("spec",), required_=True)
     if spec is not None:
         _validate_spec(c, spec)
+    _check_integer_bounds(c, obj, ())
     return c.problems
+
+
+def _check_integer_bounds(c: _Checker, obj: Any, path: Path) -> None:
+    """The safety net behind the per-field checks: no integer anywhere in the pod exceeds its Go type (int32 for
+    the fields in INT32_KEYS, int64 otherwise), also in fields nodelet does not otherwise look into."""
+    if isinstance(obj, Mapping):
+        for k, v in obj.items():
+            _check_integer_bounds(c, v, path + (str(k),))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            _check_integer_bounds(c, v, path + (i,))
+    elif isinstance(obj, int) and not isinstance(obj, bool):
+        key = next((p for p in reversed(path) if isinstance(p, str)), "")
+        bits = 32 if key in INT32_KEYS and path[-1] == key else 64
+        if not int_fits(obj, bits) and not any(path[:len(p.path)] == p.path for p in c.problems):
+            c.add(path, out_of_range(obj, bits))
 
 
 def _validate_metadata(c: _Checker, meta: Mapping[str, Any]) -> None:
@@ -209,6 +249,9 @@ def _validate_metadata(c: _Checker, meta: Mapping[str, Any]) -> None:
                 c.add(kpath, type_error(v, "a string (quote numbers and booleans)"))
             elif key == "labels":
                 c.names(v, kpath, is_label_value)
+            elif k.startswith(APPARMOR_ANNOTATION_PREFIX):
+                c.add(kpath, forbidden("AppArmor profiles are not applied by nodelet (it does not pass them to the "
+                                       "runtime); remove the annotation rather than have it ignored"))
 
 
 def _validate_spec(c: _Checker, spec: Mapping[str, Any]) -> None:
@@ -221,6 +264,21 @@ def _validate_spec(c: _Checker, spec: Mapping[str, Any]) -> None:
     grace = c.integer(spec, "terminationGracePeriodSeconds", path)
     if grace is not None and grace < 0:
         c.add(path + ("terminationGracePeriodSeconds",), invalid(grace, "must be greater than or equal to 0"))
+    deadline = c.integer(spec, "activeDeadlineSeconds", path)
+    if deadline is not None and not 1 <= deadline <= 2147483647:
+        c.add(path + ("activeDeadlineSeconds",), invalid(deadline, "must be between 1 and 2147483647, inclusive"))
+    c.integer(spec, "priority", path, bits=32)
+    if c.list_(spec.get("ephemeralContainers"), path + ("ephemeralContainers",)):
+        c.add(path + ("ephemeralContainers",), forbidden("cannot be set on create"))  # ValidatePodCreate
+    _validate_api_references(c, spec, path)
+    c.boolean(spec, "hostUsers", path)
+    if spec.get("hostUsers") is False:
+        c.add(path + ("hostUsers",), forbidden(HOST_USERS_REFUSAL))
+    runtime_class = c.string(spec, "runtimeClassName", path)
+    if runtime_class:
+        c.add(path + ("runtimeClassName",), forbidden(
+            "not supported by nodelet: it passes no runtime handler to the runtime, so the pod would run with the "
+            "default one (runc) instead of the isolation the RuntimeClass names"))
     for key in ("hostNetwork", "hostPID", "hostIPC", "shareProcessNamespace"):
         c.boolean(spec, key, path)
     if spec.get("hostPID") is True and spec.get("shareProcessNamespace") is True:
@@ -231,12 +289,18 @@ def _validate_spec(c: _Checker, spec: Mapping[str, Any]) -> None:
         if value:
             c.names(value, path + (key,), is_dns1123_label)
     c.string(spec, "nodeName", path)
-    for i, toleration in enumerate(c.list_(spec.get("tolerations"), path + ("tolerations",))):
-        c.mapping(toleration, path + ("tolerations", i))
+    for i, tpath, toleration in c.mappings(spec.get("tolerations"), path + ("tolerations",)):
+        c.unknown(toleration, TOLERATION_KEYS, tpath)
+        for key in ("key", "value"):
+            c.string(toleration, key, tpath)
+        c.choice(toleration, "operator", tpath, ("Equal", "Exists"))
+        c.choice(toleration, "effect", tpath, ("NoExecute", "NoSchedule", "PreferNoSchedule"))
+        c.integer(toleration, "tolerationSeconds", tpath)
 
     host_network = spec.get("hostNetwork") is True
     volumes = validate_volumes(c, spec, path)
     validate_pod_security(c, spec, path)
+    validate_pod_quantities(c, spec, path)
     validate_dns_and_aliases(c, spec, path)
     names: set[str] = set()
     host_ports: set[str] = set()
@@ -251,6 +315,19 @@ def _validate_spec(c: _Checker, spec: Mapping[str, Any]) -> None:
         _validate_container(c, ctr, path + ("initContainers", i), names, host_ports, host_network, init=True)
         if isinstance(ctr, Mapping):
             validate_container_extras(c, ctr, path + ("initContainers", i), spec, volumes)
+
+
+def _validate_api_references(c: _Checker, spec: Mapping[str, Any], path: Path) -> None:
+    """``podutil.HasAPIObjectReference`` for the pod-level fields (kubelet ≥ 1.34 refuses such static pods); the
+    container fields (env, envFrom) and volumes are checked where they are validated. nodelet's own extension,
+    configMap/secret volumes from documents in the manifest directory, is not an API reference."""
+    for key in ("serviceAccountName", "serviceAccount"):  # v1 serviceAccount is the deprecated alias
+        if c.string(spec, key, path):
+            c.add(path + (key,), api_reference("serviceaccounts"))
+    if c.list_(spec.get("imagePullSecrets"), path + ("imagePullSecrets",)):
+        c.add(path + ("imagePullSecrets",), api_reference("secrets"))
+    if c.list_(spec.get("resourceClaims"), path + ("resourceClaims",)):
+        c.add(path + ("resourceClaims",), api_reference("resourceclaims"))
 
 
 def _validate_container(c: _Checker, obj: Any, path: Path, names: set[str], host_ports: set[str],
@@ -285,9 +362,14 @@ def _validate_container(c: _Checker, obj: Any, path: Path, names: set[str], host
                     c.add(path + (key,), forbidden("may not be set for init containers without restartPolicy=Always"))
     elif ctr.get("restartPolicy") is not None:
         c.add(path + ("restartPolicy",), forbidden("may not be set for non-init containers"))
-    if ctr.get("envFrom") is not None:
-        c.add(path + ("envFrom",), forbidden("not supported by nodelet: static pods cannot reference ConfigMaps "
-                                             "or Secrets"))
+    for j, fpath, src in c.mappings(ctr.get("envFrom"), path + ("envFrom",)):
+        c.unknown(src, ENV_FROM_KEYS, fpath)
+        c.string(src, "prefix", fpath)
+        refs = [k for k in ("configMapRef", "secretRef") if src.get(k) is not None]
+        if not refs:
+            c.add(fpath, invalid("", "must specify one of: `configMapRef` or `secretRef`"))
+        for k in refs:
+            c.add(fpath + (k,), api_reference("configmaps" if k == "configMapRef" else "secrets"))
     _validate_ports(c, ctr, path, host_ports, host_network)
     _validate_env(c, ctr, path)
     _validate_probes(c, ctr, path)
@@ -304,12 +386,12 @@ def _validate_ports(c: _Checker, ctr: Mapping[str, Any], path: Path, host_ports:
                 if name in port_names:
                     c.add(ppath + ("name",), duplicate(name))
                 port_names.add(name)
-        number = c.integer(port, "containerPort", ppath)
+        number = c.integer(port, "containerPort", ppath, bits=32)
         if port.get("containerPort") is None or number == 0:
             c.add(ppath + ("containerPort",), required())
         elif number is not None and not 1 <= number <= 65535:
             c.add(ppath + ("containerPort",), invalid(number, "must be between 1 and 65535, inclusive"))
-        host_port = c.integer(port, "hostPort", ppath)
+        host_port = c.integer(port, "hostPort", ppath, bits=32)
         if host_port and not 1 <= host_port <= 65535:
             c.add(ppath + ("hostPort",), invalid(host_port, "must be between 1 and 65535, inclusive"))
         host_ip = c.string(port, "hostIP", ppath)
@@ -355,9 +437,15 @@ def _validate_env(c: _Checker, ctr: Mapping[str, Any], path: Path) -> None:
         if len(kinds) > 1:
             c.add(vpath, invalid("", "may not have more than one field specified at a time"))
             continue
-        if kinds[0] != "fieldRef":
-            c.add(vpath + (kinds[0],), forbidden("not supported by nodelet: only `fieldRef` is (static pods cannot "
-                                                 "reference ConfigMaps or Secrets)"))
+        kind = kinds[0]
+        if kind in ("configMapKeyRef", "secretKeyRef"):
+            c.add(vpath + (kind,), api_reference("configmaps" if kind == "configMapKeyRef" else "secrets"))
+            continue
+        if kind == "fileKeyRef":
+            c.add(vpath + (kind,), forbidden("fileKeyRef (alpha, EnvFiles feature gate) is not supported by nodelet"))
+            continue
+        if kind == "resourceFieldRef":
+            _check_resource_field_ref(c, source.get(kind), vpath + (kind,), volume=False)
             continue
         fpath = vpath + ("fieldRef",)
         ref = c.mapping(source.get("fieldRef"), fpath)
@@ -379,6 +467,54 @@ def _validate_env(c: _Checker, ctr: Mapping[str, Any], path: Path) -> None:
                 FIELD_REF_PATHS + ("metadata.annotations['<key>']", "metadata.labels['<key>']"))))
 
 
+def _check_resource_field_ref(c: _Checker, obj: Any, path: Path, *, volume: bool) -> None:
+    """``validateContainerResourceFieldSelector`` + ``validateContainerResourceDivisor``: the resource, the
+    container (required in volumes, defaults to the container itself in env) and a divisor of 1 of a unit."""
+    from kubelet.kuberuntime.resources import QuantityError, parse_quantity
+
+    ref = c.mapping(obj, path)
+    if ref is None:
+        return
+    c.unknown(ref, RESOURCE_FIELD_REF_KEYS, path)
+    container = c.string(ref, "containerName", path)
+    if volume and not container:
+        c.add(path + ("containerName",), required())
+    resource = c.required_string(ref, "resource", path)
+    if resource is None:
+        return
+    if resource not in RESOURCE_FIELD_REFS and not resource.startswith(("limits.hugepages-", "requests.hugepages-")):
+        c.add(path + ("resource",), unsupported(resource, RESOURCE_FIELD_REFS))
+        return
+    divisor = ref.get("divisor")
+    if divisor is None:
+        return
+    try:
+        q = parse_quantity(divisor)
+    except QuantityError as e:
+        c.add(path + ("divisor",), invalid(divisor, str(e)))
+        return
+    if resource.endswith(".cpu"):
+        if q not in CPU_DIVISORS:
+            c.add(path + ("divisor",), invalid(divisor, "only divisor's values 1m and 1 are supported with the cpu "
+                                                        "resource"))
+    elif q not in BYTE_DIVISORS:
+        what = "memory" if resource.endswith(".memory") else "local ephemeral storage" \
+            if resource.endswith(".ephemeral-storage") else "hugepages"
+        c.add(path + ("divisor",), invalid(divisor, "only divisor's values 1, 1k, 1M, 1G, 1T, 1P, 1E, 1Ki, 1Mi, "
+                                                    f"1Gi, 1Ti, 1Pi, 1Ei are supported with the {what} resource"))
+
+
+def _divisors() -> tuple[frozenset[Any], frozenset[Any]]:
+    from decimal import Decimal
+    cpu = frozenset({Decimal("0.001"), Decimal(1)})
+    byte = frozenset({Decimal(1)} | {Decimal(10) ** (3 * i) for i in range(1, 7)}
+                     | {Decimal(2) ** (10 * i) for i in range(1, 7)})
+    return cpu, byte
+
+
+CPU_DIVISORS, BYTE_DIVISORS = _divisors()
+
+
 def _validate_probes(c: _Checker, ctr: Mapping[str, Any], path: Path) -> None:
     c.problems.extend(probe_problems(ctr, path))
 
@@ -387,7 +523,7 @@ def parse_probes(ctr: Mapping[str, Any], path: Path) -> tuple[dict[str, Any], li
     """The container's probes through ``probes.spec.parse_probe``: {"livenessProbe": ProbeSpec, …} and problems
     (each ``ProbeSpecError`` as a FieldProblem). This is the single call site of the probes package."""
     from probes.errors import ProbeSpecError
-    from probes.spec import parse_probe
+    from probes.spec import parse_probe, split_unknown_fields
     from probes.types import ProbeKind
 
     parsed: dict[str, Any] = {}
@@ -400,12 +536,16 @@ def parse_probes(ctr: Mapping[str, Any], path: Path) -> tuple[dict[str, Any], li
         if refs is None:
             refs = container_port_refs(ctr)
         field = render_path(path + (kind.field_name,))
+        obj, unknown = split_unknown_fields(obj, field=field)
+        errors = list(unknown)
         try:
-            parsed[kind.field_name] = parse_probe(obj, field=field, kind=kind, container_ports=refs)
+            parsed[kind.field_name] = parse_probe(obj, field=field, kind=kind, container_ports=refs)  # type: ignore[arg-type]  # split_unknown_fields keeps the object's type
         except ProbeSpecError as e:
-            text = str(e)
-            reason = text[len(e.field) + 2:] if text.startswith(e.field + ": ") else text
-            problems.append(FieldProblem(path=parse_path(e.field), reason=reason))
+            errors.append(e)
+        for err in errors:
+            text = str(err)
+            reason = text[len(err.field) + 2:] if text.startswith(err.field + ": ") else text
+            problems.append(FieldProblem(path=parse_path(err.field), reason=reason))
     return parsed, problems
 
 

@@ -15,12 +15,13 @@ from kubelet.kuberuntime.resources import QuantityError, parse_quantity
 from kubelet.kuberuntime.security import CAPABILITIES, is_namespaced_sysctl
 from kubelet.kuberuntime.volumes import HOST_PATH_TYPES, MOUNT_PROPAGATION
 from kubelet.manifest.fields import (
-    Path, container_port_refs, duplicate, forbidden, invalid, is_dns1123_label, is_dns1123_subdomain, is_qualified_name,
+    Path, api_reference, container_port_refs, duplicate, forbidden, invalid, is_dns1123_label, is_dns1123_subdomain,
+    is_qualified_name,
     parse_path, render_path, required, type_error, unsupported,
 )
 
 __all__ = ["VOLUME_SOURCES", "validate_volumes", "validate_pod_security", "validate_container_extras",
-           "compute_unimplemented_fields"]
+           "validate_pod_quantities", "compute_unimplemented_fields"]
 
 # Every volume source the v1 API knows; only emptyDir and hostPath are implemented by nodelet.
 VOLUME_SOURCES = frozenset({
@@ -29,7 +30,34 @@ VOLUME_SOURCES = frozenset({
     "azureFile", "configMap", "vsphereVolume", "quobyte", "azureDisk", "photonPersistentDisk", "projected",
     "portworxVolume", "scaleIO", "storageos", "csi", "ephemeral", "image",
 })
-SUPPORTED_VOLUME_SOURCES = ("emptyDir", "hostPath", "configMap", "secret")
+SUPPORTED_VOLUME_SOURCES = ("emptyDir", "hostPath", "configMap", "secret", "downwardAPI")
+#: volume types a kubelet >= 1.34 refuses in static pods (``podutil.HasAPIObjectReference``), with its wording; a
+#: secretRef in any volume type counts as "secrets" first, as upstream visits secret names before volume types
+API_REFERENCE_VOLUMES = {
+    "csi": "csidrivers (via CSI volumes)", "glusterfs": "endpoints (via glusterFS volumes)",
+    "persistentVolumeClaim": "persistentvolumeclaims", "ephemeral": "persistentvolumeclaims (via ephemeral volumes)",
+    "azureFile": "secrets (via azureFile volumes)",
+}
+_SECRET_REF_KEYS = {"cephfs": "secretRef", "cinder": "secretRef", "flexVolume": "secretRef", "rbd": "secretRef",
+                    "iscsi": "secretRef", "scaleIO": "secretRef", "storageos": "secretRef",
+                    "csi": "nodePublishSecretRef"}
+PROJECTED_API_SOURCES = {
+    "configMap": "configmaps (via projected volumes)", "secret": "secrets (via projected volumes)",
+    "serviceAccountToken": "serviceaccounts (via projected volumes)", "clusterTrustBundle": "clustertrustbundles",
+    "podCertificate": "podcertificates",
+}
+PROJECTED_SOURCES = frozenset(PROJECTED_API_SOURCES) | {"downwardAPI"}
+IMAGE_VOLUME_REFUSAL = ("image volumes are not supported by nodelet's runtime: they need the CRI image mount "
+                        "(Mount.image), which containerd implements from 2.1 on; containerd 1.6 has none, and nodelet "
+                        "does not fake it")
+#: ``validVolumeDownwardAPIFieldPathExpressions`` (plus metadata.labels['k'] / metadata.annotations['k'])
+VOLUME_FIELD_REF_PATHS = ("metadata.annotations", "metadata.labels", "metadata.name", "metadata.namespace",
+                          "metadata.uid")
+SELINUX_REFUSAL = ("SELinux labels are not applied by nodelet (it passes none to the runtime, so the container "
+                   "would run with the runtime's default label)")
+WINDOWS_REFUSAL = "Windows-only settings: nodelet runs Linux containers, where they would have no effect"
+APPARMOR_REFUSAL = ("AppArmor profiles are not applied by nodelet (it passes none to the runtime, so the profile "
+                    "would be ignored)")
 VOLUME_MOUNT_KEYS = frozenset({"name", "readOnly", "recursiveReadOnly", "mountPath", "subPath", "mountPropagation",
                                "subPathExpr"})
 POD_SC_KEYS = frozenset({"seLinuxOptions", "windowsOptions", "runAsUser", "runAsGroup", "runAsNonRoot",
@@ -42,6 +70,7 @@ SECCOMP_TYPES = ("Localhost", "RuntimeDefault", "Unconfined")
 HANDLER_KEYS = ("exec", "httpGet", "tcpSocket", "sleep")
 _SYSCTL_RE = re.compile(r"^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$")
 _MAX_ID = 2147483647
+MAX_INT64 = 2**63 - 1
 _STANDARD_RESOURCES = ("cpu", "memory", "ephemeral-storage")
 
 
@@ -82,13 +111,30 @@ def validate_volumes(c: Any, spec: Mapping[str, Any], path: Path) -> set[str]:
             names.add(name)
         sources = [k for k in vol if k in VOLUME_SOURCES]
         if not sources:
-            c.add(vpath, required("must specify a volume type"))
-            continue
+            continue  # the API defaults a volume without a source to an emptyDir (SetDefaults_Volume)
         if len(sources) > 1:
             c.add(vpath + (sources[1],), forbidden("may not specify more than 1 volume type"))
             continue
         kind = sources[0]
         spath = vpath + (kind,)
+        secret_key = _SECRET_REF_KEYS.get(kind)
+        if secret_key and isinstance(vol.get(kind), Mapping) and vol[kind].get(secret_key) is not None:
+            c.add(spath + (secret_key,), api_reference("secrets"))
+            continue
+        if kind in API_REFERENCE_VOLUMES:
+            c.add(spath, api_reference(API_REFERENCE_VOLUMES[kind]))
+            continue
+        if kind == "image":
+            c.add(spath, forbidden(IMAGE_VOLUME_REFUSAL))
+            continue
+        if kind == "downwardAPI":
+            src = c.mapping(vol.get(kind) if vol.get(kind) is not None else {}, spath)
+            if src is not None:
+                _check_downward_api(c, src, spath, projected=False)
+            continue
+        if kind == "projected":
+            _check_projected(c, vol.get(kind), spath)
+            continue
         if kind not in SUPPORTED_VOLUME_SOURCES:
             c.add(spath, forbidden(f"{kind} volumes are not supported by nodelet (emptyDir, hostPath, and configMap/"
                                    "secret from documents in the manifest directory are)"))
@@ -124,7 +170,7 @@ def validate_volumes(c: Any, spec: Mapping[str, Any], path: Path) -> set[str]:
 
 
 def _check_mode(c: Any, obj: Mapping[str, Any], key: str, path: Path) -> None:
-    mode = c.integer(obj, key, path)
+    mode = c.integer(obj, key, path, bits=32)
     if mode is not None and not 0 <= mode <= 0o777:
         c.add(path + (key,), invalid(mode, "must be a number between 0 and 0777 (octal), both inclusive"))
 
@@ -141,17 +187,83 @@ def _check_projection(c: Any, src: Mapping[str, Any], spath: Path, kind: str) ->
     for j, ipath, item in c.mappings(src.get("items"), spath + ("items",)):
         c.unknown(item, frozenset({"key", "path", "mode"}), ipath)
         c.required_string(item, "key", ipath)
-        p = c.required_string(item, "path", ipath)
-        if p:
-            parts = PurePosixPath(p).parts
-            if p.startswith("/"):
-                c.add(ipath + ("path",), invalid(p, "must be a relative path"))
-            elif ".." in parts or any(x.startswith("..") for x in parts):
-                c.add(ipath + ("path",), invalid(p, "must not contain '..'"))
-            elif p in paths:
-                c.add(ipath + ("path",), invalid(p, "must be unique"))
-            paths.add(p)
+        _check_item_path(c, item, ipath, paths)
         _check_mode(c, item, "mode", ipath)
+
+
+def _check_item_path(c: Any, item: Mapping[str, Any], ipath: Path, paths: set[str]) -> None:
+    """``validateLocalDescendingPath`` + uniqueness of a projected file's ``path``."""
+    p = c.required_string(item, "path", ipath)
+    if p:
+        parts = PurePosixPath(p).parts
+        if p.startswith("/"):
+            c.add(ipath + ("path",), invalid(p, "must be a relative path"))
+        elif ".." in parts or any(x.startswith("..") for x in parts):
+            c.add(ipath + ("path",), invalid(p, "must not contain '..'"))
+        elif p in paths:
+            c.add(ipath + ("path",), invalid(p, "must be unique"))
+        paths.add(p)
+
+
+def _check_downward_api(c: Any, src: Mapping[str, Any], spath: Path, *, projected: bool) -> None:
+    """``validateDownwardAPIVolumeSource``: items with a path and exactly one of fieldRef (the volume paths) and
+    resourceFieldRef (containerName required), modes."""
+    from kubelet.manifest.validation import FIELD_REF_KEYS, _check_resource_field_ref, parse_field_ref
+    c.unknown(src, frozenset({"items"} if projected else {"items", "defaultMode"}), spath)
+    if not projected:
+        _check_mode(c, src, "defaultMode", spath)
+    paths: set[str] = set()
+    for j, ipath, item in c.mappings(src.get("items"), spath + ("items",)):
+        c.unknown(item, frozenset({"path", "fieldRef", "resourceFieldRef", "mode"}), ipath)
+        _check_item_path(c, item, ipath, paths)
+        _check_mode(c, item, "mode", ipath)
+        refs = [k for k in ("fieldRef", "resourceFieldRef") if item.get(k) is not None]
+        if len(refs) != 1:
+            c.add(ipath, invalid("", "fieldRef and resourceFieldRef can not be specified simultaneously") if refs
+                  else required("one of fieldRef and resourceFieldRef is required"))
+            continue
+        if refs[0] == "resourceFieldRef":
+            _check_resource_field_ref(c, item["resourceFieldRef"], ipath + ("resourceFieldRef",), volume=True)
+            continue
+        fpath = ipath + ("fieldRef",)
+        ref = c.mapping(item["fieldRef"], fpath)
+        if ref is None:
+            continue
+        c.unknown(ref, FIELD_REF_KEYS, fpath)
+        api_version = c.string(ref, "apiVersion", fpath)
+        if api_version and api_version != "v1":
+            c.add(fpath + ("apiVersion",), unsupported(api_version, ("v1",)))
+        field_path = c.required_string(ref, "fieldPath", fpath)
+        if not field_path:
+            continue
+        _, sub = parse_field_ref(field_path)
+        if sub is not None:
+            for msg in is_qualified_name(sub):
+                c.add(fpath + ("fieldPath",), invalid(field_path, msg))
+        elif field_path not in VOLUME_FIELD_REF_PATHS:
+            c.add(fpath + ("fieldPath",), unsupported(field_path, sorted(
+                VOLUME_FIELD_REF_PATHS + ("metadata.annotations['<key>']", "metadata.labels['<key>']"))))
+
+
+def _check_projected(c: Any, obj: Any, spath: Path) -> None:
+    """Projected volumes: every source that needs the API server is refused with the kubelet's wording; the
+    downwardAPI sources (which a kubelet allows in static pods) are validated, then refused as not supported yet."""
+    src = c.mapping(obj if obj is not None else {}, spath)
+    if src is None:
+        return
+    c.unknown(src, frozenset({"sources", "defaultMode"}), spath)
+    _check_mode(c, src, "defaultMode", spath)
+    for j, ppath, source in c.mappings(src.get("sources"), spath + ("sources",)):
+        c.unknown(source, PROJECTED_SOURCES, ppath)
+        for key in source:
+            if key in PROJECTED_API_SOURCES:
+                c.add(ppath + (key,), api_reference(PROJECTED_API_SOURCES[key]))
+            elif key == "downwardAPI":
+                d = c.mapping(source[key], ppath + (key,))
+                if d is not None:
+                    _check_downward_api(c, d, ppath + (key,), projected=True)
+    c.add(spath, forbidden("projected volumes are not supported by nodelet yet (of their sources, a static pod may "
+                           "only use downwardAPI: use a downwardAPI volume)"))
 
 
 def validate_pod_security(c: Any, spec: Mapping[str, Any], path: Path) -> None:
@@ -167,6 +279,15 @@ def validate_pod_security(c: Any, spec: Mapping[str, Any], path: Path) -> None:
         if not isinstance(g, int) or isinstance(g, bool) or not 0 <= g <= _MAX_ID:
             c.add(spath + ("supplementalGroups", j), invalid(g, f"must be between 0 and {_MAX_ID}, inclusive"))
     c.choice(sc, "fsGroupChangePolicy", spath, ("OnRootMismatch", "Always"))
+    c.choice(sc, "supplementalGroupsPolicy", spath, ("Merge", "Strict"))
+    if sc.get("supplementalGroupsPolicy") == "Strict":
+        c.add(spath + ("supplementalGroupsPolicy",), forbidden(
+            "Strict is not supported by nodelet's runtime: containerd 1.6 always adds the groups of the image's "
+            "/etc/group (the CRI SupplementalGroupsPolicy needs containerd >= 2.0)"))
+    c.choice(sc, "seLinuxChangePolicy", spath, ("MountOption", "Recursive"))
+    if sc.get("seLinuxChangePolicy") is not None:
+        c.add(spath + ("seLinuxChangePolicy",), forbidden("SELinux relabelling is not done by nodelet"))
+    _refuse_unhonoured_security(c, sc, spath)
     _check_seccomp(c, sc, spath)
     seen: set[str] = set()
     for j, kpath, s in c.mappings(sc.get("sysctls"), spath + ("sysctls",)):
@@ -193,6 +314,16 @@ def validate_pod_security(c: Any, spec: Mapping[str, Any], path: Path) -> None:
         elif ns == "ipc" and spec.get("hostIPC") is True:
             c.add(kpath + ("name",), invalid(name, "sysctl not allowed with hostIPC: it would change the node's IPC "
                                                    "namespace"))
+
+
+def _refuse_unhonoured_security(c: Any, sc: Mapping[str, Any], spath: Path) -> None:
+    """Security settings nodelet does not pass to the runtime: refused, never dropped quietly (an empty object sets
+    nothing and is fine)."""
+    for key, why in (("seLinuxOptions", SELINUX_REFUSAL), ("windowsOptions", WINDOWS_REFUSAL),
+                     ("appArmorProfile", APPARMOR_REFUSAL)):
+        value = c.mapping(sc.get(key), spath + (key,))
+        if value and any(v not in (None, "", False) for v in value.values()):
+            c.add(spath + (key,), forbidden(why))
 
 
 def validate_dns_and_aliases(c: Any, spec: Mapping[str, Any], path: Path) -> None:
@@ -287,6 +418,10 @@ def _validate_resources(c: Any, ctr: Mapping[str, Any], path: Path) -> None:
             if q < 0:
                 c.add(qpath, invalid(value, "must be greater than or equal to 0"))
                 continue
+            if name == "cpu" and q * 1000 > MAX_INT64:
+                c.add(qpath, invalid(value, f"must be less than or equal to {MAX_INT64}m: the runtime gets cpu in "
+                                            "millicores as a 64-bit integer"))
+                continue
             if name == "memory" and q != q.to_integral_value() and kind == "limits":
                 c.add(qpath, invalid(value, "must be a whole number of bytes"))
                 continue
@@ -296,6 +431,24 @@ def _validate_resources(c: Any, ctr: Mapping[str, Any], path: Path) -> None:
         if lim is not None and q > lim[1]:
             c.add(rpath + ("requests", name), invalid(value, f"must be less than or equal to {name} limit of "
                                                              f"{lim[0]}"))
+
+
+def validate_pod_quantities(c: Any, spec: Mapping[str, Any], path: Path) -> None:
+    """spec.overhead and the pod-level spec.resources (accepted, not acted on): well-formed, bounded quantities."""
+    targets = [(path + ("overhead",), spec.get("overhead"))]
+    res = c.mapping(spec.get("resources"), path + ("resources",))
+    if res is not None:
+        c.unknown(res, frozenset({"limits", "requests", "claims"}), path + ("resources",))
+        targets += [(path + ("resources", k), res.get(k)) for k in ("limits", "requests")]
+    for qpath, obj in targets:
+        for name, value in (c.mapping(obj, qpath) or {}).items():
+            try:
+                q = parse_quantity(value)
+            except QuantityError as e:
+                c.add(qpath + (str(name),), invalid(value, str(e)))
+                continue
+            if q < 0:
+                c.add(qpath + (str(name),), invalid(value, "must be greater than or equal to 0"))
 
 
 def _validate_lifecycle(c: Any, ctr: Mapping[str, Any], path: Path, grace: Any) -> None:
@@ -357,6 +510,7 @@ def validate_container_extras(c: Any, ctr: Mapping[str, Any], path: Path, spec: 
         for key in ("privileged", "runAsNonRoot", "readOnlyRootFilesystem", "allowPrivilegeEscalation"):
             c.boolean(sc, key, spath)
         c.choice(sc, "procMount", spath, ("Default", "Unmasked"))
+        _refuse_unhonoured_security(c, sc, spath)
         caps = c.mapping(sc.get("capabilities"), spath + ("capabilities",))
         if caps is not None:
             _check_caps(c, caps, spath + ("capabilities",))
@@ -410,15 +564,14 @@ def validate_container_extras(c: Any, ctr: Mapping[str, Any], path: Path, spec: 
 # ---------------------------------------------------------------------------------------------------------------------
 # accepted but not implemented: one warning event per pod
 
+# (security settings are never here: what nodelet does not honour is refused in validation)
 _POD_UNIMPLEMENTED = ("activeDeadlineSeconds", "affinity", "nodeSelector", "priority", "readinessGates",
-                      "runtimeClassName", "overhead", "topologySpreadConstraints", "setHostnameAsFQDN", "os",
-                      "hostUsers", "schedulingGates", "resourceClaims", "resources", "imagePullSecrets",
-                      "serviceAccountName", "serviceAccount", "automountServiceAccountToken", "ephemeralContainers",
-                      "preemptionPolicy", "schedulerName", "hostnameOverride")
-_POD_SC_UNIMPLEMENTED = ("seLinuxOptions", "windowsOptions", "appArmorProfile", "supplementalGroupsPolicy",
-                         "fsGroupChangePolicy", "seLinuxChangePolicy")
+                      "overhead", "topologySpreadConstraints", "setHostnameAsFQDN", "os", "schedulingGates",
+                      "resources", "automountServiceAccountToken", "preemptionPolicy",
+                      "schedulerName", "hostnameOverride")
+_POD_SC_UNIMPLEMENTED: tuple[str, ...] = ()
 _CTR_UNIMPLEMENTED = ("resizePolicy", "volumeDevices")
-_CTR_SC_UNIMPLEMENTED = ("seLinuxOptions", "windowsOptions", "appArmorProfile")
+_CTR_SC_UNIMPLEMENTED: tuple[str, ...] = ()
 
 
 def compute_unimplemented_fields(manifest: Mapping[str, Any]) -> list[str]:

@@ -103,7 +103,12 @@ def test_empty_documents_and_empty_file(tmp_path: Path) -> None:
     write(tmp_path, "empty.yaml", "")
     write(tmp_path, "comment.yaml", "# nothing yet\n")
     result = compute_manifest_set(str(tmp_path), node_name="n")
-    assert [p.name for p in result.pods] == ["a-n"] and result.errors == ()
+    # empty documents inside a file are fine; a file with no object at all is an error, as for the kubelet
+    # ("couldn't parse as pod(Object 'Kind' is missing in 'null')"), and costs no other file anything
+    assert [p.name for p in result.pods] == ["a-n"]
+    empty = ("empty file: no object in it (the kubelet refuses it too: couldn't parse as pod(Object 'Kind' is "
+             "missing in 'null'))")
+    assert [str(e) for e in result.errors] == [f"{tmp_path}/comment.yaml: {empty}", f"{tmp_path}/empty.yaml: {empty}"]
 
 
 def test_conflict_between_files_first_in_name_order_wins(tmp_path: Path) -> None:

@@ -343,16 +343,17 @@ CASES = [
             env:
             - name: NODE
               valueFrom:
-                fieldRef: {fieldPath: spec.serviceAccountName}
+                fieldRef: {fieldPath: spec.nodeNam}
             - name: CM
               valueFrom:
                 configMapKeyRef: {name: c, key: k}
         """, [f'{F}:11: spec.containers[0].env[0].valueFrom.fieldRef.fieldPath: Unsupported value: '
-              '"spec.serviceAccountName": supported values: "metadata.annotations[\'<key>\']", '
+              '"spec.nodeNam": supported values: "metadata.annotations[\'<key>\']", '
               '"metadata.labels[\'<key>\']", "metadata.name", "metadata.namespace", "metadata.uid", '
-              '"spec.nodeName", "status.hostIP", "status.podIP"',
-              f"{F}:14: spec.containers[0].env[1].valueFrom.configMapKeyRef: Forbidden: not supported by nodelet: "
-              "only `fieldRef` is (static pods cannot reference ConfigMaps or Secrets)"], id="env-fieldref"),
+              '"spec.nodeName", "spec.serviceAccountName", "status.hostIP", "status.hostIPs", "status.podIP", '
+              '"status.podIPs"',
+              f"{F}:14: spec.containers[0].env[1].valueFrom.configMapKeyRef: Forbidden: static pods may not "
+              "reference configmaps"], id="env-fieldref"),
     pytest.param("""
         apiVersion: v1
         kind: Pod

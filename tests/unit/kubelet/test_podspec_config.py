@@ -191,10 +191,10 @@ def test_cri_log_tail() -> None:
 
 
 def test_unimplemented_fields_are_listed() -> None:
-    pod = make_pod({"nodeSelector": {"a": "b"}, "securityContext": {"seLinuxOptions": {"level": "s0"}},
+    pod = make_pod({"nodeSelector": {"a": "b"}, "securityContext": {"fsGroupChangePolicy": "Always"},
                     "containers": [ctr(resources={"limits": {"ephemeral-storage": "1Gi", "cpu": "1"}})]})
     assert compute_unimplemented_fields(pod.manifest) == [
-        "spec.nodeSelector", "spec.securityContext.seLinuxOptions", "spec.containers[0].resources.ephemeral-storage"]
+        "spec.nodeSelector", "spec.containers[0].resources.ephemeral-storage"]
 
 
 def test_pod_level_resources() -> None:

@@ -110,7 +110,7 @@ BAD = [
      f"{F}.httpGet.httpHeaders[0].name", f"{F}.httpGet.httpHeaders[0].name: Required value"),
     ({"httpGet": {"port": 80, "httpHeaders": [{"name": "X-A", "value": "a\r\nEvil: 1"}]}}, ProbeKind.LIVENESS,
      f"{F}.httpGet.httpHeaders[0].value",
-     f'{F}.httpGet.httpHeaders[0].value: Invalid value: "a\r\nEvil: 1": must not contain line breaks'),
+     f'{F}.httpGet.httpHeaders[0].value: Invalid value: "a\\r\\nEvil: 1": must not contain line breaks'),
     ({"httpGet": {"port": 80, "host": "http://x"}}, ProbeKind.LIVENESS, f"{F}.httpGet.host",
      f'{F}.httpGet.host: Invalid value: "http://x": must be an IP address or a DNS name'),
     ({"httpGet": {"port": 80, "paht": "/"}}, ProbeKind.LIVENESS, f"{F}.httpGet.paht",
@@ -143,7 +143,7 @@ BAD = [
      f"{F}.terminationGracePeriodSeconds: Invalid value: 5: must not be set for readinessProbes"),
     ({"tcpSocket": {"port": 80}, "periodSecond": 5}, ProbeKind.LIVENESS, f"{F}.periodSecond",
      f"{F}.periodSecond: Forbidden: unknown field"),
-    (["tcpSocket"], ProbeKind.LIVENESS, F, f'{F}: Invalid value: "<list>": must be an object'),
+    (["tcpSocket"], ProbeKind.LIVENESS, F, f'{F}: Invalid value: a list: must be an object'),
 ]
 
 
