@@ -115,7 +115,7 @@ async def test_liveness_kill_is_retried_when_stop_fails(app: Any, fake: FakeRunt
     first = (await until(lambda: running(fake), what="container running"))[0].id
     await until(lambda: fake.calls_to("StopContainer") >= 1, timeout=15, what="the liveness kill")
     # The first stop failed; the kill must stay planned and the container be replaced.
-    await until(lambda: any(c.id != first for c in running(fake)), timeout=15,
+    await until(lambda: any(c.id != first for c in running(fake)), timeout=30,  # the worker retries in 5-15 s
                 what="a new container after the retried liveness kill")
     assert fake.calls_to("StopContainer") >= 2
     assert fake.containers[first].state != 1  # CONTAINER_RUNNING: the failed-probe container is gone
