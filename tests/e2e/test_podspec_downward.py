@@ -8,7 +8,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from kubelet.kuberuntime.podconfig import node_memory_capacity
+from kubelet.kuberuntime.podconfig import read_node_memory_capacity
 from kubelet.testing import AgentProcess, runtime_pods, wait_until
 from kubelet.testing_podspec import BUSYBOX, module_agent, pod_yaml, sh, teardown_pod, wait_running
 
@@ -58,7 +58,7 @@ spec:
     pod_ip = pod["status"]["podIP"]
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == f"2 250 64 {node_memory_capacity()} [{pod_ip}] [127.0.0.1] []"
+    assert lines[0] == f"2 250 64 {read_node_memory_capacity()} [{pod_ip}] [127.0.0.1] []"
     assert lines[1] == "ok"  # the bare volume is a writable emptyDir, as the API defaults it
     name = f"dapi-{agent.config['nodeName']}"
     assert sh(containerd, pod, "c", "cat /info/labels; echo; cat /info/name; echo; cat /info/sub/cpu_m") == (
