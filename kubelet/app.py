@@ -104,6 +104,8 @@ class NodeletApp:
         self.config = config
         self.metrics = AgentMetrics(node_name=config.node_name)
         self.agent = Agent(config, client=client)
+        for warning in config.warnings:  # upstream KubeletConfiguration fields nodelet ignores: log + node event, once
+            self.agent.recorder.node(reason="IgnoredConfigFields", message=warning, type="Warning")
         self.agent.client.observer = self._observe_runtime_call
         self.notifier = notifier or Notifier()
         self.probes = AgentProbes(client=self.agent.client, recorder=self.agent.recorder, on_kill=self.agent.on_probe_kill, on_status=self.agent.on_probe_status)

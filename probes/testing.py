@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from probes.errors import ExecTimeoutError
+from probes.compat import timeout
 from probes.types import (
     ContainerId, ContainerProbes, ExecResult, HTTPGetAction, PodKey, PodUID, ProbeKind, ProbeOutcome, ProbeResult,
     ProbeSpec, ProbeTarget, TCPSocketAction,
@@ -136,9 +137,9 @@ class SubprocessExecRunner:
                                                     start_new_session=True)
         self.started_pids.append(proc.pid)
         try:
-            async with asyncio.timeout(timeout_s):
+            async with timeout(timeout_s):
                 out, err = await proc.communicate()
-        except TimeoutError:
+        except asyncio.TimeoutError:
             await self._kill(proc)
             raise ExecTimeoutError(f"command {list(cmd)} timed out") from None
         except BaseException:

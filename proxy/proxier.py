@@ -170,7 +170,7 @@ class Proxier:
                 idle = self.config.sync_period - (self._clock() - last)
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=max(idle, 0))
-                except TimeoutError:
+                except asyncio.TimeoutError:
                     pass
                 if self._stop.is_set():
                     break
@@ -179,7 +179,7 @@ class Proxier:
                     try:
                         await asyncio.wait_for(self._stop.wait(), timeout=delay)
                         break
-                    except TimeoutError:
+                    except asyncio.TimeoutError:
                         pass
             self._wake.clear()
             last = self._clock()

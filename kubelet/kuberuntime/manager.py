@@ -31,6 +31,7 @@ from kubelet.lifecycle.termination import TerminationMessages, termination_messa
 from kubelet.types import ContainerSpec, Pod
 from kubelet.manifest.validation_spec import compute_unimplemented_fields
 from kubelet.kuberuntime.volumes import VolumeError, ensure_container_mounts, ensure_pod_volumes, refresh_projected_volumes, subpaths_dir, teardown_pod_volumes
+from probes.compat import timeout
 
 log = logging.getLogger(__name__)
 
@@ -410,9 +411,9 @@ class KubeRuntime:
             pod_ip = self.node.host_ip
         t0 = self.clock.monotonic()
         try:
-            async with asyncio.timeout(grace):
+            async with timeout(grace):
                 await run_hook(handler, client=self.client, container_id=k.container_id, ctr=c.raw, pod_ip=pod_ip, timeout=grace)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             msg = f"PreStopHook failed: {describe_hook(handler)} hook did not complete within the grace period of {grace}s"
             self.recorder.pod(pod, reason="FailedPreStopHook", message=msg, type=ev.WARNING, container=k.name)
         except HookError as err:
