@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import signal
+import time
 from collections import Counter as Tally
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -108,7 +109,8 @@ class NodeletApp:
             self.agent.recorder.node(reason="IgnoredConfigFields", message=warning, type="Warning")
         self.agent.client.observer = self._observe_runtime_call
         self.notifier = notifier or Notifier()
-        self.probes = AgentProbes(client=self.agent.client, recorder=self.agent.recorder, on_kill=self.agent.on_probe_kill, on_status=self.agent.on_probe_status)
+        self.probes = AgentProbes(client=self.agent.client, recorder=self.agent.recorder, on_kill=self.agent.on_probe_kill, on_status=self.agent.on_probe_status,
+                                  on_attempt=self._observe_probe)
         self.agent.attach_probes(self.probes)
         self.source = ManifestSource(
             path=config.static_pod_path,
@@ -122,6 +124,13 @@ class NodeletApp:
             healthz_address=config.healthz_bind_address,
             healthz_port=config.healthz_port or None,
         )
+        self.metrics_server: Any = None  # plain-HTTP /metrics, /metrics/probes, /metrics/resource (metricsBindAddress)
+        if config.metrics_bind_address:
+            from kubelet.server.metrics_http import MetricsServer, make_metrics_app
+
+            self.metrics_server = MetricsServer(make_metrics_app(
+                metrics=AgentAPIView(self).metrics_text, probes=self.metrics.render_probes,
+                resource=self.resource_metrics), bind_address=config.metrics_bind_address)
         self.extras: dict[str, Callable[[], Any]] = {"probes": self.probes.snapshot}
         self.cni_socket = str(Path(config.api_socket).parent / "cni.sock")
         self.proxier: Any = None  # proxy.Proxier when proxyMode is not none
@@ -134,6 +143,36 @@ class NodeletApp:
     def _observe_runtime_call(self, rpc: str, seconds: float, failed: bool) -> None:
         self.metrics.observe_runtime_call(_operation(rpc), seconds, error=failed)
 
+    def _observe_probe(self, attempt: Any) -> None:  # probes.manager.ProbeAttempt
+        namespace, _, pod = str(attempt.pod_key).partition("/")
+        self.metrics.observe_probe(probe_type=attempt.kind.title, result=attempt.result.value,
+                                   container=attempt.container_name, pod=pod, namespace=namespace,
+                                   pod_uid=str(attempt.pod_uid), seconds=attempt.seconds)
+
+    def _observe_proxy_sync(self, result: Any) -> None:  # proxy.proxier.SyncResult
+        self.metrics.observe_proxy_sync(kind=result.kind, seconds=result.render_seconds + result.apply_seconds,
+                                        error=result.error, mode=self.config.proxy_mode, wall=time.time())
+
+    async def resource_metrics(self) -> str:
+        """/metrics/resource: CRI container stats of this node's containers and the node's /proc, read per scrape."""
+        from kubelet.server.metrics import ContainerUsage, ResourceSnapshot, read_node_usage, render_resource_metrics
+
+        cpu, working = read_node_usage()
+        containers, error = [], False
+        try:
+            for st in await self.agent.client.list_container_stats(labels={"io.nodelet.node": self.config.node_name}):
+                containers.append(ContainerUsage(
+                    namespace=st.labels.get("io.kubernetes.pod.namespace", ""),
+                    pod=st.labels.get("io.kubernetes.pod.name", ""),
+                    container=st.labels.get("io.kubernetes.container.name", st.name),
+                    cpu_seconds=(st.cpu_usage_core_nanoseconds or 0) / 1e9,
+                    working_set_bytes=st.memory_working_set_bytes or 0, start_time=0))
+        except Exception as err:  # noqa: BLE001 - the runtime's error is the scrape's, shown as scrape_error 1
+            log.warning("resource metrics: container stats failed err=%s", err)
+            error = True
+        return render_resource_metrics(ResourceSnapshot(node_cpu_seconds=cpu, node_working_set_bytes=working,
+                                                        containers=containers, error=error))
+
     def refresh_metrics(self) -> None:
         a = self.agent
         self.metrics.set_pod_phases(Tally(st.get("phase", "Pending") for st in a.statuses.values()))
@@ -144,7 +183,8 @@ class NodeletApp:
         self.metrics.set_containers(states)
         self.metrics.running_pods.set(sum(1 for rt in a.runtime_pods.values() if any(s.ready for s in rt.sandboxes)))
         self.metrics.manifest_errors.set(len(a.manifests.errors))
-        self.metrics.pleg_last_seen.set(a.pleg.last_relist)
+        if a.pleg.last_relist:  # a monotonic reading; the metric is a wall-clock timestamp
+            self.metrics.pleg_last_seen.set(time.time() - (time.monotonic() - a.pleg.last_relist))
 
     def _on_sync_done(self, uid: str, seconds: float, err: BaseException | None) -> None:
         self.metrics.pod_sync_duration.labels(operation_type="sync").observe(seconds)
@@ -187,6 +227,8 @@ class NodeletApp:
     async def run(self) -> None:
         self.agent.workers._on_sync_done = self._chain_sync_done(self.agent.workers._on_sync_done)
         await self.api.start()
+        if self.metrics_server is not None:
+            await self.metrics_server.start()
         try:
             await self.agent.start_runtime()
             Path(self.config.root_dir).mkdir(parents=True, exist_ok=True)
@@ -211,6 +253,8 @@ class NodeletApp:
         finally:
             await self.agent.stop()
             await self.probes.aclose()
+            if self.metrics_server is not None:
+                await self.metrics_server.stop()
             await self.api.stop()
             await self.agent.client.close()
 
@@ -249,7 +293,8 @@ class NodeletApp:
                 node_port_range=c.node_port_range,
                 state_dir=str(Path(c.root_dir) / "proxy"),
                 node_name=c.node_name,
-            )
+            ),
+            on_sync=self._observe_proxy_sync,
         )
         self.agent.on_pods_changed.append(self.update_proxy)
         self.on_cluster_change.append(self.update_proxy)
