@@ -9,7 +9,8 @@ if [ "$(id -u)" != 0 ]; then
   exit 2
 fi
 PACKAGES=(containerd runc iptables nftables conntrack iproute2 busybox-static containernetworking-plugins
-          gcc libc6-dev procps psmisc ruby systemd openssl)
+          gcc libc6-dev procps psmisc ruby systemd openssl
+          prometheus)  # prometheus: tests/e2e/test_dropin.py scrapes the agent with the real server
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
