@@ -93,6 +93,7 @@ class AgentAPIView:
             # where things live, for `nodelet logs|net|doctor` run without --config
             "podLogsDir": c.pod_logs_dir, "rootDir": c.root_dir, "cniConfDir": c.cni_conf_dir, "cniBinDir": c.cni_bin_dir,
             "cniBridge": c.cni_bridge,
+            "cgroupDriver": c.cgroup_driver, "resolvConf": a.node.host_resolv_conf,
         }
 
     def extra(self, name: str) -> Any | None:

@@ -20,6 +20,7 @@ from kubelet.clock import Clock, RealClock, parse_rfc3339, rfc3339
 from kubelet.config import NodeletConfig
 from kubelet.kuberuntime.manager import KubeRuntime, SyncResult
 from kubelet.manifest.defaults import compute_api_object
+from kubelet.node.resolvconf import compute_resolv_conf
 from kubelet.kuberuntime.imagegc import IMAGE_GC_PERIOD, ImageGCManager
 from kubelet.kuberuntime.logrotate import LOG_MONITOR_PERIOD, ContainerLogManager
 from kubelet.lifecycle.pod_workers import PodWorkers
@@ -67,6 +68,7 @@ class Agent:
             cluster_dns=tuple(config.cluster_dns),
             cluster_domain=config.cluster_domain,
             pod_logs_dir=config.pod_logs_dir,
+            host_resolv_conf=compute_resolv_conf(config.resolv_conf),  # unset: kubeadm's systemd-resolved rule
         )
         root = Path(config.root_dir)
         self.recorder = ev.EventRecorder(host=config.node_name, clock=self.clock)

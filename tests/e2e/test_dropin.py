@@ -38,7 +38,7 @@ syncFrequency: 0s
 staticPodPath: MANIFESTS
 containerRuntimeEndpoint: ENDPOINT
 podLogsDir: LOGS
-resolvConf: /etc/resolv.conf
+resolvConf: RESOLV
 """
 
 POD = """\
@@ -47,6 +47,7 @@ kind: Pod
 metadata: {{name: {name}}}
 spec:
   terminationGracePeriodSeconds: 1
+  dnsPolicy: Default
   containers:
   - name: app
     image: localhost/nodelet/busybox:1.35
@@ -84,8 +85,10 @@ def test_kubelet_configuration_metrics_and_v1_objects(containerd, tmp_path: Path
                     "metricsBindAddress": f"127.0.0.1:{metrics_port}"}
     agent.config_path.write_text(
         KUBELET_CONFIG.replace("MANIFESTS", str(agent.manifests)).replace("ENDPOINT", containerd.endpoint)
-        .replace("LOGS", agent.config["podLogsDir"])
+        .replace("LOGS", agent.config["podLogsDir"]).replace("RESOLV", str(tmp_path / "resolv.conf"))
         + "---\n" + json.dumps(nodelet_doc) + "\n")
+    # systemd-resolved's stub next to a reachable server: the pods must get only the latter
+    (tmp_path / "resolv.conf").write_text("nameserver 127.0.0.53\nnameserver 192.0.2.53\nsearch example.test\n")
     for name in ("drop-a", "drop-b"):
         agent.write(f"{name}.yaml", POD.format(name=name))
     prom_dir = tmp_path / "prom"
@@ -139,6 +142,16 @@ def test_kubelet_configuration_metrics_and_v1_objects(containerd, tmp_path: Path
         ignored = [e for e in events if e["reason"] == "IgnoredConfigFields"]
         assert len(ignored) == 1 and ignored[0]["type"] == "Warning"
         assert "authentication (" in ignored[0]["message"] and "rotateCertificates (" in ignored[0]["message"]
+
+        # no loopback nameserver in a pod, and a Warning saying so
+        from kubelet.testing import exec_in
+
+        cid = pods[0]["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
+        res = exec_in(containerd.endpoint, cid, ["cat", "/etc/resolv.conf"])
+        servers = [ln.split()[1] for ln in res.stdout.decode().splitlines() if ln.startswith("nameserver")]
+        assert servers == ["192.0.2.53"], res.stdout
+        assert {e["involvedObject"]["name"] for e in events if e["reason"] == "DNSConfigForming"} == {
+            "drop-a-node1", "drop-b-node1"}
 
         # the other two paths
         probes = http_get(f"http://127.0.0.1:{metrics_port}/metrics/probes")
