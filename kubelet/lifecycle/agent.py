@@ -69,6 +69,7 @@ class Agent:
             cluster_domain=config.cluster_domain,
             pod_logs_dir=config.pod_logs_dir,
             host_resolv_conf=compute_resolv_conf(config.resolv_conf),  # unset: kubeadm's systemd-resolved rule
+            cgroup_driver=config.cgroup_driver,
         )
         root = Path(config.root_dir)
         self.recorder = ev.EventRecorder(host=config.node_name, clock=self.clock)

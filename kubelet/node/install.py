@@ -73,6 +73,7 @@ class InstallOptions:
     node_ip: str = ""
     pod_cidr: str = ""
     cluster_dir: str = ""
+    cgroup_driver: str = "cgroupfs"  # the agent's cgroupDriver; containerd's SystemdCgroup is written to match
 
     def at(self, path: str) -> Path:
         """`path` (absolute, as on the target system) under the install root."""
@@ -126,6 +127,7 @@ def render_config_yaml(opts: InstallOptions) -> str:
         "apiSocket: /run/nodelet/nodelet.sock",
         "cniConfDir: /etc/cni/net.d",
         f"cniBinDir: {opts.cni_bin_dir}",
+        f"cgroupDriver: {opts.cgroup_driver}  # containerd's SystemdCgroup in /etc/containerd/nodelet.toml matches it",
     ]
     for key, value, example in (
         ("nodeName", opts.node_name, "node1"),
@@ -137,7 +139,7 @@ def render_config_yaml(opts: InstallOptions) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_containerd_config() -> str:
+def render_containerd_config(*, systemd_cgroup: bool = False) -> str:
     """containerd's config for the system instance: CRI with the local pause image, /opt/cni/bin, /etc/cni/net.d."""
     from kubelet.node.runtime.containerd import needs_restrict_oom_score_adj, render_config
     from kubelet.node.runtime.images import PAUSE_IMAGE
@@ -145,7 +147,7 @@ def render_containerd_config() -> str:
     head = "# /etc/containerd/nodelet.toml, written by `nodelet install` (containerd runs with it via the\n" \
            "# containerd.service.d/10-nodelet.conf drop-in; Debian's /etc/containerd/config.toml is left alone).\n"
     return head + render_config(sandbox_image=PAUSE_IMAGE, cni_bin_dirs=(DEFAULT_CNI_BIN_DIR,),
-                                restrict_oom_score_adj=needs_restrict_oom_score_adj())
+                                restrict_oom_score_adj=needs_restrict_oom_score_adj(), systemd_cgroup=systemd_cgroup)
 
 
 def compute_files(opts: InstallOptions) -> list[FileSpec]:
@@ -163,7 +165,7 @@ def compute_files(opts: InstallOptions) -> list[FileSpec]:
         FileSpec(path="/etc/sysctl.d/90-nodelet.conf", content=src("sysctl-90-nodelet.conf")),
         FileSpec(path="/etc/modules-load.d/nodelet.conf", content=src("modules-load-nodelet.conf")),
         FileSpec(path="/etc/systemd/system/containerd.service.d/10-nodelet.conf", content=src("containerd.service.d/10-nodelet.conf")),
-        FileSpec(path="/etc/containerd/nodelet.toml", content=render_containerd_config().encode()),
+        FileSpec(path="/etc/containerd/nodelet.toml", content=render_containerd_config(systemd_cgroup=opts.cgroup_driver == "systemd").encode()),
         FileSpec(path="/etc/crictl.yaml", content=src("crictl.yaml"), editable=True),
         FileSpec(path="/etc/nodelet/config.yaml", content=render_config_yaml(opts).encode(), editable=True),
     ]
@@ -555,6 +557,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--node-ip", default="")
     ap.add_argument("--pod-cidr", default="")
     ap.add_argument("--cluster-dir", default="")
+    ap.add_argument("--cgroup-driver", choices=("cgroupfs", "systemd"), default="cgroupfs")
 
 
 def options_from_args(ns: argparse.Namespace) -> InstallOptions:
@@ -573,6 +576,7 @@ def options_from_args(ns: argparse.Namespace) -> InstallOptions:
         node_ip=ns.node_ip,
         pod_cidr=ns.pod_cidr,
         cluster_dir=ns.cluster_dir,
+        cgroup_driver=ns.cgroup_driver,
     )
 
 
