@@ -11,6 +11,7 @@ import signal
 import time
 from collections import Counter as Tally
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Awaitable, Callable
 
 import cri
@@ -208,12 +209,16 @@ class NodeletApp:
                 raise task.exception()  # type: ignore[misc]
 
     async def _notify_loop(self) -> None:
-        """READY=1 after the first full sync; STATUS= with pod counts; WATCHDOG=1 while the sync loop is alive."""
-        await self.agent.first_sync_done.wait()
+        """READY=1 once the agent serves: the runtime answered, the API is up, the manifests are read and every pod is
+        handed to its worker. Not after the pods' first syncs: a slow first image pull must never run into the unit's
+        TimeoutStartSec (systemd would kill and restart the agent in a loop). STATUS= says what it waits for;
+        WATCHDOG=1 while the sync loop is alive."""
+        self.notifier.notify(STATUS=f"reading static pods from {self.config.static_pod_path}")
+        await self.agent.sources_ready.wait()
         self.notifier.notify(READY="1", STATUS=self._status_line())
         interval = self.notifier.watchdog_seconds / 2 if self.notifier.watchdog_seconds else 5.0
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(min(interval, 5.0))
             healthy, _ = self.agent.health()
             fields = {"STATUS": self._status_line()}
             if healthy and self.notifier.watchdog_seconds:
@@ -221,12 +226,15 @@ class NodeletApp:
             self.notifier.notify(**fields)
 
     def _status_line(self) -> str:
-        phases = Tally(st.get("phase", "Pending") for st in self.agent.statuses.values())
-        parts = ", ".join(f"{n} {p.lower()}" for p, n in sorted(phases.items()))
-        return f"{len(self.agent.desired)} pods" + (f" ({parts})" if parts else "")
+        return compute_status_line(
+            desired=len(self.agent.desired),
+            phases=Tally(st.get("phase", "Pending") for st in self.agent.statuses.values()),
+            unsynced=sum(1 for uid in self.agent.desired if uid not in self.agent.statuses),
+            pulling=dict(self.agent.runtime.pulling))
 
     async def run(self) -> None:
         self.agent.workers._on_sync_done = self._chain_sync_done(self.agent.workers._on_sync_done)
+        self.notifier.notify(STATUS=f"waiting for the container runtime at {self.config.container_runtime_endpoint}")
         await self.api.start()
         if self.metrics_server is not None:
             await self.metrics_server.start()
@@ -355,6 +363,16 @@ class NodeletApp:
             self._on_sync_done(uid, secs, err)
 
         return both
+
+
+def compute_status_line(*, desired: int, phases: Mapping[str, int], unsynced: int, pulling: Mapping[str, str]) -> str:
+    """systemd's STATUS=: pod counts, then what the agent still waits for (first syncs, image pulls)."""
+    parts = ", ".join(f"{n} {p.lower()}" for p, n in sorted(phases.items()))
+    line = f"{desired} pods" + (f" ({parts})" if parts else "")
+    waits = [f"pulling {image} for {key}" for image, key in sorted(pulling.items())]
+    if unsynced:
+        waits.append(f"first sync of {unsynced} pod{'s' if unsynced != 1 else ''}")
+    return line + ("; waiting for: " + ", ".join(waits) if waits else "")
 
 
 SHUTDOWN_TIMEOUT = 10.0

@@ -82,6 +82,7 @@ class KubeRuntime:
         self.root_dir = root_dir
         self.containers_log_dir = Path(node.pod_logs_dir).parent / "containers"
         self._pull_locks: dict[str, asyncio.Lock] = {}
+        self.pulling: dict[str, str] = {}  # image -> pod key, while its pull runs (systemd STATUS= says so)
         self._warned_unimplemented: set[str] = set()
         self._messages = TerminationMessages(root_dir)
         # The manifest dir's other documents (ConfigMap/Secret for those volumes); the agent wires its snapshot in.
@@ -236,6 +237,7 @@ class KubeRuntime:
         async with lock:
             self.recorder.pod(pod, reason="Pulling", message=f'Pulling image "{image}"', container=c.name)
             t0 = self.clock.monotonic()
+            self.pulling[image] = pod.key
             try:
                 await self.client.pull_image(image)
             except cri.CRIError as err:
@@ -249,6 +251,8 @@ class KubeRuntime:
                 result.retry_after = min(result.retry_after or 10.0, self.image_backoff.delay(key) or 10.0)
                 self.recorder.pod(pod, reason="Failed", message=msg, type=ev.WARNING, container=c.name)
                 return None
+            finally:
+                self.pulling.pop(image, None)
             self.recorder.pod(pod, reason="Pulled", message=f'Successfully pulled image "{image}" in {self.clock.monotonic() - t0:.3f}s', container=c.name)
         return image
 
