@@ -40,9 +40,16 @@ def install_cmd(uninstall: bool, root: str, source: str | None, venv: str, pytho
         cni_bin_dir=cni_bin_dir, manifest_dir=manifest_dir, node_name=node_name, node_ip=node_ip, pod_cidr=pod_cidr,
         cluster_dir=cluster_dir, cgroup_driver=cgroup_driver,
     )
+    from kubelet.node.progress import SILENT, Progress
+
+    progress = SILENT if uninstall else Progress(0)  # the installer sets the step count
     try:
-        report = run_install(opts, uninstall=uninstall)
+        report = run_install(opts, uninstall=uninstall, progress=progress)
     except InstallError as e:
+        if isinstance(progress, Progress):
+            progress.finish()
         raise click.ClickException(str(e)) from e
+    if isinstance(progress, Progress):
+        progress.finish()
     for line in render_report(report, uninstall=uninstall, dry_run=dry_run):
         click.echo(line)

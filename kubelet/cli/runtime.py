@@ -33,17 +33,27 @@ _CGROUP_DRIVER = click.option("--cgroup-driver", type=click.Choice(("cgroupfs", 
 @click.option("--no-install", is_flag=True, help="do not apt-get install containerd/runc when missing")
 @_CGROUP_DRIVER
 def setup(runtime_dir: str, cni_bin_dir: str | None, no_install: bool, cgroup_driver: str) -> None:
-    """Install containerd and runc if missing, start a private containerd and import the local images."""
+    """Install containerd and runc if missing, start a private containerd and import the local images. Shows
+    progress: steps and image counts (a bar on a terminal, plain lines otherwise)."""
+    from kubelet.node.progress import Progress
+
+    progress = Progress(2 if no_install else 3)
+    installed: list[str] = []
     try:
         if not no_install:
+            progress.step("packages: containerd, runc, busybox-static (apt-get when missing)")
             installed = ensure_packages(("containerd", "runc", "busybox-static"))
-            if installed:
-                click.echo(f"installed: {', '.join(installed)}")
+        progress.step(f"containerd under {runtime_dir}")
         inst = _instance(runtime_dir, cni_bin_dir, cgroup_driver)
         inst.start()
-        imported = ensure_images(inst, cache_dir=Path(runtime_dir) / "images")
+        progress.step("images")
+        imported = ensure_images(inst, cache_dir=Path(runtime_dir) / "images", progress=progress)
     except (RuntimeSetupError, OSError) as e:
+        progress.finish()
         raise click.ClickException(str(e)) from e
+    progress.finish()
+    if installed:
+        click.echo(f"installed: {', '.join(installed)}")
     click.echo(f"containerd running: {inst.endpoint} (config {inst.layout.config}, log {inst.layout.log_file})")
     click.echo(f"restrict_oom_score_adj: {'true (no CAP_SYS_RESOURCE)' if needs_restrict_oom_score_adj() else 'false'}")
     click.echo(f"images: {PAUSE_IMAGE} (sandbox), {BUSYBOX_IMAGE}" + (f"; imported {', '.join(imported)}" if imported else "; already present"))

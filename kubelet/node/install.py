@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from kubelet.node.progress import SILENT, ProgressSink
+
 log = logging.getLogger(__name__)
 
 MANIFEST_PATH = "/var/lib/nodelet/install.json"
@@ -228,8 +230,9 @@ def write_atomic(path: Path, content: bytes, mode: int) -> None:
 
 
 class Installer:
-    def __init__(self, opts: InstallOptions) -> None:
+    def __init__(self, opts: InstallOptions, *, progress: ProgressSink = SILENT) -> None:
         self.opts = opts
+        self.progress = progress
         self.report = InstallReport()
         self.manifest_path = opts.at(MANIFEST_PATH)
         self.manifest = Manifest.load(self.manifest_path)
@@ -390,20 +393,28 @@ class Installer:
     def install(self) -> InstallReport:
         if not (self.opts.source / "pyproject.toml").exists() or not (self.opts.source / "systemd" / "nodelet.service").exists():
             raise InstallError(f"{self.opts.source}: not a nodelet source tree (pyproject.toml, systemd/); pass --source DIR")
+        activate = self.opts.activate and self.opts.root == Path("/") and not self.opts.dry_run
+        self.progress.set_total(3 + int(self.opts.apt) + int(activate))
         if self.opts.apt:
+            self.progress.step("Debian packages (apt-get when missing)")
             self.ensure_apt()
         try:
+            self.progress.step(f"virtual environment {self.opts.venv} (pip install of the source)")
             self.ensure_venv()
             files = compute_files(self.opts)
-            for spec in files:
+            self.progress.step("files")
+            for i, spec in enumerate(files):
                 self.ensure_file(spec)
+                self.progress.count(i + 1, len(files), spec.path)
             self.ensure_dir(self.opts.manifest_dir)
             self.ensure_dir("/var/lib/nodelet")
+            self.progress.step("CNI plugin and the nodelet command")
             self.ensure_cni()
             self.ensure_command_link()
         finally:
             self.save_manifest()  # a failed run still records what it wrote, so --uninstall can remove it
-        if self.opts.activate and self.opts.root == Path("/") and not self.opts.dry_run:
+        if activate:
+            self.progress.step("activate: modules, sysctls, systemd units, containerd images")
             self.activate({c.path for c in self.report.changes if c.action in ("create", "update")})
         return self.report
 
@@ -522,8 +533,8 @@ def default_source() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-def run_install(opts: InstallOptions, *, uninstall: bool = False) -> InstallReport:
-    inst = Installer(opts)
+def run_install(opts: InstallOptions, *, uninstall: bool = False, progress: ProgressSink = SILENT) -> InstallReport:
+    inst = Installer(opts, progress=progress)
     return inst.uninstall() if uninstall else inst.install()
 
 
