@@ -13,8 +13,10 @@ from typing import Any
 __all__ = ["ShapeError", "assert_v1_shape", "compute_shape_problems"]
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
-_LIST = re.compile(r"^list\[(.+)\]$")
-_DICT = re.compile(r"^dict\(str, (.+)\)$")
+# the client's type strings: "list[V1Container]" / "dict(str, str)" (up to v35), "List[V1Container]" /
+# "Dict[str, str]" (the pydantic-based models of later releases)
+_LIST = re.compile(r"^[Ll]ist\[(.+)\]$")
+_DICT = re.compile(r"^(?:dict\(str, (.+)\)|Dict\[str, (.+)\])$")
 
 
 class ShapeError(AssertionError):
@@ -39,8 +41,9 @@ def compute_shape_problems(type_name: str, value: Any, path: str = "") -> list[s
     if m := _DICT.match(type_name):
         if not isinstance(value, Mapping):
             return [f"{where}: must be a mapping, not {type(value).__name__}"]
-        return [p for k, v in value.items() for p in compute_shape_problems(m.group(1), v, f"{path}.{k}")]
-    if type_name == "object":
+        inner = m.group(1) or m.group(2)
+        return [p for k, v in value.items() for p in compute_shape_problems(inner, v, f"{path}.{k}")]
+    if type_name in ("object", "Any", "IntOrString"):
         return []  # IntOrString, Quantity, RawExtension
     if type_name == "str":
         return [] if isinstance(value, str) else [f"{where}: must be a string, not {type(value).__name__}"]
@@ -73,7 +76,13 @@ def compute_shape_problems(type_name: str, value: Any, path: str = "") -> list[s
 
 
 def _required_problems(model: Any, type_name: str, value: Mapping[str, Any], where: str) -> list[str]:
-    """Construct the model from the top-level fields: the client raises for a missing required one."""
+    """Missing required fields: from the pydantic field table of newer clients, else by constructing the model
+    (older clients raise for a missing required one)."""
+    fields = getattr(model, "model_fields", None)
+    if fields is not None:
+        missing = [model.attribute_map[attr] for attr, f in fields.items()
+                   if f.is_required() and value.get(model.attribute_map[attr]) is None]
+        return [f"{where}: {type_name}: missing required field {', '.join(missing)}"] if missing else []
     from kubernetes.client import Configuration
 
     conf = Configuration()
