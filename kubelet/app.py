@@ -8,9 +8,11 @@ import logging
 import os
 import re
 import signal
+import time
 from collections import Counter as Tally
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Callable, Coroutine
 
 import cri
@@ -19,6 +21,7 @@ from kubelet.kuberuntime.imagegc import ImageGCManager
 from kubelet.kuberuntime.logrotate import ContainerLogManager
 from kubelet.kuberuntime.manager import KubeRuntime
 from kubelet.kuberuntime.podconfig import NodeInfo, read_node_memory_capacity
+from kubelet.node.resolvconf import compute_resolv_conf
 from kubelet.kuberuntime.view import RuntimeView
 from kubelet.lifecycle import events as ev
 from kubelet.lifecycle.agent import VERSION, Agent, SyncDoneFn, WorkersFactory, detect_host_ip
@@ -87,6 +90,7 @@ def build_agent(
     host_ip: str | None = None,
     workers: WorkersFactory = PodWorkers,
     on_sync_done: tuple[SyncDoneFn, ...] = (),
+    on_probe_attempt: Callable[[Any], None] | None = None,
     pleg_period: float = 1.0,
 ) -> AgentGraph:
     """The one place the agent's object graph is built. Cycles (probes and the runtime call back into the agent)
@@ -101,6 +105,8 @@ def build_agent(
         cluster_domain=config.cluster_domain,
         pod_logs_dir=config.pod_logs_dir,
         memory_capacity=read_node_memory_capacity(),
+        host_resolv_conf=compute_resolv_conf(config.resolv_conf),  # unset: kubeadm's systemd-resolved rule
+        cgroup_driver=config.cgroup_driver,
     )
     recorder = ev.EventRecorder(host=config.node_name, clock=clock)
     view = RuntimeView(client, node_name=config.node_name)
@@ -118,7 +124,7 @@ def build_agent(
         objects=lambda: agent.manifests.others,  # configMap/secret volumes from the manifest dir's documents
     )
     probes = AgentProbes(client=client, recorder=recorder, on_kill=lambda uid: agent.on_probe_kill(uid),
-                         on_status=lambda uid: agent.on_probe_status(uid))
+                         on_status=lambda uid: agent.on_probe_status(uid), on_attempt=on_probe_attempt)
     agent = Agent(
         config,
         client=client,
@@ -173,6 +179,7 @@ class AgentAPIView:
             # where things live, for `nodelet logs|net|doctor` run without --config
             "podLogsDir": c.pod_logs_dir, "rootDir": c.root_dir, "cniConfDir": c.cni_conf_dir, "cniBinDir": c.cni_bin_dir,
             "cniBridge": c.cni_bridge,
+            "cgroupDriver": c.cgroup_driver, "resolvConf": a.runtime.node.host_resolv_conf,
         }
 
     def extra(self, name: str) -> Any | None:
@@ -185,8 +192,10 @@ class NodeletApp:
         self.config = config
         self.metrics = AgentMetrics(node_name=config.node_name)
         client = client or cri.RuntimeClient(config.container_runtime_endpoint, observer=self._observe_runtime_call)
-        graph = build_agent(config, client=client, on_sync_done=(self._on_sync_done,))
+        graph = build_agent(config, client=client, on_sync_done=(self._on_sync_done,), on_probe_attempt=self._observe_probe)
         self.agent = graph.agent
+        for warning in config.warnings:  # upstream KubeletConfiguration fields nodelet ignores: log + node event, once
+            self.agent.recorder.node(reason="IgnoredConfigFields", message=warning, type="Warning")
         self.notifier = notifier or Notifier()
         self.probes = graph.probes
         self.source = ManifestSource(
@@ -201,6 +210,13 @@ class NodeletApp:
             healthz_address=config.healthz_bind_address,
             healthz_port=config.healthz_port or None,
         )
+        self.metrics_server: Any = None  # plain-HTTP /metrics, /metrics/probes, /metrics/resource (metricsBindAddress)
+        if config.metrics_bind_address:
+            from kubelet.server.metrics_http import MetricsServer, make_metrics_app
+
+            self.metrics_server = MetricsServer(make_metrics_app(
+                metrics=AgentAPIView(self).metrics_text, probes=self.metrics.render_probes,
+                resource=self.resource_metrics), bind_address=config.metrics_bind_address)
         self.extras: dict[str, Callable[[], Any]] = {"probes": self.probes.snapshot}
         self.cni_socket = str(Path(config.api_socket).parent / "cni.sock")
         self.proxier: Any = None  # proxy.Proxier when proxyMode is not none
@@ -213,6 +229,36 @@ class NodeletApp:
     def _observe_runtime_call(self, rpc: str, seconds: float, failed: bool) -> None:
         self.metrics.observe_runtime_call(_operation(rpc), seconds, error=failed)
 
+    def _observe_probe(self, attempt: Any) -> None:  # probes.manager.ProbeAttempt
+        namespace, _, pod = str(attempt.pod_key).partition("/")
+        self.metrics.observe_probe(probe_type=attempt.kind.title, result=attempt.result.value,
+                                   container=attempt.container_name, pod=pod, namespace=namespace,
+                                   pod_uid=str(attempt.pod_uid), seconds=attempt.seconds)
+
+    def _observe_proxy_sync(self, result: Any) -> None:  # proxy.proxier.SyncResult
+        self.metrics.observe_proxy_sync(kind=result.kind, seconds=result.render_seconds + result.apply_seconds,
+                                        error=result.error, mode=self.config.proxy_mode, wall=time.time())
+
+    async def resource_metrics(self) -> str:
+        """/metrics/resource: CRI container stats of this node's containers and the node's /proc, read per scrape."""
+        from kubelet.server.metrics import ContainerUsage, ResourceSnapshot, read_node_usage, render_resource_metrics
+
+        cpu, working = read_node_usage()
+        containers, error = [], False
+        try:
+            for st in await self.agent.client.list_container_stats(labels={"io.nodelet.node": self.config.node_name}):
+                containers.append(ContainerUsage(
+                    namespace=st.labels.get("io.kubernetes.pod.namespace", ""),
+                    pod=st.labels.get("io.kubernetes.pod.name", ""),
+                    container=st.labels.get("io.kubernetes.container.name", st.name),
+                    cpu_seconds=(st.cpu_usage_core_nanoseconds or 0) / 1e9,
+                    working_set_bytes=st.memory_working_set_bytes or 0, start_time=0))
+        except Exception as err:  # noqa: BLE001 - the runtime's error is the scrape's, shown as scrape_error 1
+            log.warning("resource metrics: container stats failed err=%s", err)
+            error = True
+        return render_resource_metrics(ResourceSnapshot(node_cpu_seconds=cpu, node_working_set_bytes=working,
+                                                        containers=containers, error=error))
+
     def refresh_metrics(self) -> None:
         a = self.agent
         self.metrics.set_pod_phases(Tally(st.phase for st in a.statuses.values()))
@@ -223,7 +269,8 @@ class NodeletApp:
         self.metrics.set_containers(states)
         self.metrics.running_pods.set(sum(1 for rt in a.runtime_pods.values() if any(s.ready for s in rt.sandboxes)))
         self.metrics.manifest_errors.set(len(a.manifests.errors))
-        self.metrics.pleg_last_seen.set(a.pleg.last_relist)
+        if a.pleg.last_relist:  # a monotonic reading; the metric is a wall-clock timestamp
+            self.metrics.pleg_last_seen.set(time.time() - (time.monotonic() - a.pleg.last_relist))
 
     def _on_sync_done(self, uid: str, seconds: float, err: BaseException | None) -> None:
         self.metrics.pod_sync_duration.labels(operation_type="sync").observe(seconds)
@@ -246,12 +293,16 @@ class NodeletApp:
                 raise task.exception()  # type: ignore[misc]
 
     async def _notify_loop(self) -> None:
-        """READY=1 after the first full sync; STATUS= with pod counts; WATCHDOG=1 while the sync loop is alive."""
-        await self.agent.first_sync_done.wait()
+        """READY=1 once the agent serves: the runtime answered, the API is up, the manifests are read and every pod is
+        handed to its worker. Not after the pods' first syncs: a slow first image pull must never run into the unit's
+        TimeoutStartSec (systemd would kill and restart the agent in a loop). STATUS= says what it waits for;
+        WATCHDOG=1 while the sync loop is alive."""
+        self.notifier.notify(STATUS=f"reading static pods from {self.config.static_pod_path}")
+        await self.agent.sources_ready.wait()
         self.notifier.notify(READY="1", STATUS=self._status_line())
         interval = self.notifier.watchdog_seconds / 2 if self.notifier.watchdog_seconds else 5.0
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(min(interval, 5.0))
             healthy, _ = self.agent.health()
             fields = {"STATUS": self._status_line()}
             if healthy and self.notifier.watchdog_seconds:
@@ -259,12 +310,17 @@ class NodeletApp:
             self.notifier.notify(**fields)
 
     def _status_line(self) -> str:
-        phases = Tally(st.phase for st in self.agent.statuses.values())
-        parts = ", ".join(f"{n} {p.lower()}" for p, n in sorted(phases.items()))
-        return f"{len(self.agent.desired)} pods" + (f" ({parts})" if parts else "")
+        return compute_status_line(
+            desired=len(self.agent.desired),
+            phases=Tally(st.phase for st in self.agent.statuses.values()),
+            unsynced=sum(1 for uid in self.agent.desired if uid not in self.agent.statuses),
+            pulling=dict(self.agent.runtime.pulling))
 
     async def run(self) -> None:
+        self.notifier.notify(STATUS=f"waiting for the container runtime at {self.config.container_runtime_endpoint}")
         await self.api.start()
+        if self.metrics_server is not None:
+            await self.metrics_server.start()
         try:
             await self.agent.start_runtime()
             Path(self.config.root_dir).mkdir(parents=True, exist_ok=True)
@@ -288,6 +344,8 @@ class NodeletApp:
         finally:
             await self.agent.stop()
             await self.probes.aclose()
+            if self.metrics_server is not None:
+                await self.metrics_server.stop()
             await self.api.stop()
             await self.agent.client.close()
 
@@ -324,7 +382,8 @@ class NodeletApp:
                 node_port_range=c.node_port_range,
                 state_dir=str(Path(c.root_dir) / "proxy"),
                 node_name=c.node_name,
-            )
+            ),
+            on_sync=self._observe_proxy_sync,
         )
         self.agent.on_pods_changed.append(self.update_proxy)
         self.on_cluster_change.append(self.update_proxy)
@@ -376,6 +435,16 @@ class NodeletApp:
         from cni.server import serve
 
         await serve(self.cni_socket)
+
+
+def compute_status_line(*, desired: int, phases: Mapping[str, int], unsynced: int, pulling: Mapping[str, str]) -> str:
+    """systemd's STATUS=: pod counts, then what the agent still waits for (first syncs, image pulls)."""
+    parts = ", ".join(f"{n} {p.lower()}" for p, n in sorted(phases.items()))
+    line = f"{desired} pods" + (f" ({parts})" if parts else "")
+    waits = [f"pulling {image} for {key}" for image, key in sorted(pulling.items())]
+    if unsynced:
+        waits.append(f"first sync of {unsynced} pod{'s' if unsynced != 1 else ''}")
+    return line + ("; waiting for: " + ", ".join(waits) if waits else "")
 
 
 SHUTDOWN_TIMEOUT = 10.0

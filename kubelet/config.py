@@ -1,20 +1,29 @@
-"""The agent's configuration: a YAML file in the spirit of KubeletConfiguration, overridden by flags (pure).
+"""The agent's configuration: KubeletConfiguration files as they are, nodelet's own settings, flags (pure).
 
-``load_config(path, overrides)`` reads the file (optional ``apiVersion: nodelet.io/v1alpha1``,
-``kind: NodeletConfiguration``), applies flag values (keyed by the YAML key name; flags win) and validates every value.
-Unknown keys and bad values raise :class:`ConfigError` naming the file (or flag), the key and the reason.
-``config_keys()`` describes every key (type, default, help) for the README table and the CLI flags.
+``load_config(path, overrides)`` reads the file: one YAML document or several separated by ``---``. A
+``kubelet.config.k8s.io/v1beta1`` ``KubeletConfiguration`` (kubeadm's, say) is accepted as is: the fields nodelet
+implements follow upstream semantics and defaults (a zero Duration such as ``fileCheckFrequency: 0s`` means the
+default), the fields it does not implement end up in ``NodeletConfig.warnings`` (one Warning, see
+``kubelet.config_v1beta1``). nodelet's own settings live in a ``nodelet.io/v1alpha1`` ``NodeletConfiguration``
+document (or a bare mapping), which also takes every upstream field nodelet implements. Flags (keyed by the YAML key
+name) win over the file. A misspelt key is an error naming the closest known one; bad values raise
+:class:`ConfigError` naming the file (or flag), the key and the reason.
+``config_keys()`` describes every key (type, default, help) for the README table and the CLI flags. Adding a key is
+one row in ``_KEYS`` plus its ``NodeletConfig`` field.
 """
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
 import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 from kubelet.errors import PermanentError
+
+from kubelet import config_v1beta1 as v1beta1
 
 
 __all__ = [
@@ -64,6 +73,11 @@ class NodeletConfig:
     container_log_max_files: int = 5
     image_gc_high_threshold_percent: int = 85
     image_gc_low_threshold_percent: int = 80
+    resolv_conf: str | None = None  # None: not set, detected at start as kubeadm does (systemd-resolved)
+    cgroup_driver: str = "cgroupfs"  # cgroupfs | systemd
+    metrics_bind_address: str = "127.0.0.1:10247"  # host:port of the plain-HTTP metrics server ("": off)
+    # not a key: what load_config accepted and ignores (upstream fields nodelet does not implement), for one Warning
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,7 +188,7 @@ def _duration(value: Any, flag: bool) -> float:
         raise ValueError(f'must be a duration with a unit such as "{value}s", not the number {value}')
     seconds = parse_duration(value)
     if seconds <= 0:
-        raise ValueError(f'must be greater than zero, not "{value}"')
+        return DEFAULT  # upstream: a zero Duration means the default (fileCheckFrequency: 0s is 20s)
     return seconds
 
 
@@ -188,6 +202,48 @@ def _quantity(value: Any, flag: bool) -> int:
     if size <= 0:
         raise ValueError("must be greater than zero")
     return size
+
+
+class _Default:
+    """A parser's answer "use the default" (upstream: a zero Duration / empty field means the default)."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT: Any = _Default()
+
+
+def _zero_is_default(parser: Callable[[Any, bool], Any]) -> Callable[[Any, bool], Any]:
+    """Upstream's non-pointer fields: 0 or "" means "not set", so the default applies (maxPods: 0 is 110)."""
+    def parse(value: Any, flag: bool) -> Any:
+        zero = value.strip() in ("", "0") if isinstance(value, str) and flag else value == "" or (
+            isinstance(value, int) and not isinstance(value, bool) and value == 0)
+        return DEFAULT if zero else parser(value, flag)
+    return parse
+
+
+def _opt_resolv_conf(value: Any, flag: bool) -> str:
+    """resolvConf: a path, or "" for no host DNS (upstream: the pod gets no nameservers from the host)."""
+    return "" if _string(value, flag) == "" else _abs_path(value, flag)
+
+
+def _host_port(value: Any, flag: bool) -> str:
+    """ "host:port" (kube-proxy's metricsBindAddress form, IPv6 as [::1]:port); "" or port 0 turns it off."""
+    value = _string(value, flag).strip()
+    if value == "":
+        return ""
+    m = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:(\d+)|([0-9.]+):(\d+)", value)
+    if not m:
+        raise ValueError(f'must be "IP:port" such as "127.0.0.1:10247" (IPv6: "[::1]:10247"), not "{value}"')
+    host, port = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f'must be "IP:port" with an IP address, not "{value}"') from None
+    if not 0 <= int(port) <= 65535:
+        raise ValueError(f"port must be between 0 and 65535, not {port}")
+    return "" if int(port) == 0 else value
 
 
 def _ip(value: Any, flag: bool) -> str:
@@ -307,8 +363,8 @@ _KEYS: tuple[tuple[str, Callable[[Any, bool], Any], str, str, str], ...] = (
     ("clusterDomain", _domain, "string", "cluster.local", "cluster DNS domain (search path of pods)"),
     ("podLogsDir", _abs_path, "path", "/var/log/pods", "where container logs are written"),
     ("rootDir", _abs_path, "path", "/var/lib/nodelet", "the agent's state directory"),
-    ("healthzBindAddress", _ip, "IP", "127.0.0.1", "address of the /healthz and /metrics server"),
-    ("healthzPort", _int(0, 65535), "int", "10248", "port of the /healthz and /metrics server (0: disabled)"),
+    ("healthzBindAddress", _ip, "IP", "127.0.0.1", "address of the /healthz server"),
+    ("healthzPort", _int(0, 65535), "int", "10248", "port of the /healthz server (0: disabled)"),
     ("fileCheckFrequency", _duration, "duration", "20s", "full relist of the manifest directory (inotify is sooner)"),
     ("syncFrequency", _duration, "duration", "1m", "resync period of every pod"),
     ("maxPods", _int(1), "int", "110", "most pods this node runs"),
@@ -325,6 +381,14 @@ _KEYS: tuple[tuple[str, Callable[[Any, bool], Any], str, str, str], ...] = (
     ("containerLogMaxFiles", _int(2), "int", "5", "container log files kept (current included)"),
     ("imageGCHighThresholdPercent", _percent, "int", "85", "disk usage that starts image GC"),
     ("imageGCLowThresholdPercent", _percent, "int", "80", "disk usage image GC frees down to"),
+    ("resolvConf", _opt_resolv_conf, "path", "detected",
+     'host resolver file pods\' DNS starts from ("": none; unset: /run/systemd/resolve/resolv.conf when '
+     "systemd-resolved runs, else /etc/resolv.conf, as kubeadm writes it); loopback nameservers are never used"),
+    ("cgroupDriver", _enum("cgroupfs", "systemd"), "driver", "cgroupfs",
+     "how pod cgroups are named: cgroupfs (/kubepods/burstable/pod<uid>) or systemd (kubepods-burstable-pod<uid>"
+     ".slice); must match containerd's SystemdCgroup"),
+    ("metricsBindAddress", _host_port, "IP:port", "127.0.0.1:10247",
+     "plain-HTTP server of /metrics, /metrics/probes, /metrics/resource (\"\" or port 0: off)"),
 )
 
 
@@ -339,8 +403,10 @@ def _flag(key: str) -> str:
     return "--" + _attr(key).replace("_", "-")
 
 
-_PARSERS = {key: parser for key, parser, *_ in _KEYS}
-assert {_attr(k) for k in _PARSERS} == {f.name for f in fields(NodeletConfig)}
+_PARSERS = {key: _zero_is_default(parser) if key in v1beta1.ZERO_IS_DEFAULT else parser
+            for key, parser, *_ in _KEYS}
+assert {_attr(k) for k in _PARSERS} == {f.name for f in fields(NodeletConfig)} - {"warnings"}
+assert v1beta1.HONOURED <= _PARSERS.keys() and not _PARSERS.keys() & v1beta1.IGNORED.keys()
 
 
 def config_keys() -> tuple[ConfigKey, ...]:
@@ -356,25 +422,39 @@ def default_node_name() -> str:
 def load_config(path: str | None, overrides: Mapping[str, Any] = {}) -> NodeletConfig:
     """The configuration from ``path`` (None: defaults only) with ``overrides`` (flag values by YAML key) applied."""
     where = path or "configuration"
-    raw: dict[str, Any] = {}
-    if path is not None:
-        raw = _read_file(path)
     values: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key in ("apiVersion", "kind"):
-            expected = API_VERSION if key == "apiVersion" else KIND
-            if value != expected:
-                raise ConfigError(where=where, key=key, reason=f'must be "{expected}", not {_shown(value)}')
-            continue
-        values[key] = _parse(where, key, value, flag=False)
+    ignored: dict[str, str] = {}
+    seen: dict[str, str] = {}  # key -> kind of the document that set it
+    for kind, doc in (_read_file(path) if path is not None else []):
+        for key, value in doc.items():
+            if key in ("apiVersion", "kind"):
+                continue
+            if not isinstance(key, str) or (key not in _PARSERS and key not in v1beta1.IGNORED):
+                raise _unknown_key(where, key, kind)
+            if key in v1beta1.IGNORED:
+                ignored[key] = v1beta1.IGNORED[key]
+                continue
+            if kind == v1beta1.KIND and key not in v1beta1.HONOURED:
+                raise ConfigError(where=where, key=key,
+                                  reason=f"not a {v1beta1.KIND} field: put nodelet's own settings in a "
+                                         f"{KIND} document ({API_VERSION})")
+            if key in seen:
+                raise ConfigError(where=where, key=key, reason=f"set in both the {seen[key]} and the {kind} document")
+            seen[key] = kind
+            values[key] = _parse(where, key, value, flag=False)
     for key, value in overrides.items():
         if value is None:
             continue
         flag_where = f"flag {_flag(key)}" if key in _PARSERS else "flags"
         values[key] = _parse(flag_where, key, value, flag=True)
+    values = {k: v for k, v in values.items() if v is not DEFAULT}
     if "nodeName" not in values:
         values["nodeName"] = _parse(where, "nodeName", default_node_name(), flag=False)
-    config = NodeletConfig(**{_attr(k): v for k, v in values.items()})
+    warnings: tuple[str, ...] = ()
+    if ignored:
+        warnings = (f"{where}: {len(ignored)} {v1beta1.KIND} field(s) nodelet does not implement, ignored: "
+                    + "; ".join(f"{k} ({why})" for k, why in sorted(ignored.items())),)
+    config = NodeletConfig(**{_attr(k): v for k, v in values.items()}, warnings=warnings)
     if config.image_gc_low_threshold_percent >= config.image_gc_high_threshold_percent:
         raise ConfigError(where=where, key="imageGCLowThresholdPercent",
                           reason=f"must be less than imageGCHighThresholdPercent "
@@ -390,7 +470,9 @@ def is_dns1123_subdomain(value: str) -> list[str]:
     return check(value)
 
 
-def _read_file(path: str) -> dict[str, Any]:
+def _read_file(path: str) -> list[tuple[str, dict[str, Any]]]:
+    """The file's documents as (kind, mapping): KubeletConfiguration and/or NodeletConfiguration (a bare mapping is
+    the latter), each at most once."""
     import yaml  # only when there is a file to read
 
     try:
@@ -399,37 +481,63 @@ def _read_file(path: str) -> dict[str, Any]:
     except OSError as e:
         raise ConfigError(where=path, key="", reason=f"cannot read: {e.strerror or e}") from None
     try:
-        doc = yaml.safe_load(data)
+        docs = list(yaml.safe_load_all(data))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f"line {mark.line + 1}: " if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e)
         raise ConfigError(where=path, key="", reason=f"invalid YAML: {line}{problem}") from None
-    if doc is None:
-        return {}
-    if not isinstance(doc, dict):
-        raise ConfigError(where=path, key="", reason=f"must be a mapping of keys to values, not {_yaml_type(doc)}")
-    return doc
+    out: list[tuple[str, dict[str, Any]]] = []
+    for n, doc in enumerate(docs):
+        if doc is None:
+            continue
+        where = path if len(docs) == 1 else f"{path} (document {n + 1})"
+        if not isinstance(doc, dict):
+            raise ConfigError(where=where, key="", reason=f"must be a mapping of keys to values, not {_yaml_type(doc)}")
+        kind = _document_kind(where, doc)
+        if any(k == kind for k, _ in out):
+            raise ConfigError(where=where, key="kind", reason=f"a second {kind} document")
+        out.append((kind, doc))
+    return sorted(out, key=lambda d: d[0] != v1beta1.KIND)  # upstream first, so nodelet's own document reads after
 
 
-def _parse(where: str, key: Any, value: Any, *, flag: bool) -> Any:
-    parser = _PARSERS.get(key) if isinstance(key, str) else None
+def _document_kind(where: str, doc: Mapping[str, Any]) -> str:
+    known = {(API_VERSION, KIND), (v1beta1.API_VERSION, v1beta1.KIND)}
+    api_version, kind = doc.get("apiVersion"), doc.get("kind")
+    if api_version is None and kind is None:
+        return KIND
+    if (api_version, kind) in known:
+        return str(kind)
+    expected = " or ".join(f"{a} {k}" for a, k in sorted(known))
+    if kind not in (KIND, v1beta1.KIND):
+        raise ConfigError(where=where, key="kind", reason=f"must be {expected}, not {_shown(kind)}")
+    want = API_VERSION if kind == KIND else v1beta1.API_VERSION
+    raise ConfigError(where=where, key="apiVersion", reason=f'must be "{want}" for kind {kind}, not {_shown(api_version)}')
+
+
+def _parse(where: str, key: str, value: Any, *, flag: bool) -> Any:
+    parser = _PARSERS.get(key)
     if parser is None:
-        hint = _suggest(str(key))
-        raise ConfigError(where=where, key=str(key), reason="unknown key" + (f' (did you mean "{hint}"?)' if hint
-                                                                            else ""))
+        raise _unknown_key(where, key, None)
     try:
         return parser(value, flag)
     except ValueError as e:
         raise ConfigError(where=where, key=key, reason=str(e)) from None
 
 
-def _suggest(key: str) -> str | None:
+def _unknown_key(where: str, key: Any, kind: str | None) -> ConfigError:
+    known = set(v1beta1.HONOURED) | set(v1beta1.IGNORED) if kind == v1beta1.KIND else set(_PARSERS) | set(v1beta1.IGNORED)
+    hint = _suggest(str(key), known)
+    return ConfigError(where=where, key=str(key), reason="unknown key" + (f' (did you mean "{hint}"?)' if hint else ""))
+
+
+def _suggest(key: str, known: set[str]) -> str | None:
     lowered = key.lower().replace("-", "").replace("_", "")
-    for known in _PARSERS:
-        if known.lower() == lowered:
-            return known
-    return None
+    for k in sorted(known):
+        if k.lower() == lowered:
+            return k
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 def _shown(value: Any) -> str:

@@ -121,6 +121,7 @@ class AgentProcess:
             "rootDir": str(base / "root"),
             "apiSocket": self.socket,
             "healthzPort": 0,
+            "metricsBindAddress": "",  # off: several agents run at once in some tests (a test turns it on)
             "fileCheckFrequency": "20s",
             "proxyMode": "none",
         }

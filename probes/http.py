@@ -1,6 +1,6 @@
 """The httpGet probe: a deliberately small HTTP/1.1 client on asyncio (upstream ``pkg/probe/http``).
 
-One GET per attempt on a fresh connection (``Connection: close``, no keep-alive, no proxy), SO_LINGER 0 sockets,
+One GET per attempt on a fresh connection (``Connection: close``, no keep-alive, no proxy), SO_LINGER 1 s sockets (as upstream),
 HTTPS without certificate verification, same-host redirects followed (at most 10), at most 10 KiB of body read,
 200-399 success, the whole exchange (redirects included) bounded by the probe's timeout, as Go's ``Client.Timeout``.
 """
@@ -16,6 +16,7 @@ from urllib.parse import urlsplit as _urlsplit
 
 from probes._net import DialError, close_probe_socket, join_host_port, open_probe_socket
 from probes.types import KUBE_PROBE_VERSION, HTTPGetAction, ProbeOutcome, ProbeResult
+from probes.compat import timeout
 
 __all__ = ["run_http_probe", "render_probe_request", "compute_probe_url", "MAX_BODY_BYTES", "MAX_REDIRECTS"]
 
@@ -101,7 +102,7 @@ async def run_http_probe(action: HTTPGetAction, *, default_host: str, timeout_s:
     first_host = urlsplit(url).hostname
     current = url
     try:
-        async with asyncio.timeout(timeout_s):
+        async with timeout(timeout_s):
             for hop in range(MAX_REDIRECTS):  # 10 requests at most, as Go's len(via) >= 10
                 resp = await _exchange(current, action.headers, host_override)
                 location = resp.header("Location")
@@ -120,7 +121,7 @@ async def run_http_probe(action: HTTPGetAction, *, default_host: str, timeout_s:
                 if urlsplit(location).scheme or location.startswith("//"):
                     host_override = None  # Go keeps a custom Host only through relative redirects
                 current = nxt
-    except TimeoutError:
+    except asyncio.TimeoutError:
         return ProbeOutcome(result=ProbeResult.FAILURE,
                             message=f'Get "{current}": context deadline exceeded '
                                     f'(Client.Timeout exceeded while awaiting headers)')
@@ -171,7 +172,7 @@ async def _exchange_tls(sock: socket.socket, host: str, request: bytes) -> _Resp
         await writer.drain()
         return await _read_response(_Reader(lambda: reader.read(_RECV)))
     finally:
-        writer.transport.abort()  # no close_notify dance; the socket closes with RST (SO_LINGER 0)
+        writer.transport.abort()  # no close_notify dance; the transport closes the lingering socket (FIN)
 
 
 def _is_ip(host: str) -> bool:

@@ -48,18 +48,33 @@ def _handler_name(spec: ProbeSpec) -> str:
     return "tcpSocket"
 
 
+@dataclass(frozen=True, kw_only=True)
+class ProbeAttempt:
+    """One finished probe attempt, for metrics."""
+
+    pod_key: PodKey
+    pod_uid: PodUID
+    container_name: str
+    kind: ProbeKind
+    result: ProbeResult
+    seconds: float
+
+
 class ProbeManager:
     def __init__(self, *, exec_runner: ExecRunner | None, on_result: Callable[[ProbeResultEvent], None],
                  clock: Clock | None = None, prober: ProbeRunner | None = None,
                  rng: Callable[[], float] = random.random,
-                 on_probe_started: Callable[[float], None] | None = None) -> None:
+                 on_probe_started: Callable[[float], None] | None = None,
+                 on_attempt: Callable[[ProbeAttempt], None] | None = None) -> None:
         """``prober`` replaces the real handlers (unit tests); ``on_probe_started`` receives each attempt's
-        lateness in seconds (actual minus intended start; the benchmark uses it)."""
+        lateness in seconds (actual minus intended start; the benchmark uses it); ``on_attempt`` each finished
+        attempt (the kubelet's prober_probe_total / prober_probe_duration_seconds)."""
         self._clock: Clock = clock or SystemClock()
         self._prober: ProbeRunner = prober or Prober(exec_runner=exec_runner)
         self._on_result = on_result
         self._rng = rng
         self._on_probe_started = on_probe_started
+        self._on_attempt = on_attempt
         self._start = self._clock.monotonic()
         self._containers: dict[tuple[PodKey, str], _Container] = {}
 
@@ -158,6 +173,13 @@ class ProbeManager:
             return  # a stopped worker finishing its last attempt
         cid = worker.state.container_id or ContainerId("")
         title = worker.kind.title
+        if outcome is not None and self._on_attempt is not None:
+            try:
+                self._on_attempt(ProbeAttempt(pod_key=c.pod_key, pod_uid=c.pod_uid, container_name=c.name,
+                                              kind=worker.kind, result=outcome.result,
+                                              seconds=worker.stats.last_latency_s or 0.0))
+            except Exception:
+                log.exception("on_attempt callback failed pod=%s container=%s", c.pod_key, c.name)
         if outcome is not None and outcome.result is ProbeResult.FAILURE:
             self._emit(ProbeResultEvent(type=ProbeEventType.UNHEALTHY, pod_key=c.pod_key, pod_uid=c.pod_uid,
                                         container_name=c.name, container_id=cid, kind=worker.kind,

@@ -12,10 +12,11 @@ from collections.abc import Sequence
 
 from grpc_health.v1 import health_pb2
 
-from probes._h2grpc import ConnectPhaseError, GRPCCallError, grpc_unary_call
+from probes.grpc_call import ConnectPhaseError, GRPCCallError, grpc_unary_call
 from probes._net import DialError, close_probe_socket, join_host_port, open_probe_socket
 from probes.errors import ExecTimeoutError
 from probes.http import run_http_probe
+from probes.compat import timeout
 from probes.types import (
     KUBE_PROBE_VERSION, ContainerId, ExecAction, ExecRunner, GRPCAction, HTTPGetAction, ProbeOutcome, ProbeResult,
     ProbeSpec, ProbeTarget, TCPSocketAction,
@@ -44,9 +45,9 @@ def render_go_duration(seconds: float) -> str:
 async def run_tcp_probe(action: TCPSocketAction, *, default_host: str, timeout_s: float) -> ProbeOutcome:
     host = action.host or default_host
     try:
-        async with asyncio.timeout(timeout_s):
+        async with timeout(timeout_s):
             sock = await open_probe_socket(host, action.port)
-    except TimeoutError:
+    except asyncio.TimeoutError:
         return ProbeOutcome(result=ProbeResult.FAILURE,
                             message=f"dial tcp {join_host_port(host, action.port)}: i/o timeout")
     except DialError as e:
@@ -59,7 +60,7 @@ async def run_grpc_probe(action: GRPCAction, *, host: str, timeout_s: float) -> 
     """``grpc.health.v1.Health/Check`` on host:port, plaintext; only SERVING succeeds (upstream ``pkg/probe/grpc``).
 
     Like grpc-go's blocking dial, a refused or broken connection is retried until the timeout. The call runs on a
-    SO_LINGER-0 probe socket through probes/_h2grpc.py, so gRPC probes leave no TIME-WAIT either."""
+    probe socket (SO_LINGER 1 s, as upstream's probe dialer) through probes/grpc_call.py (the h2 library)."""
     addr = join_host_port(host, action.port)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
@@ -72,7 +73,7 @@ async def run_grpc_probe(action: GRPCAction, *, host: str, timeout_s: float) -> 
         ready = True
 
     try:
-        async with asyncio.timeout(timeout_s):
+        async with timeout(timeout_s):
             backoff = 0.05
             while True:
                 try:
@@ -92,7 +93,7 @@ async def run_grpc_probe(action: GRPCAction, *, host: str, timeout_s: float) -> 
                     backoff *= 2
                 finally:
                     close_probe_socket(sock)
-    except TimeoutError:
+    except asyncio.TimeoutError:
         if not ready:
             return ProbeOutcome(result=ProbeResult.FAILURE,
                                 message=f'timeout: failed to connect service "{addr}" within {dur}: '
@@ -126,9 +127,9 @@ async def run_exec_probe(action: ExecAction, *, runner: ExecRunner, container_id
     cancelled if it has not returned ``EXEC_HARD_GRACE_S`` after the timeout, so nothing piles up."""
     cmd: Sequence[str] = action.command
     try:
-        async with asyncio.timeout(timeout_s + EXEC_HARD_GRACE_S):
+        async with timeout(timeout_s + EXEC_HARD_GRACE_S):
             res = await runner.exec_sync(container_id, cmd, timeout_s)
-    except (ExecTimeoutError, TimeoutError):
+    except (ExecTimeoutError, asyncio.TimeoutError):
         return ProbeOutcome(result=ProbeResult.FAILURE, message=f'command "{" ".join(cmd)}" timed out')
     except asyncio.CancelledError:
         raise

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from probes.errors import ExecTimeoutError
+from probes.compat import timeout
 from probes.types import (
     ContainerId, ContainerProbes, ExecResult, HTTPGetAction, PodKey, PodUID, ProbeKind, ProbeOutcome, ProbeResult,
     ProbeSpec, ProbeTarget, TCPSocketAction,

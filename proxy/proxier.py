@@ -96,8 +96,11 @@ class ProxyStatus:
 
 
 class Proxier:
-    def __init__(self, config: ProxyConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, config: ProxyConfig, *, clock: Callable[[], float] = time.monotonic,
+                 on_sync: Callable[[SyncResult], None] | None = None) -> None:
+        """``on_sync`` receives every sync's result (the daemon's kubeproxy_sync_proxy_rules_* metrics)."""
         self.config = config
+        self._on_sync = on_sync
         self._clock = clock
         self._ctx = CommandContext(prefix=config.command_prefix)
         self._rule_config = RuleConfig(cluster_cidr=config.cluster_cidr, masquerade_mark=config.masquerade_mark)
@@ -170,7 +173,7 @@ class Proxier:
                 idle = self.config.sync_period - (self._clock() - last)
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=max(idle, 0))
-                except TimeoutError:
+                except asyncio.TimeoutError:
                     pass
                 if self._stop.is_set():
                     break
@@ -179,7 +182,7 @@ class Proxier:
                     try:
                         await asyncio.wait_for(self._stop.wait(), timeout=delay)
                         break
-                    except TimeoutError:
+                    except asyncio.TimeoutError:
                         pass
             self._wake.clear()
             last = self._clock()
@@ -207,6 +210,11 @@ class Proxier:
             self._last_sync_wall = time.time()
             if result.error is None:
                 self._last_kind = result.kind
+            if self._on_sync is not None:
+                try:
+                    self._on_sync(result)
+                except Exception:  # noqa: BLE001 - metrics must never break a sync
+                    log.exception("on_sync callback failed")
             return result
 
     async def _ensure_backend(self) -> None:

@@ -13,7 +13,7 @@ __all__ = ["doctor_cmd"]
 @click.option("-o", "--output", type=click.Choice(("json",)), default=None, help="output format")
 def doctor_cmd(socket_path: str | None, config_path: str | None, runtime_endpoint: str | None, output: str | None) -> None:
     """Check this node: runtime, cgroups, sysctls, iptables backends, CNI config, pod CIDR routes, sandbox image,
-    oom_score_adj, manifest dir permissions, disk space and the clock. Settings come from --config, else from the
+    oom_score_adj, manifest dir permissions, disk space, the clock and the pods' host DNS. Settings come from --config, else from the
     running daemon, else the defaults."""
     from kubelet.node.doctor import FAIL, compute_checks, gather_facts, render_checks, render_checks_json
 
@@ -21,7 +21,8 @@ def doctor_cmd(socket_path: str | None, config_path: str | None, runtime_endpoin
     facts = gather_facts(
         endpoint=t.runtime_endpoint(), pod_cidr=t.setting("podCIDR", "pod_cidr"), cni_bridge=t.setting("cniBridge", "cni_bridge"),
         cni_conf_dir=t.setting("cniConfDir", "cni_conf_dir"), manifest_dir=t.setting("staticPodPath", "static_pod_path"),
-        pod_logs_dir=t.setting("podLogsDir", "pod_logs_dir"))
+        pod_logs_dir=t.setting("podLogsDir", "pod_logs_dir"), cgroup_driver=t.setting("cgroupDriver", "cgroup_driver"),
+        resolv_conf=t.setting("resolvConf", "resolv_conf"))
     checks = compute_checks(facts)
     if output == "json":
         click.echo(render_checks_json(checks), nl=False)

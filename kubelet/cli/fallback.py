@@ -3,12 +3,16 @@
 a running container counts as ready."""
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kubelet.lifecycle.statusfmt import render_running, render_terminated, render_time
 
-__all__ = ["compute_runtime_pods", "list_runtime_pods"]
+__all__ = ["ANN_LOG_DIRECTORY", "compute_runtime_pods", "list_runtime_pods"]
+
+#: on pods rebuilt from the runtime: the pod's log directory as the runtime reports it (CRI ContainerStatus.log_path)
+ANN_LOG_DIRECTORY = "nodelet.io/log-directory"
 
 _POD_NAME = "io.kubernetes.pod.name"
 _POD_NAMESPACE = "io.kubernetes.pod.namespace"
@@ -45,9 +49,11 @@ def compute_runtime_pods(sandboxes: Sequence[Any], sandbox_ips: Mapping[str, str
                          "namespace": s.labels.get(_POD_NAMESPACE) or s.metadata.namespace, "uid": uid,
                          "creationTimestamp": _rfc(s.created_at), "labels": labels},
             "spec": {"nodeName": s.labels.get(_MANAGED_BY, ""), "containers": [], "initContainers": []},
-            "status": {"phase": "Pending", "podIP": sandbox_ips.get(s.id, "") if ready else "",
-                       "containerStatuses": [], "initContainerStatuses": [], "sandboxReady": ready},
+            "status": {"phase": "Pending", "containerStatuses": [], "initContainerStatuses": [], "sandboxReady": ready},
         }
+        if ready and sandbox_ips.get(s.id):  # omitted, not "", when there is none (as the API server does)
+            pods[uid]["status"]["podIP"] = sandbox_ips[s.id]
+            pods[uid]["status"]["podIPs"] = [{"ip": sandbox_ips[s.id]}]
     by_name: dict[tuple[str, str], list[Any]] = {}
     for c in containers:
         uid = c.labels.get(_POD_UID)
@@ -65,7 +71,10 @@ def compute_runtime_pods(sandboxes: Sequence[Any], sandbox_ips: Mapping[str, str
         st: dict[str, Any] = {"name": name, "image": latest.image, "imageID": latest.image_ref,
                               "containerID": f"containerd://{latest.id}", "restartCount": restarts,
                               "ready": latest.state.name == "RUNNING", "started": latest.state.name == "RUNNING",
-                              "state": _state(latest), "lastState": {}, "logPath": latest.log_path}
+                              "state": _state(latest), "lastState": {}}
+        if latest.log_path:  # not a v1 field: the runtime's log directory goes into an annotation for `nodelet logs`
+            pod["metadata"].setdefault("annotations", {})[ANN_LOG_DIRECTORY] = os.path.dirname(
+                os.path.dirname(latest.log_path))
         if len(instances) > 1 and instances[1].state.name == "EXITED":
             st["lastState"] = _state(instances[1])
         pod["spec"]["initContainers" if init else "containers"].append({"name": name, "image": latest.image})

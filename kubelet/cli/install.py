@@ -26,9 +26,11 @@ from kubelet.node.install import DEFAULT_CNI_BIN_DIR, DEFAULT_VENV, InstallError
 @click.option("--node-ip", default="", help="nodeIP written into /etc/nodelet/config.yaml")
 @click.option("--pod-cidr", default="", help="podCIDR written into /etc/nodelet/config.yaml")
 @click.option("--cluster-dir", default="", help="clusterDir written into /etc/nodelet/config.yaml")
+@click.option("--cgroup-driver", type=click.Choice(("cgroupfs", "systemd")), default="cgroupfs", show_default=True,
+              help="cgroupDriver written into /etc/nodelet/config.yaml; containerd's SystemdCgroup is written to match")
 def install_cmd(uninstall: bool, root: str, source: str | None, venv: str, python: str, system_site_packages: bool, no_apt: bool,
                 no_activate: bool, dry_run: bool, cni_bin_dir: str, manifest_dir: str, node_name: str, node_ip: str,
-                pod_cidr: str, cluster_dir: str) -> None:
+                pod_cidr: str, cluster_dir: str, cgroup_driver: str) -> None:
     """Install nodelet as a systemd service (apt packages, venv, CNI plugin, units, config); re-running changes nothing."""
     if os.geteuid() != 0 and Path(root).resolve() == Path("/") and not dry_run:
         raise click.UsageError("run as root (or pass --root DIR / --dry-run)")
@@ -36,11 +38,18 @@ def install_cmd(uninstall: bool, root: str, source: str | None, venv: str, pytho
         source=Path(source).resolve() if source else default_source(), root=Path(root).resolve(), venv=venv, python=python,
         system_site_packages=system_site_packages, apt=not no_apt, activate=not no_activate, dry_run=dry_run,
         cni_bin_dir=cni_bin_dir, manifest_dir=manifest_dir, node_name=node_name, node_ip=node_ip, pod_cidr=pod_cidr,
-        cluster_dir=cluster_dir,
+        cluster_dir=cluster_dir, cgroup_driver=cgroup_driver,
     )
+    from kubelet.node.progress import SILENT, Progress
+
+    progress = SILENT if uninstall else Progress(0)  # the installer sets the step count
     try:
-        report = run_install(opts, uninstall=uninstall)
+        report = run_install(opts, uninstall=uninstall, progress=progress)
     except InstallError as e:
+        if isinstance(progress, Progress):
+            progress.finish()
         raise click.ClickException(str(e)) from e
+    if isinstance(progress, Progress):
+        progress.finish()
     for line in render_report(report, uninstall=uninstall, dry_run=dry_run):
         click.echo(line)

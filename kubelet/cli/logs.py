@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from kubelet.server.apiclient import APIClientError
+from kubelet.cli.fallback import ANN_LOG_DIRECTORY
 from kubelet.cli.completion import complete_pods
 from kubelet.cli.common import (DEFAULT_NAMESPACE, Target, container_id, container_status, cri_options, fail,
                                 fallback_note, find_pod, pick_container, run_cri, target_from)
@@ -68,8 +69,9 @@ def logs_cmd(pod_name: str, container: str | None, namespace: str, follow: bool,
         fallback_note("pod and logs")
     name = pick_container(pod, container)
     status = container_status(pod, name) or {}
-    if status.get("logPath"):  # rebuilt from the runtime: it knows the file
-        files = crilogs.list_container_logs(os.path.dirname(status["logPath"]))
+    runtime_dir = (pod["metadata"].get("annotations") or {}).get(ANN_LOG_DIRECTORY)
+    if runtime_dir:  # rebuilt from the runtime: it knows where the files are
+        files = crilogs.list_container_logs(os.path.join(runtime_dir, name))
     else:
         files = crilogs.list_container_logs(os.path.join(_pod_log_dir(target, pod), name))
     path = compute_log_file(files, restart_count=int(status.get("restartCount") or 0), previous=previous)

@@ -38,7 +38,7 @@ def _config_options(fn: Any) -> Any:
 
 
 @cli.command("run")
-@click.option("--config", "config_path", default=None, metavar="FILE", help="NodeletConfiguration YAML (flags override it)")
+@click.option("--config", "config_path", default=None, metavar="FILE", help="KubeletConfiguration v1beta1 and/or NodeletConfiguration YAML (flags override it)")
 @click.option("-v", "--verbose", count=True, help="more logging (-v info is default; -vv debug)")
 @_config_options
 def run_cmd(config_path: str | None, verbose: int, **flags: Any) -> None:

@@ -1,79 +1,31 @@
-"""Interactive exec through the CRI streaming server (the URL the runtime's Exec returns): a minimal RFC 6455 client
-speaking Kubernetes' `v4.channel.k8s.io` subprotocol — every binary message starts with its channel byte: 0 stdin,
-1 stdout, 2 stderr, 3 error (a v1 Status with the exit code), 4 terminal resize ({"Width","Height"}).
+"""Interactive exec through the CRI streaming server (the URL the runtime's Exec returns): a WebSocket client (framing
+and masking by the ``wsproto`` library) speaking Kubernetes' `v4.channel.k8s.io` subprotocol — every binary message
+starts with its channel byte: 0 stdin, 1 stdout, 2 stderr, 3 error (a v1 Status with the exit code), 4 terminal resize
+({"Width","Height"}).
 
-Synchronous and stdlib-only: one thread copies stdin to the socket, the caller's thread reads the socket."""
+Synchronous: one thread copies stdin to the socket, the caller's thread reads the socket; one lock guards the
+wsproto connection state."""
 from __future__ import annotations
 
-import base64
 import json
 import os
 import socket
-import struct
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 from kubelet.errors import PermanentError
 
-__all__ = ["StreamError", "compute_exit_code", "parse_frame_header", "render_frame", "run_exec_stream"]
+__all__ = ["StreamError", "compute_exit_code", "run_exec_stream"]
 
 PROTOCOL = "v4.channel.k8s.io"
 STDIN, STDOUT, STDERR, ERROR, RESIZE = 0, 1, 2, 3, 4
-OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x1, 0x2, 0x8, 0x9, 0xA
+STDIN_CHUNK = 64 * 1024  # bytes of stdin per message
 
 
 class StreamError(PermanentError):
     """The exec/attach stream broke (protocol or connection): the command ends with the message."""
-
-
-def render_frame(payload: bytes, *, opcode: int = OP_BINARY, mask: bytes | None = None) -> bytes:
-    """One final, masked client frame (clients must mask: RFC 6455 §5.3)."""
-    mask = mask if mask is not None else os.urandom(4)
-    n = len(payload)
-    head = bytes([0x80 | opcode])
-    if n < 126:
-        head += bytes([0x80 | n])
-    elif n < 1 << 16:
-        head += bytes([0x80 | 126]) + struct.pack("!H", n)
-    else:
-        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return head + mask + masked
-
-
-@dataclass(frozen=True, kw_only=True)
-class FrameHeader:
-    fin: bool
-    opcode: int
-    length: int
-    mask: bytes | None
-    size: int  # bytes of header
-
-
-def parse_frame_header(data: bytes) -> FrameHeader | None:
-    """The header at the start of `data`, or None when more bytes are needed."""
-    if len(data) < 2:
-        return None
-    fin, opcode = bool(data[0] & 0x80), data[0] & 0x0F
-    masked, n = bool(data[1] & 0x80), data[1] & 0x7F
-    pos = 2
-    if n == 126:
-        if len(data) < 4:
-            return None
-        n, pos = struct.unpack("!H", data[2:4])[0], 4
-    elif n == 127:
-        if len(data) < 10:
-            return None
-        n, pos = struct.unpack("!Q", data[2:10])[0], 10
-    mask = None
-    if masked:
-        if len(data) < pos + 4:
-            return None
-        mask, pos = data[pos:pos + 4], pos + 4
-    return FrameHeader(fin=fin, opcode=opcode, length=n, mask=mask, size=pos)
 
 
 def compute_exit_code(status_json: bytes) -> tuple[int, str]:
@@ -95,58 +47,86 @@ def compute_exit_code(status_json: bytes) -> tuple[int, str]:
 
 class _Conn:
     def __init__(self, url: str, timeout: float) -> None:
+        from wsproto import ConnectionType, WSConnection
+
         u = urlsplit(url)
         if u.scheme not in ("http", "ws"):
             raise StreamError(f"unsupported streaming URL {url!r} (TLS streaming is not supported)")
         host, port = u.hostname or "127.0.0.1", u.port or 80
         self.sock = socket.create_connection((host, port), timeout=timeout)
-        key = base64.b64encode(os.urandom(16)).decode()
+        self.ws = WSConnection(ConnectionType.CLIENT)
+        self.lock = threading.Lock()
         path = (u.path or "/") + (f"?{u.query}" if u.query else "")
-        req = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {PROTOCOL}\r\n\r\n")
-        self.sock.sendall(req.encode())
-        self.buf = b""
-        while b"\r\n\r\n" not in self.buf:
-            chunk = self.sock.recv(4096)
+        self.pending: list[Any] = []
+        try:
+            self._handshake(path, f"{host}:{port}")
+        except BaseException:
+            self.sock.close()
+            raise
+
+    def _handshake(self, path: str, host: str) -> None:
+        from wsproto.events import AcceptConnection, RejectConnection, RejectData, Request
+
+        self.sock.sendall(self.ws.send(Request(host=host, target=path, subprotocols=[PROTOCOL])))
+        while True:
+            chunk = self.sock.recv(65536)
             if not chunk:
                 raise StreamError("the streaming server closed the connection during the handshake")
-            self.buf += chunk
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        status = head.split(b"\r\n", 1)[0].decode(errors="replace")
-        if " 101 " not in status + " ":
-            raise StreamError(f"the streaming server refused the upgrade: {status}")
-        self.sock.settimeout(None)
-        self.lock = threading.Lock()
+            events = self._receive(chunk)
+            for i, ev in enumerate(events):
+                if isinstance(ev, AcceptConnection):
+                    self.pending = events[i + 1:]  # frames that came with the 101
+                    self.sock.settimeout(None)
+                    return
+                if isinstance(ev, (RejectConnection, RejectData)):
+                    code = getattr(ev, "status_code", "")
+                    raise StreamError(f"the streaming server refused the upgrade: HTTP {code}".rstrip())
 
-    def send(self, payload: bytes, opcode: int = OP_BINARY) -> None:
+    def _receive(self, chunk: bytes | None) -> list[Any]:
+        from wsproto.utilities import RemoteProtocolError
+
         with self.lock:
-            self.sock.sendall(render_frame(payload, opcode=opcode))
+            try:
+                self.ws.receive_data(chunk)
+                return list(self.ws.events())
+            except RemoteProtocolError as e:
+                raise StreamError(f"websocket: {e}") from None
 
-    def recv(self) -> tuple[int, bytes] | None:
-        """The next complete message (opcode, payload); None at EOF."""
+    def send(self, event: Any) -> None:
+        with self.lock:
+            data = self.ws.send(event)
+        self.sock.sendall(data)
+
+    def send_bytes(self, payload: bytes) -> None:
+        from wsproto.events import BytesMessage
+
+        self.send(BytesMessage(data=payload))
+
+    def messages(self) -> Any:
+        """Complete binary messages until the server closes (pings answered, text frames skipped)."""
+        from wsproto.events import BytesMessage, CloseConnection, Ping
+
         message = b""
-        first_opcode = None
+        events, self.pending = self.pending, []
         while True:
-            while (h := parse_frame_header(self.buf)) is None or len(self.buf) < h.size + h.length:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    return None
-                self.buf += chunk
-            payload = self.buf[h.size:h.size + h.length]
-            self.buf = self.buf[h.size + h.length:]
-            if h.mask:
-                payload = bytes(b ^ h.mask[i % 4] for i, b in enumerate(payload))
-            if h.opcode == OP_PING:
-                self.send(payload, OP_PONG)
-                continue
-            if h.opcode in (OP_CLOSE, OP_PONG) and first_opcode is None:
-                if h.opcode == OP_CLOSE:
-                    return OP_CLOSE, payload
-                continue
-            first_opcode = h.opcode if first_opcode is None else first_opcode
-            message += payload
-            if h.fin:
-                return first_opcode, message
+            for ev in events:
+                if isinstance(ev, Ping):
+                    self.send(ev.response())
+                elif isinstance(ev, CloseConnection):
+                    try:
+                        self.send(ev.response())
+                    except Exception:  # noqa: BLE001 - already closing either way
+                        pass
+                    return
+                elif isinstance(ev, BytesMessage):
+                    message += ev.data
+                    if ev.message_finished:
+                        yield message
+                        message = b""
+            chunk = self.sock.recv(65536)
+            events = self._receive(chunk or None)
+            if not chunk:
+                return
 
 
 def run_exec_stream(url: str, *, stdin: BinaryIO | None, stdout: BinaryIO, stderr: BinaryIO,
@@ -155,7 +135,7 @@ def run_exec_stream(url: str, *, stdin: BinaryIO | None, stdout: BinaryIO, stder
     conn = _Conn(url, timeout)
     size = terminal_size()
     if size:
-        conn.send(bytes([RESIZE]) + json.dumps({"Width": size[0], "Height": size[1]}).encode())
+        conn.send_bytes(bytes([RESIZE]) + json.dumps({"Width": size[0], "Height": size[1]}).encode())
     done = threading.Event()
 
     def pump() -> None:
@@ -163,10 +143,10 @@ def run_exec_stream(url: str, *, stdin: BinaryIO | None, stdout: BinaryIO, stder
         fd = stdin.fileno()
         try:
             while not done.is_set():
-                data = os.read(fd, 4096)
+                data = os.read(fd, STDIN_CHUNK)
                 if not data:
                     break
-                conn.send(bytes([STDIN]) + data)
+                conn.send_bytes(bytes([STDIN]) + data)
         except OSError:
             pass
 
@@ -174,13 +154,7 @@ def run_exec_stream(url: str, *, stdin: BinaryIO | None, stdout: BinaryIO, stder
         threading.Thread(target=pump, daemon=True, name="exec-stdin").start()
     result: tuple[int, str] = (0, "")
     try:
-        while True:
-            msg = conn.recv()
-            if msg is None or msg[0] == OP_CLOSE:
-                break
-            opcode, data = msg
-            if opcode == OP_TEXT:  # base64 subprotocols only; v4 sends binary
-                continue
+        for data in conn.messages():
             if not data:
                 continue
             channel, body = data[0], data[1:]

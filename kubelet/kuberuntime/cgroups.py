@@ -1,6 +1,7 @@
-"""Pod cgroups under cgroupfs: the runtime creates ``<controller>/kubepods/<qos>/pod<uid>`` when it starts the
-sandbox (``cgroup_parent``); nodelet removes what is left once the pod is gone (runc only removes each
-container's own cgroup). Only directories named ``pod<uid>`` under ``kubepods`` are ever touched."""
+"""Pod cgroups: the runtime creates ``<controller>/kubepods/<qos>/pod<uid>`` (cgroupfs driver) or
+``kubepods.slice/kubepods-<qos>.slice/kubepods-<qos>-pod<uid>.slice`` (systemd driver) when it starts the sandbox
+(``cgroup_parent``); nodelet removes what is left once the pod is gone (runc only removes each container's own
+cgroup). Only directories named for the pod under ``kubepods`` are ever touched."""
 from __future__ import annotations
 
 import logging
@@ -8,6 +9,7 @@ import os
 from pathlib import Path
 
 from cri import api
+from kubelet.kuberuntime.resources import compute_cgroup_parent
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,9 @@ def pod_cgroup_dirs(uid: str, root: Path = CGROUP_ROOT) -> list[Path]:
     for base in bases:
         for qos in QOS_DIRS:
             d = base / "kubepods" / qos / f"pod{uid}" if qos else base / "kubepods" / f"pod{uid}"
+            if d.is_dir():
+                out.append(d)
+            d = base / compute_cgroup_parent(uid, qos.capitalize() if qos else "Guaranteed", "systemd").lstrip("/")
             if d.is_dir():
                 out.append(d)
     return out

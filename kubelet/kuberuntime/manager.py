@@ -33,6 +33,7 @@ from kubelet.types import ContainerSpec, LifecycleHandler, Pod
 from kubelet.manifest.validation_spec import compute_unimplemented_fields
 from kubelet.kuberuntime.volumes import VolumeError, ensure_container_mounts, ensure_pod_volumes, refresh_projected_volumes, subpaths_dir, teardown_pod_volumes
 from kubelet.errors import RetryableError, from_os_error
+from kubelet.node.resolvconf import split_loopback
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class KubeRuntime:
         self.root_dir = root_dir
         self.containers_log_dir = Path(node.pod_logs_dir).parent / "containers"
         self._pull_locks: dict[str, asyncio.Lock] = {}
+        self.pulling: dict[str, str] = {}  # image -> pod key, while its pull runs (systemd STATUS= says so)
         self._warned_unimplemented: set[str] = set()
         self._messages = TerminationMessages(root_dir)
         # The manifest dir's other documents (ConfigMap/Secret for those volumes): the current snapshot's.
@@ -117,9 +119,10 @@ class KubeRuntime:
         newest = rt.newest_sandbox
         if newest is not None and newest.id == sandbox_id:
             pod_ip = newest.ip
-        host_resolv = self._host_resolv()
+        host_resolv, loopback = self._host_resolv()
         sconf = compute_sandbox_config(pod, self.node, attempt=actions.attempt, host_resolv=host_resolv)
         if actions.create_sandbox:
+            self._warn_loopback_dns(pod, loopback, actions.attempt)
             try:
                 sandbox_id, pod_ip = await self._create_sandbox(pod, sconf, actions)
             except SandboxError as err:
@@ -166,11 +169,32 @@ class KubeRuntime:
             self.recorder.pod(pod, reason="UnsupportedFields", type=ev.WARNING,
                               message="nodelet ignores these fields of the pod spec: " + ", ".join(fields))
 
-    def _host_resolv(self) -> api.DNSConfig:
+    def _host_resolv(self) -> tuple[api.DNSConfig, tuple[str, ...]]:
+        """The host resolver config pods start from, without loopback nameservers (a pod cannot reach the host's
+        127.0.0.53), and the loopback ones left out. resolvConf "" means none, as upstream."""
+        if not self.node.host_resolv_conf:
+            return api.DNSConfig(), ()
         try:
-            return parse_resolv_conf(Path(self.node.host_resolv_conf).read_text())
+            conf = parse_resolv_conf(Path(self.node.host_resolv_conf).read_text())
         except OSError:
-            return api.DNSConfig()
+            return api.DNSConfig(), ()
+        usable, loopback = split_loopback(conf.servers)
+        return dataclasses.replace(conf, servers=usable), loopback
+
+    def _warn_loopback_dns(self, pod: Pod, loopback: tuple[str, ...], attempt: int) -> None:
+        """One Warning per new sandbox whose DNS would have named a loopback nameserver of the host file."""
+        if not loopback:
+            return
+        full = dataclasses.replace(self._host_resolv()[0], servers=loopback)
+        wanted = compute_sandbox_config(pod, self.node, attempt=attempt, host_resolv=full).dns
+        if wanted is None or not set(loopback) & set(wanted.servers):
+            return  # the pod's DNS does not come from the host file (ClusterFirst with clusterDNS, dnsPolicy None)
+        from kubelet.node.resolvconf import SYSTEMD_RESOLVED_RESOLV_CONF
+
+        self.recorder.pod(pod, reason="DNSConfigForming", type=ev.WARNING, message=(
+            f"Nameserver {', '.join(loopback)} of {self.node.host_resolv_conf} is a loopback address the pod cannot "
+            f"reach: left out of the pod's resolv.conf. On a systemd-resolved host set resolvConf: "
+            f"{SYSTEMD_RESOLVED_RESOLV_CONF} (nodelet doctor checks this)"))
 
     async def _create_sandbox(self, pod: Pod, sconf: api.PodSandboxConfig, actions: PodActions) -> tuple[api.SandboxId, str]:
         if actions.attempt > 0 or actions.sandbox_reason not in ("", "no sandbox"):
@@ -221,6 +245,7 @@ class KubeRuntime:
         async with lock:
             self.recorder.pod(pod, reason="Pulling", message=f'Pulling image "{image}"', container=c.name)
             t0 = self.clock.monotonic()
+            self.pulling[image] = pod.key
             try:
                 await self.client.pull_image(image)
             except cri.CRIError as err:
@@ -234,6 +259,8 @@ class KubeRuntime:
                 result.retry_after = min(result.retry_after or 10.0, self.image_backoff.delay(key) or 10.0)
                 self.recorder.pod(pod, reason="Failed", message=msg, type=ev.WARNING, container=c.name)
                 return None
+            finally:
+                self.pulling.pop(image, None)
             self.recorder.pod(pod, reason="Pulled", message=f'Successfully pulled image "{image}" in {self.clock.monotonic() - t0:.3f}s', container=c.name)
         return image
 

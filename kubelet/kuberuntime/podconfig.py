@@ -26,6 +26,7 @@ class NodeInfo:
     host_resolv_conf: str = "/etc/resolv.conf"
     memory_capacity: int = 0  # bytes (read_node_memory_capacity; Burstable oom_score_adj scales with it)
     seccomp_root: str = "/var/lib/nodelet/seccomp"  # Localhost seccomp profiles are relative to it
+    cgroup_driver: str = "cgroupfs"  # cgroupfs | systemd: how pod cgroups are named (cgroupDriver)
 
 
 def read_node_memory_capacity(meminfo: str = "/proc/meminfo") -> int:
@@ -210,7 +211,7 @@ def compute_sandbox_config(pod: Pod, node: NodeInfo, *, attempt: int, host_resol
         if p.host_port and not spec.host_network
     )
     linux = api.LinuxSandboxConfig(
-        cgroup_parent=res.compute_cgroup_parent(pod.uid, compute_pod_qos(pod)),
+        cgroup_parent=res.compute_cgroup_parent(pod.uid, compute_pod_qos(pod), node.cgroup_driver),
         security=sec.compute_sandbox_security(pod, seccomp_root=node.seccomp_root),
         sysctls=sec.compute_sysctls(pod),
         resources=res.compute_pod_resources([c.resources for c in spec.containers], [c.resources for c in spec.init_containers],

@@ -217,9 +217,16 @@ def compute_pod_resources(containers: Sequence[ResourceRequirements],
     )
 
 
-def compute_cgroup_parent(uid: str, qos: str) -> str:
-    """The pod cgroup under cgroupfs, as the kubelet names it: ``/kubepods/pod<uid>`` (Guaranteed),
-    ``/kubepods/burstable/pod<uid>``, ``/kubepods/besteffort/pod<uid>``."""
-    if qos == "Guaranteed":
-        return f"/kubepods/pod{uid}"
-    return f"/kubepods/{qos.lower()}/pod{uid}"
+def compute_cgroup_parent(uid: str, qos: str, driver: str = "cgroupfs") -> str:
+    """The pod cgroup as the kubelet names it (``CgroupName{"kubepods", qos, "pod"+uid}``). cgroupfs:
+    ``/kubepods/pod<uid>`` (Guaranteed), ``/kubepods/burstable/pod<uid>``, ``/kubepods/besteffort/pod<uid>``.
+    systemd (``CgroupName.ToSystemd``: '-' in a part becomes '_', parts joined by '-', the slice expanded):
+    ``/kubepods.slice/kubepods-pod<uid>.slice``, ``/kubepods.slice/kubepods-burstable.slice/
+    kubepods-burstable-pod<uid>.slice``."""
+    parts = ["kubepods"] + ([] if qos == "Guaranteed" else [qos.lower()]) + [f"pod{uid}"]
+    if driver == "cgroupfs":
+        return "/" + "/".join(parts)
+    if driver != "systemd":
+        raise ValueError(f"unknown cgroup driver {driver!r}")
+    escaped = [p.replace("-", "_") for p in parts]
+    return "/" + "/".join("-".join(escaped[:i + 1]) + ".slice" for i in range(len(escaped)))

@@ -18,6 +18,7 @@ from kubelet.lifecycle.backoff import Backoff
 from kubelet.clock import Clock, parse_rfc3339, rfc3339
 from kubelet.config import NodeletConfig
 from kubelet.kuberuntime.manager import KubeRuntime, SyncResult
+from kubelet.manifest.defaults import compute_api_object
 from kubelet.kuberuntime.imagegc import IMAGE_GC_PERIOD, ImageGCManager
 from kubelet.kuberuntime.logrotate import LOG_MONITOR_PERIOD, ContainerLogManager
 from kubelet.lifecycle.pod_workers import PodWorkers, SyncFn, TerminateFn
@@ -116,6 +117,8 @@ class Agent:
         self.runtime_pods: dict[str, PodRuntimeStatus] = {}
         self.blocked: dict[str, str] = {}  # new uid → old uid it replaces (same namespace/name)
         self.known: dict[str, Pod] = {}  # every pod ever desired this run (for grace periods on termination)
+        self._api_objects: dict[str, dict[str, Any]] = {}  # uid -> manifest + API server defaults (a uid's is fixed)
+        self._deletion_stamps: dict[str, str] = {}  # uid -> deletionTimestamp, set once when termination starts
         self.rejected: dict[str, Pod] = {}  # over maxPods: shown as Failed/OutOfpods, not run
         self.sources_ready = asyncio.Event()
         self.first_sync_done = asyncio.Event()
@@ -435,16 +438,26 @@ class Agent:
                                ready=uid not in terminating and st.ready, ports=ports, node_name=self.config.node_name))
         return out
 
+    def _api_object(self, pod: Pod) -> dict[str, Any]:
+        """The pod as a cluster would show it (API server defaults); computed once per uid (callers copy the top)."""
+        obj = self._api_objects.get(pod.uid)
+        if obj is None:
+            obj = self._api_objects[pod.uid] = compute_api_object(pod.manifest)
+        return obj
+
     def pod_objects(self) -> list[dict[str, Any]]:
         """Desired pods plus pods still terminating (shown with deletionTimestamp, as kubectl's "Terminating")."""
         terminating = {uid: p for uid, p in self.known.items() if uid not in self.desired and self.workers.is_terminating(uid)}
         out = []
-        for uid, pod in sorted({**self.desired, **terminating}.items(), key=lambda kv: (kv[1].namespace, kv[1].name, kv[0])):
-            obj = dict(pod.manifest)
+        shown = {**self.desired, **terminating}
+        self._api_objects = {uid: o for uid, o in self._api_objects.items() if uid in shown or uid in self.rejected}
+        self._deletion_stamps = {uid: t for uid, t in self._deletion_stamps.items() if uid in terminating}
+        for uid, pod in sorted(shown.items(), key=lambda kv: (kv[1].namespace, kv[1].name, kv[0])):
+            obj = dict(self._api_object(pod))
             meta = dict(obj.get("metadata", {}))
             meta.setdefault("creationTimestamp", rfc3339(self._seen_time(pod)))
-            if uid in terminating:
-                meta["deletionTimestamp"] = rfc3339(self.clock.now())
+            if uid in terminating:  # stamped once: `get -w` must not see a new deletionTimestamp on every request
+                meta["deletionTimestamp"] = self._deletion_stamps.setdefault(uid, rfc3339(self.clock.now()))
                 meta["deletionGracePeriodSeconds"] = pod.spec.termination_grace_period_seconds
             obj["metadata"] = meta
             st = self.statuses.get(uid)
@@ -452,7 +465,7 @@ class Agent:
             out.append(obj)
         limit = self.config.max_pods
         for uid, pod in sorted(self.rejected.items(), key=lambda kv: kv[1].key):
-            obj = dict(pod.manifest)
+            obj = dict(self._api_object(pod))
             obj["metadata"] = dict(obj.get("metadata", {})) | {"creationTimestamp": rfc3339(self._seen_time(pod))}
             obj["status"] = {
                 "phase": "Failed",

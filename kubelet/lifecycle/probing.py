@@ -52,11 +52,13 @@ class AgentProbes:
         on_kill: Callable[[str], None],
         on_status: Callable[[str], None],
         manager: ProbeManager | None = None,
+        on_attempt: Callable[[Any], None] | None = None,
     ) -> None:
         self.recorder = recorder
         self.on_kill = on_kill
         self.on_status = on_status
-        self.manager = manager or ProbeManager(exec_runner=CRIExecRunner(client), on_result=self._on_result)
+        self.manager = manager or ProbeManager(exec_runner=CRIExecRunner(client), on_result=self._on_result,
+                                               on_attempt=on_attempt)
         self._keys: dict[str, PodKey] = {}
         self._pods: dict[str, Pod] = {}
         self._kills: dict[tuple[str, str, str], ProbeKill] = {}

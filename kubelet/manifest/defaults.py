@@ -7,6 +7,11 @@ name suffix, namespace, nodeName, UID, config.* annotations, the NoExecute toler
   and the config annotations) followed by ``host:<nodeName>`` and ``file:<path>``. Any edit, rename or node-name
   change gives a new UID. A ``metadata.uid`` written in the manifest is ignored (upstream would use it as is).
 - Container hash: 8 hex characters of SHA-256 over the canonical JSON of the defaulted container object.
+- The rest of the API server's defaults (``SetObjectDefaults_Pod``: probes, schedulerName, securityContext,
+  enableServiceLinks, volume modes, resources, …, and the Priority admission's priority/preemptionPolicy of a mirror
+  pod) are applied to the objects the agent emits (:func:`compute_api_object`), not to ``Pod.manifest``: the emitted
+  object is what a cluster shows, while UIDs, container hashes and the "accepted but not implemented" check see only
+  what the manifest says (upgrading nodelet restarts no pod; a default is not reported as a field nodelet ignores).
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ from kubelet.kuberuntime.volumes import compute_volumes, parse_volume_mounts
 from kubelet.manifest.fields import container_port_refs, render_path
 from kubelet.manifest.validation import Path, parse_probes
 
-__all__ = ["canonical_json", "compute_image_pull_policy", "compute_pod", "default_pod_object", "format_rfc3339nano",
+__all__ = ["apply_api_server_defaults", "canonical_json", "compute_api_object", "compute_image_pull_policy", "compute_pod", "default_pod_object", "format_rfc3339nano",
            "generate_pod_name"]
 
 NO_EXECUTE_TOLERATION = {"operator": "Exists", "effect": "NoExecute"}
@@ -109,6 +114,94 @@ def _default_container(ctr: dict[str, Any], *, host_network: bool) -> None:
         ref = (env.get("valueFrom") or {}).get("fieldRef")
         if ref is not None and not ref.get("apiVersion"):
             ref["apiVersion"] = "v1"
+
+
+# the built-in PriorityClasses (scheduling/v1: SystemNodeCritical, SystemClusterCritical); any other class: 0 here
+_BUILTIN_PRIORITIES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
+_PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
+_VOLUME_SOURCES_WITH_MODE = ("secret", "configMap", "downwardAPI", "projected")
+_DEFAULT_MODE = 0o644  # 420: Secret/ConfigMap/DownwardAPI/ProjectedVolumeSourceDefaultMode
+
+
+def apply_api_server_defaults(pod: dict[str, Any]) -> None:
+    """What the API server adds to a (mirror) pod on create, in place: ``SetObjectDefaults_Pod`` of
+    ``pkg/apis/core/v1`` (zz_generated.defaults.go + defaults.go) beyond what :func:`default_pod_object` already did,
+    plus the Priority admission plugin's ``priority``/``preemptionPolicy``."""
+    spec = pod["spec"]
+    spec.setdefault("enableServiceLinks", True)  # SetDefaults_Pod
+    spec.setdefault("schedulerName", "default-scheduler")  # SetDefaults_PodSpec
+    if spec.get("securityContext") is None:
+        spec["securityContext"] = {}
+    if spec.get("priority") is None:  # admission: the class's value (no global default class on a fresh cluster)
+        spec["priority"] = _BUILTIN_PRIORITIES.get(spec.get("priorityClassName") or "", 0)
+    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        for ctr in spec.get(key) or []:
+            _api_default_container(ctr)
+    for vol in spec.get("volumes") or []:
+        _api_default_volume(vol)
+
+
+def compute_api_object(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a static pod's defaulted manifest with the API server's defaults on top (what a cluster shows)."""
+    obj = copy.deepcopy(dict(manifest))
+    apply_api_server_defaults(obj)
+    return obj
+
+
+def _api_default_container(ctr: dict[str, Any]) -> None:
+    res = ctr.get("resources")
+    if res is None:
+        res = ctr["resources"] = {}  # a struct in Go: always serialised, as {}
+    limits = res.get("limits")
+    if limits:  # SetDefaults_Pod: requests default to limits
+        res["requests"] = {**limits, **(res.get("requests") or {})}
+    for name in _PROBES:
+        probe = ctr.get(name)
+        if probe is None:
+            continue
+        for field_, default in (("timeoutSeconds", 1), ("periodSeconds", 10), ("successThreshold", 1),
+                                ("failureThreshold", 3)):
+            if not probe.get(field_):
+                probe[field_] = default
+        _api_default_handler(probe)
+        if probe.get("grpc") is not None and probe["grpc"].get("service") is None:
+            probe["grpc"]["service"] = ""  # +default=""
+    for hook in ("postStart", "preStop"):
+        handler = (ctr.get("lifecycle") or {}).get(hook)
+        if handler is not None:
+            _api_default_handler(handler)
+
+
+def _api_default_handler(handler: dict[str, Any]) -> None:
+    http = handler.get("httpGet")
+    if http is not None:  # SetDefaults_HTTPGetAction
+        http["path"] = http.get("path") or "/"
+        http["scheme"] = http.get("scheme") or "HTTP"
+
+
+def _api_default_volume(vol: dict[str, Any]) -> None:
+    if not any(k not in ("name",) for k in vol):
+        vol["emptyDir"] = {}  # SetDefaults_Volume: no source is an emptyDir
+    if vol.get("hostPath") is not None and vol["hostPath"].get("type") is None:
+        vol["hostPath"]["type"] = ""  # HostPathUnset
+    for key in _VOLUME_SOURCES_WITH_MODE:
+        src = vol.get(key)
+        if src is not None and src.get("defaultMode") is None:
+            src["defaultMode"] = _DEFAULT_MODE
+    _api_default_items((vol.get("downwardAPI") or {}).get("items"))
+    for source in (vol.get("projected") or {}).get("sources") or []:
+        token = source.get("serviceAccountToken")
+        if token is not None and token.get("expirationSeconds") is None:
+            token["expirationSeconds"] = 3600  # SetDefaults_ServiceAccountTokenProjection
+        _api_default_items((source.get("downwardAPI") or {}).get("items"))
+
+
+def _api_default_items(items: Any) -> None:
+    for item in items or []:
+        ref = item.get("fieldRef")
+        if ref is not None and not ref.get("apiVersion"):
+            ref["apiVersion"] = "v1"  # SetDefaults_ObjectFieldSelector
 
 
 def compute_pod(obj: Mapping[str, Any], *, file: str, node_name: str, prefix: Path = (),

@@ -533,7 +533,7 @@ class ClusterSync:
                 last_sync = time.monotonic()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 pass
 
     def snapshot(self) -> dict[str, Any]:

@@ -72,6 +72,10 @@ class HostFacts:
     disks: tuple[DiskFacts, ...] = ()
     clock_synchronized: bool | None = True  # None: unknown
     wall_time: float = 0.0
+    agent_cgroup_driver: str = "cgroupfs"  # the agent's cgroupDriver
+    resolv_conf: str = "/etc/resolv.conf"  # the file pods' DNS starts from ("" = none)
+    resolv_conf_nameservers: tuple[str, ...] | None = ()  # None: unreadable
+    systemd_resolved_nameservers: tuple[str, ...] | None = None  # of /run/systemd/resolve/resolv.conf; None: absent
 
 
 # --- checks (pure) ---------------------------------------------------------------------------------------------------
@@ -101,20 +105,51 @@ def _systemd_cgroup(cfg: dict[str, Any]) -> bool | None:
 
 
 def check_cgroups(f: HostFacts) -> Check:
+    """The agent's cgroupDriver and the runtime's SystemdCgroup must agree (else pod cgroup names are wrong and
+    sandboxes fail to start); the systemd driver needs systemd as init."""
     version = f"cgroup v{f.cgroup_version}"
     systemd = _systemd_cgroup(f.runtime_config)
-    driver = {True: "systemd", False: "cgroupfs", None: "unknown"}[systemd]
-    msg = f"{version}, runtime cgroup driver {driver}, init {'systemd' if f.init_is_systemd else 'not systemd'}"
-    if systemd and not f.init_is_systemd:
+    runtime = {True: "systemd", False: "cgroupfs", None: "unknown"}[systemd]
+    agent = f.agent_cgroup_driver
+    msg = (f"{version}, agent cgroupDriver {agent}, runtime cgroup driver {runtime}, "
+           f"init {'systemd' if f.init_is_systemd else 'not systemd'}")
+    if systemd is not None and runtime != agent:
+        want = "true" if agent == "systemd" else "false"
+        return Check(name="cgroups", status=FAIL, message=msg + ": they must match, pod sandboxes fail otherwise",
+                     fix=f"set SystemdCgroup = {want} in containerd's runc options (nodelet runtime setup / install "
+                         f"write it from cgroupDriver), or set cgroupDriver: {runtime}")
+    if "systemd" in (agent, runtime) and not f.init_is_systemd:
         return Check(name="cgroups", status=FAIL, message=msg,
-                     fix="the systemd cgroup driver needs systemd as init: set SystemdCgroup = false in containerd's runc options")
+                     fix="the systemd cgroup driver needs systemd as init: set cgroupDriver: cgroupfs and "
+                         "SystemdCgroup = false")
     if f.cgroup_version == 1:
         return Check(name="cgroups", status=WARN, message=msg,
                      fix="cgroup v1 is in maintenance upstream: boot with systemd.unified_cgroup_hierarchy=1")
-    if systemd is False and f.init_is_systemd:
+    if agent == "cgroupfs" and systemd is False and f.init_is_systemd:
         return Check(name="cgroups", status=WARN, message=msg,
-                     fix="with systemd as init, two cgroup managers compete: set SystemdCgroup = true in containerd's runc options")
+                     fix="with systemd as init, two cgroup managers compete: set cgroupDriver: systemd and "
+                         "SystemdCgroup = true, together")
     return Check(name="cgroups", status=PASS, message=msg)
+
+
+def check_dns(f: HostFacts) -> Check:
+    """A loopback nameserver (systemd-resolved's 127.0.0.53) in the pods' resolver file is unreachable from a pod."""
+    from kubelet.node.resolvconf import SYSTEMD_RESOLVED_RESOLV_CONF, split_loopback
+
+    if not f.resolv_conf:
+        return Check(name="dns", status=PASS, message='resolvConf "": pods get no nameservers from the host')
+    if f.resolv_conf_nameservers is None:
+        return Check(name="dns", status=FAIL, message=f"{f.resolv_conf} cannot be read: pods get no host nameservers",
+                     fix="create it or point resolvConf at the host's resolver file")
+    usable, loopback = split_loopback(f.resolv_conf_nameservers)
+    if loopback:
+        resolved_ok = f.systemd_resolved_nameservers is not None and split_loopback(f.systemd_resolved_nameservers)[0]
+        fix = (f"set resolvConf: {SYSTEMD_RESOLVED_RESOLV_CONF} (systemd-resolved's upstream servers, as kubeadm does)"
+               if resolved_ok else "point resolvConf at a file whose nameservers pods can reach")
+        return Check(name="dns", status=FAIL,
+                     message=f"{f.resolv_conf} names loopback nameserver {', '.join(loopback)}: unreachable from "
+                             f"pods, left out of their resolv.conf ({len(usable)} usable)", fix=fix)
+    return Check(name="dns", status=PASS, message=f"{f.resolv_conf}: nameservers {', '.join(usable) or 'none'}")
 
 
 def check_ip_forward(f: HostFacts) -> Check:
@@ -272,6 +307,7 @@ def check_clock(f: HostFacts) -> Check:
 CHECKS: tuple[Callable[[HostFacts], Check], ...] = (
     check_runtime, check_cgroups, check_ip_forward, check_br_netfilter, check_iptables_backend, check_cni_config,
     check_pod_cidr_routes, check_sandbox_image, check_oom_score_adj, check_manifest_dir, check_disk, check_clock,
+    check_dns,
 )
 
 
@@ -393,8 +429,20 @@ async def _runtime_facts(endpoint: str) -> dict[str, Any]:
     return out
 
 
-def gather_facts(*, endpoint: str, pod_cidr: str, cni_bridge: str, cni_conf_dir: str, manifest_dir: str, pod_logs_dir: str) -> HostFacts:
-    """One read-only snapshot of this host (no module loads, no writes)."""
+def _nameservers(path: str) -> tuple[str, ...] | None:
+    from kubelet.node.resolvconf import parse_nameservers
+
+    text = _read(path)
+    return None if text is None else parse_nameservers(text)
+
+
+def gather_facts(*, endpoint: str, pod_cidr: str, cni_bridge: str, cni_conf_dir: str, manifest_dir: str, pod_logs_dir: str,
+                 cgroup_driver: str = "cgroupfs", resolv_conf: str | None = None) -> HostFacts:
+    """One read-only snapshot of this host (no module loads, no writes). ``resolv_conf`` None: as the agent
+    chooses it (kubeadm's systemd-resolved rule)."""
+    from kubelet.node.resolvconf import SYSTEMD_RESOLVED_RESOLV_CONF, compute_resolv_conf
+
+    resolv = compute_resolv_conf(resolv_conf)
     import asyncio
 
     from kubelet.cli.common import missing_socket
@@ -433,4 +481,7 @@ def gather_facts(*, endpoint: str, pod_cidr: str, cni_bridge: str, cni_conf_dir:
         has_cap_sys_resource=_has_cap(CAP_SYS_RESOURCE), manifest_dir=manifest_dir, manifest_dir_mode=mode,
         manifest_dir_uid=uid, manifest_files_world_writable=tuple(ww), disks=disks,
         clock_synchronized=_clock_synchronized(), wall_time=time.time(),
+        agent_cgroup_driver=cgroup_driver, resolv_conf=resolv,
+        resolv_conf_nameservers=_nameservers(resolv) if resolv else (),
+        systemd_resolved_nameservers=_nameservers(SYSTEMD_RESOLVED_RESOLV_CONF),
     )

@@ -39,6 +39,8 @@ from typing import Iterable
 from cni import fsutil
 from kubelet.errors import PermanentError, from_subprocess, from_subprocess_failure
 
+from kubelet.node.progress import SILENT, ProgressSink
+
 log = logging.getLogger(__name__)
 
 MANIFEST_PATH = "/var/lib/nodelet/install.json"
@@ -75,6 +77,7 @@ class InstallOptions:
     node_ip: str = ""
     pod_cidr: str = ""
     cluster_dir: str = ""
+    cgroup_driver: str = "cgroupfs"  # the agent's cgroupDriver; containerd's SystemdCgroup is written to match
 
     def at(self, path: str) -> Path:
         """`path` (absolute, as on the target system) under the install root."""
@@ -128,6 +131,7 @@ def render_config_yaml(opts: InstallOptions) -> str:
         "apiSocket: /run/nodelet/nodelet.sock",
         "cniConfDir: /etc/cni/net.d",
         f"cniBinDir: {opts.cni_bin_dir}",
+        f"cgroupDriver: {opts.cgroup_driver}  # containerd's SystemdCgroup in /etc/containerd/nodelet.toml matches it",
     ]
     for key, value, example in (
         ("nodeName", opts.node_name, "node1"),
@@ -139,7 +143,7 @@ def render_config_yaml(opts: InstallOptions) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_containerd_config() -> str:
+def render_containerd_config(*, systemd_cgroup: bool = False) -> str:
     """containerd's config for the system instance: CRI with the local pause image, /opt/cni/bin, /etc/cni/net.d."""
     from kubelet.node.runtime.containerd import needs_restrict_oom_score_adj, render_config
     from kubelet.node.runtime.images import PAUSE_IMAGE
@@ -147,7 +151,7 @@ def render_containerd_config() -> str:
     head = "# /etc/containerd/nodelet.toml, written by `nodelet install` (containerd runs with it via the\n" \
            "# containerd.service.d/10-nodelet.conf drop-in; Debian's /etc/containerd/config.toml is left alone).\n"
     return head + render_config(sandbox_image=PAUSE_IMAGE, cni_bin_dirs=(DEFAULT_CNI_BIN_DIR,),
-                                restrict_oom_score_adj=needs_restrict_oom_score_adj())
+                                restrict_oom_score_adj=needs_restrict_oom_score_adj(), systemd_cgroup=systemd_cgroup)
 
 
 def compute_files(opts: InstallOptions) -> list[FileSpec]:
@@ -165,7 +169,7 @@ def compute_files(opts: InstallOptions) -> list[FileSpec]:
         FileSpec(path="/etc/sysctl.d/90-nodelet.conf", content=src("sysctl-90-nodelet.conf")),
         FileSpec(path="/etc/modules-load.d/nodelet.conf", content=src("modules-load-nodelet.conf")),
         FileSpec(path="/etc/systemd/system/containerd.service.d/10-nodelet.conf", content=src("containerd.service.d/10-nodelet.conf")),
-        FileSpec(path="/etc/containerd/nodelet.toml", content=render_containerd_config().encode()),
+        FileSpec(path="/etc/containerd/nodelet.toml", content=render_containerd_config(systemd_cgroup=opts.cgroup_driver == "systemd").encode()),
         FileSpec(path="/etc/crictl.yaml", content=src("crictl.yaml"), editable=True),
         FileSpec(path="/etc/nodelet/config.yaml", content=render_config_yaml(opts).encode(), editable=True),
     ]
@@ -218,8 +222,9 @@ def write_atomic(path: Path, content: bytes, mode: int) -> None:
 
 
 class Installer:
-    def __init__(self, opts: InstallOptions) -> None:
+    def __init__(self, opts: InstallOptions, *, progress: ProgressSink = SILENT) -> None:
         self.opts = opts
+        self.progress = progress
         self.report = InstallReport()
         self.manifest_path = opts.at(MANIFEST_PATH)
         self.manifest = Manifest.load(self.manifest_path)
@@ -380,20 +385,28 @@ class Installer:
     def install(self) -> InstallReport:
         if not (self.opts.source / "pyproject.toml").exists() or not (self.opts.source / "systemd" / "nodelet.service").exists():
             raise InstallError(f"{self.opts.source}: not a nodelet source tree (pyproject.toml, systemd/); pass --source DIR")
+        activate = self.opts.activate and self.opts.root == Path("/") and not self.opts.dry_run
+        self.progress.set_total(3 + int(self.opts.apt) + int(activate))
         if self.opts.apt:
+            self.progress.step("Debian packages (apt-get when missing)")
             self.ensure_apt()
         try:
+            self.progress.step(f"virtual environment {self.opts.venv} (pip install of the source)")
             self.ensure_venv()
             files = compute_files(self.opts)
-            for spec in files:
+            self.progress.step("files")
+            for i, spec in enumerate(files):
                 self.ensure_file(spec)
+                self.progress.count(i + 1, len(files), spec.path)
             self.ensure_dir(self.opts.manifest_dir)
             self.ensure_dir("/var/lib/nodelet")
+            self.progress.step("CNI plugin and the nodelet command")
             self.ensure_cni()
             self.ensure_command_link()
         finally:
             self.save_manifest()  # a failed run still records what it wrote, so --uninstall can remove it
-        if self.opts.activate and self.opts.root == Path("/") and not self.opts.dry_run:
+        if activate:
+            self.progress.step("activate: modules, sysctls, systemd units, containerd images")
             self.activate({c.path for c in self.report.changes if c.action in ("create", "update")})
         return self.report
 
@@ -511,8 +524,8 @@ def default_source() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-def run_install(opts: InstallOptions, *, uninstall: bool = False) -> InstallReport:
-    inst = Installer(opts)
+def run_install(opts: InstallOptions, *, uninstall: bool = False, progress: ProgressSink = SILENT) -> InstallReport:
+    inst = Installer(opts, progress=progress)
     return inst.uninstall() if uninstall else inst.install()
 
 
@@ -546,6 +559,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--node-ip", default="")
     ap.add_argument("--pod-cidr", default="")
     ap.add_argument("--cluster-dir", default="")
+    ap.add_argument("--cgroup-driver", choices=("cgroupfs", "systemd"), default="cgroupfs")
 
 
 def options_from_args(ns: argparse.Namespace) -> InstallOptions:
@@ -564,6 +578,7 @@ def options_from_args(ns: argparse.Namespace) -> InstallOptions:
         node_ip=ns.node_ip,
         pod_cidr=ns.pod_cidr,
         cluster_dir=ns.cluster_dir,
+        cgroup_driver=ns.cgroup_driver,
     )
 
 

@@ -23,11 +23,10 @@ def parse_time(value: Any) -> datetime | None:
     """An RFC 3339 timestamp (metav1.Time / MicroTime) → aware datetime; None when absent or unparsable."""
     if not isinstance(value, str) or not value:
         return None
-    try:
-        t = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    from kubelet.clock import parse_rfc3339  # Python 3.10's fromisoformat takes neither "Z" nor nanoseconds
+
+    seconds = parse_rfc3339(value)
+    return None if seconds is None else datetime.fromtimestamp(seconds, tz=timezone.utc)
 
 
 def render_human_duration(d: timedelta) -> str:

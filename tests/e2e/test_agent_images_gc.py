@@ -94,8 +94,9 @@ def test_healthz_and_metrics(agent: AgentProcess) -> None:
     with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(f"http://127.0.0.1:{agent.healthz_port}/healthz", timeout=5) as r:  # type: ignore[attr-defined]
         assert r.status == 200 and r.read() == b"ok"
     metrics = agent.get("/metrics")
-    assert "# TYPE nodelet_pod_sync_duration_seconds histogram" in metrics
-    assert 'nodelet_runtime_operations_total{operation="run_podsandbox"}' in metrics
+    assert "# TYPE kubelet_pod_worker_duration_seconds histogram" in metrics
+    assert 'kubelet_runtime_operations_total{operation_type="run_podsandbox"}' in metrics
     assert 'nodelet_pods{phase="Running"}' in metrics
+    assert "# TYPE process_cpu_seconds_total counter" in metrics
     node = agent.get("/api/v1/node")
     assert node["name"] == agent.config["nodeName"] and node["runtimeVersion"].startswith("containerd://")

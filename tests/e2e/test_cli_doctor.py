@@ -33,7 +33,7 @@ def test_doctor_real_host(containerd, tmp_path: Path) -> None:  # type: ignore[n
     assert f"                     fix: chmod o-w {manifests}" in lines
     assert any(ln.startswith("PASS  runtime        containerd ") for ln in lines), out
     assert "PASS  sandbox-image  localhost/nodelet/pause:3.9 present" in lines
-    assert code == 1 and lines[-1].startswith("12 checks: ")
+    assert code == 1 and lines[-1].startswith("13 checks: ")
 
     os.chmod(manifests, 0o755)
     code, out, _ = doctor(config)

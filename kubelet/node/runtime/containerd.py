@@ -97,11 +97,13 @@ def render_config(
     restrict_oom_score_adj: bool,
     layout: ContainerdLayout | None = None,
     snapshotter: str = "overlayfs",
+    systemd_cgroup: bool = False,
 ) -> str:
     """containerd 1.6 config (version 2) with the CRI plugin set up for nodelet. Pure.
 
     With a layout, the instance is private: own root, state, socket (and no metrics/debug listeners).
     containerd 1.6 takes one CNI bin dir; the first existing one of cni_bin_dirs is used by the caller.
+    ``systemd_cgroup`` must match the agent's cgroupDriver (systemd: true, cgroupfs: false).
     """
     lines = ["version = 2"]
     if layout is not None:
@@ -133,7 +135,7 @@ def render_config(
         '  runtime_type = "io.containerd.runc.v2"',
         "",
         f"[{cri}.containerd.runtimes.runc.options]",
-        "  SystemdCgroup = false",
+        f"  SystemdCgroup = {'true' if systemd_cgroup else 'false'}",
         "",
         f"[{cri}.cni]",
         f"  bin_dir = {_toml_str(cni_bin_dirs[0])}",
@@ -193,8 +195,10 @@ class PrivateContainerd:
         sandbox_image: str,
         cni_bin_dir: str | None = None,
         containerd_bin: str = "containerd",
+        systemd_cgroup: bool = False,
     ) -> None:
         self.layout = ContainerdLayout(base=Path(base))
+        self.systemd_cgroup = systemd_cgroup
         self.sandbox_image = sandbox_image
         # Our own bin dir: links to the host's reference plugins (loopback is required by containerd) plus
         # whatever nodelet installs there (nodelet-cni), without writing into a package-owned directory.
@@ -219,6 +223,7 @@ class PrivateContainerd:
             cni_conf_dir=str(lay.cni_conf_dir),
             restrict_oom_score_adj=needs_restrict_oom_score_adj(),
             layout=lay,
+            systemd_cgroup=self.systemd_cgroup,
         )
         return write_if_changed(lay.config, text, fsync=False)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from kubelet.node.runtime.containerd import PrivateContainerd, RuntimeSetupError, ctr
+from kubelet.node.progress import SILENT, ProgressSink
 
 PAUSE_IMAGE = "localhost/nodelet/pause:3.9"
 BUSYBOX_IMAGE = "localhost/nodelet/busybox:1.35"
@@ -185,6 +186,7 @@ def ensure_images(
     address: str | None = None,
     cache_dir: Path = Path("/var/cache/nodelet/images"),
     force: bool = False,
+    progress: ProgressSink = SILENT,
 ) -> list[str]:
     """Build and import the pause and busybox images into the k8s.io namespace unless present. Idempotent.
 
@@ -194,15 +196,19 @@ def ensure_images(
     cache_dir.mkdir(parents=True, exist_ok=True)
     present = set(_ctr_any(instance, address, "images", "ls", "-q").split())
     imported = []
-    builders: tuple[tuple[str, Callable[[], bytes]], ...] = (
+    images: tuple[tuple[str, Callable[[], bytes]], ...] = (
         (PAUSE_IMAGE, lambda: pause_image_archive(cache_dir / "build")), (BUSYBOX_IMAGE, busybox_image_archive))
-    for name, build in builders:
+    for i, (name, build) in enumerate(images):
         if name in present and not force:
+            progress.count(i + 1, len(images), f"{name} present")
             continue
+        progress.count(i, len(images), f"building {name}")
         archive = cache_dir / (name.rsplit("/", 1)[1].replace(":", "-") + ".oci.tar")
         archive.write_bytes(build())
+        progress.count(i, len(images), f"importing {name}")
         # --no-unpack would leave the CRI plugin to unpack at create time; unpack now so pods start fast.
         _ctr_any(instance, address, "images", "import", "--all-platforms", str(archive))
+        progress.count(i + 1, len(images), f"{name} imported")
         if name == PAUSE_IMAGE:
             # Pin the sandbox image in the CRI plugin's eyes is done by containerd itself (sandbox_image).
             pass

@@ -37,15 +37,24 @@ def test_pods_from_runtime_print_like_the_api() -> None:
         [cstatus("i1", "u1", "init", E, init=True), cstatus("c1", "u1", "httpd", R),
          cstatus("c2", "u2", "app", E, attempt=3, exit_code=1), cstatus("c3", "u2", "app", E, attempt=2, exit_code=1)])
     web, crash = pods[1], pods[0]
-    assert web["metadata"] == {"name": "web-n1", "namespace": "default", "uid": "u1", "creationTimestamp": "2026-01-10T11:00:00Z", "labels": {"app": "web-n1"}}
+    assert web["metadata"] == {"name": "web-n1", "namespace": "default", "uid": "u1", "creationTimestamp": "2026-01-10T11:00:00Z", "labels": {"app": "web-n1"},
+                               "annotations": {"nodelet.io/log-directory": "/var/log/pods/default_u1"}}
     assert web["status"]["podIP"] == "10.244.0.5" and web["status"]["phase"] == "Running"
     assert web["spec"]["initContainers"] == [{"name": "init", "image": "busybox"}]
     assert web["status"]["initContainerStatuses"][0]["state"]["terminated"]["reason"] == "Completed"
     app = crash["status"]["containerStatuses"][0]
-    assert (app["restartCount"], app["containerID"], app["logPath"]) == (3, "containerd://c2", "/var/log/pods/default_u2/app/3.log")
+    assert (app["restartCount"], app["containerID"]) == (3, "containerd://c2")
+    assert "logPath" not in app  # not a v1 field: the runtime's directory is an annotation instead
+    assert pods[0]["metadata"]["annotations"]["nodelet.io/log-directory"] == "/var/log/pods/default_u2"
     assert app["lastState"]["terminated"]["exitCode"] == 1 and crash["status"]["phase"] == "Failed"
     now = datetime(2026, 1, 10, 12, 0, tzinfo=timezone.utc)
     assert render_pods_table(pods, now=now) == (
         "NAME       READY   STATUS    RESTARTS      AGE\n"
         "crash-n1   0/1     Error     3 (59m ago)   60m\n"
         "web-n1     1/1     Running   0             60m\n")
+    from kubelet.testing_shape import assert_v1_shape
+
+    for p in pods:
+        assert_v1_shape("Pod", p)
+    no_ip = compute_runtime_pods([sandbox("s3", "u3", "new-n1", ready=False)], {}, [])[0]
+    assert "podIP" not in no_ip["status"] and "podIPs" not in no_ip["status"]

@@ -83,20 +83,34 @@ def test_flags_win(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("text,expected", [
-    ("maxPod: 20\n", "maxPod: unknown key"),
+    ("maxPod: 20\n", 'maxPod: unknown key (did you mean "maxPods"?)'),
+    ("evictionHrad: {}\n", 'evictionHrad: unknown key (did you mean "evictionHard"?)'),
+    ("zzz: 1\n", "zzz: unknown key"),
     ("maxpods: 20\n", 'maxpods: unknown key (did you mean "maxPods"?)'),
-    ("apiVersion: kubelet.config.k8s.io/v1beta1\n", 'apiVersion: must be "nodelet.io/v1alpha1", not '
-                                                    '"kubelet.config.k8s.io/v1beta1"'),
-    ("kind: KubeletConfiguration\n", 'kind: must be "NodeletConfiguration", not "KubeletConfiguration"'),
+    ("apiVersion: kubelet.config.k8s.io/v1beta1\n", 'kind: must be kubelet.config.k8s.io/v1beta1 '
+                                                    'KubeletConfiguration or nodelet.io/v1alpha1 NodeletConfiguration, '
+                                                    'not null'),
+    ("kind: KubeletConfiguration\n", 'apiVersion: must be "kubelet.config.k8s.io/v1beta1" for kind '
+                                      'KubeletConfiguration, not null'),
+    ("apiVersion: kubelet.config.k8s.io/v1alpha1\nkind: KubeletConfiguration\n",
+     'apiVersion: must be "kubelet.config.k8s.io/v1beta1" for kind KubeletConfiguration, not '
+     '"kubelet.config.k8s.io/v1alpha1"'),
+    ("kind: NodeletConfig\n", 'kind: must be kubelet.config.k8s.io/v1beta1 KubeletConfiguration or '
+                               'nodelet.io/v1alpha1 NodeletConfiguration, not "NodeletConfig"'),
     ("maxPods: many\n", 'maxPods: must be an integer, not a string'),
-    ("maxPods: 0\n", "maxPods: must be at least 1, not 0"),
+    ("maxPods: -1\n", "maxPods: must be at least 1, not -1"),
     ("maxPods: true\n", "maxPods: must be an integer, not a boolean"),
     ("healthzPort: 70000\n", "healthzPort: must be between 0 and 65535, inclusive, not 70000"),
     ("fileCheckFrequency: 20\n", 'fileCheckFrequency: must be a duration with a unit such as "20s", not the '
                                  "number 20"),
     ("fileCheckFrequency: 20 s\n", 'fileCheckFrequency: invalid duration "20 s" (expected a Go duration such as '
                                    '"20s", "1m30s", "500ms")'),
-    ("syncFrequency: 0s\n", 'syncFrequency: must be greater than zero, not "0s"'),
+    ("syncFrequency: -1s\n", 'syncFrequency: invalid duration "-1s" (expected a Go duration such as "20s", '
+                              '"1m30s", "500ms")'),
+    ("cgroupDriver: systemD\n", 'cgroupDriver: must be one of cgroupfs, systemd, not "systemD"'),
+    ("resolvConf: resolv.conf\n", 'resolvConf: must be an absolute path, not "resolv.conf"'),
+    ("metricsBindAddress: localhost:1\n", 'metricsBindAddress: must be "IP:port" such as "127.0.0.1:10247" '
+                                           '(IPv6: "[::1]:10247"), not "localhost:1"'),
     ("podCIDR: 10.244.1.1/24\n", 'podCIDR: must be a CIDR such as "10.244.0.0/24", not "10.244.1.1/24" '
                                  "(10.244.1.1/24 has host bits set)"),
     ("clusterDNS: 10.96.0.10\n", "clusterDNS: must be a list of IP addresses, not a string"),
@@ -171,7 +185,7 @@ def test_parse_quantity(text: str, size: int) -> None:
 
 def test_config_keys_cover_every_field() -> None:
     keys = config_keys()
-    assert [k.attr for k in keys] == [f.name for f in dataclasses.fields(NodeletConfig)]
+    assert [k.attr for k in keys] == [f.name for f in dataclasses.fields(NodeletConfig) if f.name != "warnings"]
     by_key = {k.key: k for k in keys}
     assert by_key["staticPodPath"].default == "/etc/kubernetes/manifests"
     assert by_key["fileCheckFrequency"].type == "duration" and by_key["fileCheckFrequency"].default == "20s"
@@ -179,9 +193,100 @@ def test_config_keys_cover_every_field() -> None:
     assert all(k.help for k in keys)
     # every documented default parses to the dataclass default
     for k in keys:
-        if k.key == "nodeName":
+        if k.key in ("nodeName", "resolvConf"):  # computed defaults
             continue
         default_text = "" if k.default == '""' else k.default
         value = [] if k.default == "[]" else default_text
         parsed = load_config(None, {"nodeName": "n", k.key: value})
         assert getattr(parsed, k.attr) == getattr(NodeletConfig(), k.attr), k.key
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_kubeadm_kubelet_configuration_is_accepted_as_is() -> None:
+    """kubeadm's file: honoured fields follow upstream (0s and "" are the defaults), the rest is one warning."""
+    c = load_config(str(FIXTURES / "kubelet-config-kubeadm.yaml"), {"nodeName": "n"})
+    assert c == NodeletConfig(node_name="n", cgroup_driver="systemd", cluster_dns=("10.96.0.10",),
+                              resolv_conf="/run/systemd/resolve/resolv.conf")
+    assert (c.file_check_frequency, c.sync_frequency) == (20.0, 60.0)  # "0s" is the default, not off
+    assert c.container_runtime_endpoint == "unix:///run/containerd/containerd.sock"  # "" is the default
+    assert len(c.warnings) == 1
+    warning = c.warnings[0]
+    for ignored in ("authentication", "authorization", "rotateCertificates", "logging", "memorySwap",
+                    "runtimeRequestTimeout", "shutdownGracePeriod", "crashLoopBackOff"):
+        assert f"{ignored} (" in warning
+    for honoured in ("cgroupDriver", "resolvConf", "fileCheckFrequency", "staticPodPath", "clusterDNS"):
+        assert f"{honoured} (" not in warning
+    assert warning.startswith(f"{FIXTURES / 'kubelet-config-kubeadm.yaml'}: 18 KubeletConfiguration field(s) "
+                              "nodelet does not implement, ignored: authentication (")
+
+
+def test_minimal_two_document_file() -> None:
+    c = load_config(str(FIXTURES / "kubelet-config-minimal.yaml"))
+    assert (c.static_pod_path, c.max_pods, c.node_name, c.pod_cidr) == ("/srv/manifests", 110, "worker-1",
+                                                                        "10.244.1.0/24")
+    assert c.warnings == ()
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nevictionHrad: {}\n",
+     'evictionHrad: unknown key (did you mean "evictionHard"?)'),
+    ("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nfileCheckFrequncy: 0s\n",
+     'fileCheckFrequncy: unknown key (did you mean "fileCheckFrequency"?)'),
+    ("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nproxyMode: nftables\n",
+     "proxyMode: not a KubeletConfiguration field: put nodelet's own settings in a NodeletConfiguration document "
+     "(nodelet.io/v1alpha1)"),
+    ("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: many\n",
+     "maxPods: must be an integer, not a string"),
+    ("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: 5\n---\nmaxPods: 6\n",
+     "maxPods: set in both the KubeletConfiguration and the NodeletConfiguration document"),
+    ("maxPods: 5\n---\nmaxPods: 6\n", "(document 2): kind: a second NodeletConfiguration document"),
+])
+def test_kubelet_configuration_errors(tmp_path: Path, text: str, expected: str) -> None:
+    f = write(tmp_path, text)
+    with pytest.raises(ConfigError) as e:
+        load_config(f, {"nodeName": "n"})
+    assert str(e.value) == f"{f}: {expected}".replace(": (", " (")
+
+
+def test_zero_means_default_also_for_flags() -> None:
+    c = load_config(None, {"nodeName": "n", "fileCheckFrequency": "0s", "maxPods": "0"})
+    assert (c.file_check_frequency, c.max_pods) == (20.0, 110)
+
+
+def test_every_upstream_field_is_classified() -> None:
+    from kubelet import config_v1beta1 as v1beta1
+
+    keys = {k.key for k in config_keys()}
+    assert v1beta1.HONOURED <= keys
+    assert all(why for why in v1beta1.IGNORED.values())
+    assert v1beta1.HONOURED | v1beta1.IGNORED.keys() == UPSTREAM_FIELDS
+
+
+# json names of every KubeletConfiguration field, in types.go order (kubernetes staging/src/k8s.io/kubelet/config/
+# v1beta1/types.go, 1.33 development branch)
+UPSTREAM_FIELDS = set("""
+enableServer staticPodPath podLogsDir syncFrequency fileCheckFrequency httpCheckFrequency staticPodURL
+staticPodURLHeader address port readOnlyPort tlsCertFile tlsPrivateKeyFile tlsCipherSuites tlsCurvePreferences
+tlsMinVersion rotateCertificates serverTLSBootstrap authentication authorization registryPullQPS registryBurst
+imagePullCredentialsVerificationPolicy preloadedImagesVerificationAllowlist eventRecordQPS eventBurst
+enableDebuggingHandlers enableContentionProfiling healthzPort healthzBindAddress oomScoreAdj clusterDomain clusterDNS
+streamingConnectionIdleTimeout nodeStatusUpdateFrequency nodeStatusReportFrequency nodeLeaseDurationSeconds
+imageMinimumGCAge imageMaximumGCAge imageGCHighThresholdPercent imageGCLowThresholdPercent volumeStatsAggPeriod
+kubeletCgroups systemCgroups cgroupRoot cgroupsPerQOS cgroupDriver cpuManagerPolicy singleProcessOOMKill
+cpuManagerPolicyOptions cpuManagerReconcilePeriod draManagerReconcilePeriod memoryManagerPolicy topologyManagerPolicy
+topologyManagerScope topologyManagerPolicyOptions qosReserved runtimeRequestTimeout hairpinMode maxPods podCIDR
+podPidsLimit resolvConf runOnce cpuCFSQuota cpuCFSQuotaPeriod nodeStatusMaxImages maxOpenFiles contentType kubeAPIQPS
+kubeAPIBurst serializeImagePulls maxParallelImagePulls evictionHard evictionSoft evictionSoftGracePeriod
+evictionPressureTransitionPeriod evictionMaxPodGracePeriod evictionMinimumReclaim mergeDefaultEvictionSettings
+podsPerCore enableControllerAttachDetach protectKernelDefaults makeIPTablesUtilChains iptablesMasqueradeBit
+iptablesDropBit featureGates failSwapOn memorySwap containerLogMaxSize containerLogMaxFiles containerLogMaxWorkers
+containerLogMonitorInterval configMapAndSecretChangeDetectionStrategy systemReserved kubeReserved reservedSystemCPUs
+showHiddenMetricsForVersion systemReservedCgroup kubeReservedCgroup enforceNodeAllocatable allowedUnsafeSysctls
+volumePluginDir providerID kernelMemcgNotification logging enableSystemLogHandler enableSystemLogQuery
+shutdownGracePeriod shutdownGracePeriodCriticalPods shutdownGracePeriodByPodPriority crashLoopBackOff reservedMemory
+enableProfilingHandler enableDebugFlagsHandler seccompDefault memoryThrottlingFactor memoryReservationPolicy
+registerWithTaints registerNode tracing localStorageCapacityIsolation containerRuntimeEndpoint imageServiceEndpoint
+failCgroupV1 userNamespaces
+""".split())

@@ -21,6 +21,8 @@ GOOD = HostFacts(
     has_cap_sys_resource=True, manifest_dir="/etc/kubernetes/manifests", manifest_dir_mode=0o755, manifest_dir_uid=0,
     disks=(DiskFacts(label="pod logs", path="/var/log/pods", free_bytes=50 * 2**30, total_bytes=100 * 2**30, min_free=0.10),),
     clock_synchronized=True, wall_time=time.mktime((2026, 1, 10, 12, 0, 0, 0, 0, 0)),
+    agent_cgroup_driver="systemd", resolv_conf="/run/systemd/resolve/resolv.conf",
+    resolv_conf_nameservers=("192.168.1.1",), systemd_resolved_nameservers=("192.168.1.1",),
 )
 
 
@@ -32,17 +34,30 @@ def test_healthy_node_passes_everything() -> None:
     checks = d.compute_checks(GOOD)
     assert [(c.name, c.status) for c in checks] == [
         ("runtime", PASS), ("cgroups", PASS), ("ip_forward", PASS), ("br_netfilter", PASS), ("iptables", PASS), ("cni", PASS),
-        ("pod-cidr", PASS), ("sandbox-image", PASS), ("oom-score-adj", PASS), ("manifests", PASS), ("disk", PASS), ("clock", PASS)]
+        ("pod-cidr", PASS), ("sandbox-image", PASS), ("oom-score-adj", PASS), ("manifests", PASS), ("disk", PASS), ("clock", PASS),
+        ("dns", PASS)]
 
 
 @pytest.mark.parametrize(("check", "facts", "status", "needle"), [
     (d.check_runtime, with_(runtime_error="no socket at /x"), FAIL, "cannot reach the CRI runtime"),
     (d.check_runtime, with_(runtime_conditions=(("RuntimeReady", True, "", ""), ("NetworkReady", False, "NetworkPluginNotReady", "cni config uninitialized"))), WARN, "NetworkReady=false (NetworkPluginNotReady: cni config uninitialized)"),
     (d.check_runtime, with_(runtime_conditions=(("RuntimeReady", False, "", ""),)), FAIL, "RuntimeReady=false"),
-    (d.check_cgroups, with_(init_is_systemd=False), FAIL, "driver systemd, init not systemd"),
+    (d.check_cgroups, with_(init_is_systemd=False), FAIL, "runtime cgroup driver systemd, init not systemd"),
     (d.check_cgroups, with_(cgroup_version=1), WARN, "cgroup v1"),
-    (d.check_cgroups, with_(runtime_config={"systemdCgroup": False}), WARN, "driver cgroupfs, init systemd"),
-    (d.check_cgroups, with_(runtime_config={}, init_is_systemd=False), PASS, "driver unknown"),
+    (d.check_cgroups, with_(agent_cgroup_driver="cgroupfs"), FAIL,
+     "agent cgroupDriver cgroupfs, runtime cgroup driver systemd, init systemd: they must match"),
+    (d.check_cgroups, with_(runtime_config={"systemdCgroup": False}), FAIL,
+     "agent cgroupDriver systemd, runtime cgroup driver cgroupfs"),
+    (d.check_cgroups, with_(runtime_config={"systemdCgroup": False}, agent_cgroup_driver="cgroupfs"), WARN,
+     "agent cgroupDriver cgroupfs, runtime cgroup driver cgroupfs, init systemd"),
+    (d.check_cgroups, with_(runtime_config={}, init_is_systemd=False, agent_cgroup_driver="cgroupfs"), PASS,
+     "runtime cgroup driver unknown"),
+    (d.check_dns, with_(resolv_conf="/etc/resolv.conf", resolv_conf_nameservers=("127.0.0.53",)), FAIL,
+     "/etc/resolv.conf names loopback nameserver 127.0.0.53: unreachable from pods"),
+    (d.check_dns, with_(resolv_conf="/etc/resolv.conf", resolv_conf_nameservers=("::1", "10.0.0.2"),
+                        systemd_resolved_nameservers=None), FAIL, "loopback nameserver ::1"),
+    (d.check_dns, with_(resolv_conf_nameservers=None), FAIL, "cannot be read"),
+    (d.check_dns, with_(resolv_conf=""), PASS, "pods get no nameservers from the host"),
     (d.check_ip_forward, with_(ip_forward="0"), FAIL, "ip_forward = 0"),
     (d.check_ip_forward, with_(ip_forward="0", pod_cidr=""), WARN, "ip_forward = 0"),
     (d.check_br_netfilter, with_(br_netfilter_loaded=False), FAIL, "not loaded"),
@@ -97,3 +112,17 @@ def test_render_report() -> None:
         "                 fix: run NTP\n"
         "3 checks: 1 passed, 1 warning, 1 failed\n")
     assert '"status": "FAIL"' in d.render_checks_json(checks)
+
+
+def test_cgroup_and_dns_fixes_are_the_right_ones() -> None:
+    """A mismatch is fixed on the runtime's side to match the agent (never "SystemdCgroup = true" alone, which
+    broke cgroupfs agents); a loopback nameserver on a systemd-resolved host points at resolved's upstream file."""
+    c = d.check_cgroups(with_(agent_cgroup_driver="cgroupfs"))
+    assert c.fix.startswith("set SystemdCgroup = false in containerd's runc options")
+    c = d.check_cgroups(with_(runtime_config={"systemdCgroup": False}, agent_cgroup_driver="cgroupfs"))
+    assert "set cgroupDriver: systemd and SystemdCgroup = true, together" in c.fix
+    c = d.check_dns(with_(resolv_conf="/etc/resolv.conf", resolv_conf_nameservers=("127.0.0.53",)))
+    assert c.fix == "set resolvConf: /run/systemd/resolve/resolv.conf (systemd-resolved's upstream servers, as kubeadm does)"
+    c = d.check_dns(with_(resolv_conf="/etc/resolv.conf", resolv_conf_nameservers=("127.0.0.53",),
+                          systemd_resolved_nameservers=None))
+    assert c.fix == "point resolvConf at a file whose nameservers pods can reach"

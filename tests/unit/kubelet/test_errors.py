@@ -14,17 +14,16 @@ from kubelet.kuberuntime.resources import QuantityError
 from kubelet.kuberuntime.volumes import VolumeError
 from kubelet.node.install import InstallError
 from kubelet.node.runtime.containerd import RuntimeSetupError
-from kubelet.server.metrics import MetricsError
 
 
 @pytest.mark.parametrize("cls", [ConfigError, HookError, ProjectionError, QuantityError, VolumeError, InstallError,
-                                 RuntimeSetupError, MetricsError])
+                                 RuntimeSetupError])
 def test_permanent_errors(cls: type[Exception]) -> None:
     assert issubclass(cls, PermanentError) and issubclass(cls, NodeletError) and not cls.retryable  # type: ignore[attr-defined]
 
 
 def test_value_errors_stay_value_errors() -> None:
-    for cls in (ConfigError, QuantityError, MetricsError):
+    for cls in (ConfigError, QuantityError):
         assert issubclass(cls, ValueError)
 
 

@@ -132,11 +132,14 @@ def test_env_and_probes() -> None:
 
 
 def test_uid_is_sha256_of_defaulted_pod_host_and_file() -> None:
+    """The hash covers nodelet's own defaults, not the API server's (added after it: upgrades restart no pod)."""
+    import yaml
+
+    from kubelet.manifest.defaults import default_pod_object
+
     pod = pod_of()
-    defaulted = json.loads(json.dumps(pod.manifest))
-    meta = defaulted["metadata"]
-    meta["name"] = "web"
-    del meta["uid"], meta["annotations"]
+    defaulted = default_pod_object(yaml.safe_load(textwrap.dedent(BASE)), node_name="node1")
+    assert "schedulerName" not in defaulted["spec"] and "schedulerName" not in pod.manifest["spec"]
     canon = json.dumps(defaulted, sort_keys=True, separators=(",", ":"))
     expected = hashlib.sha256((canon + "host:node1" + "file:/etc/kubernetes/manifests/web.yaml").encode())
     assert pod.uid == expected.hexdigest()[:32]
@@ -226,3 +229,81 @@ def test_init_containers_and_pod_flags() -> None:
     assert pod.spec.host_pid and pod.spec.host_ipc and not pod.spec.host_network
     assert (pod.spec.hostname, pod.spec.subdomain) == ("web0", "svc")
     assert pod.container("init") is pod.spec.init_containers[0]
+
+
+API_DEFAULTS_POD = """
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  priorityClassName: system-node-critical
+  hostNetwork: true
+  containers:
+  - name: app
+    image: busybox:1.35
+    resources: {limits: {cpu: 500m, memory: 64Mi}, requests: {cpu: 100m}}
+    readinessProbe: {httpGet: {port: 80}}
+    livenessProbe: {grpc: {port: 9000}, periodSeconds: 5}
+    lifecycle: {preStop: {httpGet: {port: 80, path: /stop}}}
+    ports: [{containerPort: 8080}]
+  - name: side
+    image: busybox:1.35
+  volumes:
+  - name: host
+    hostPath: {path: /srv}
+  - name: cfg
+    configMap: {name: cfg}
+"""
+
+
+def test_api_server_defaults_as_a_cluster_shows_the_pod() -> None:
+    """What `kubectl get pod -o json` shows in a cluster for this manifest (SetObjectDefaults_Pod + Priority)."""
+    from kubelet.manifest.defaults import compute_api_object
+
+    spec = compute_api_object(pod_of(API_DEFAULTS_POD).manifest)["spec"]
+    assert (spec["enableServiceLinks"], spec["schedulerName"], spec["securityContext"]) == (True, "default-scheduler",
+                                                                                            {})
+    assert (spec["priority"], spec["preemptionPolicy"]) == (2000001000, "PreemptLowerPriority")
+    assert (spec["dnsPolicy"], spec["restartPolicy"], spec["terminationGracePeriodSeconds"]) == ("ClusterFirst",
+                                                                                                 "Always", 30)
+    app, side = spec["containers"]
+    assert app["readinessProbe"] == {"httpGet": {"port": 80, "path": "/", "scheme": "HTTP"}, "timeoutSeconds": 1,
+                                     "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
+    assert app["livenessProbe"] == {"grpc": {"port": 9000, "service": ""}, "timeoutSeconds": 1, "periodSeconds": 5,
+                                    "successThreshold": 1, "failureThreshold": 3}
+    assert app["lifecycle"]["preStop"]["httpGet"] == {"port": 80, "path": "/stop", "scheme": "HTTP"}
+    assert app["resources"] == {"limits": {"cpu": "500m", "memory": "64Mi"},
+                                "requests": {"cpu": "100m", "memory": "64Mi"}}
+    assert app["ports"] == [{"containerPort": 8080, "protocol": "TCP", "hostPort": 8080}]
+    assert side["resources"] == {} and "readinessProbe" not in side
+    vols = {v["name"]: v for v in spec["volumes"]}
+    assert vols["host"]["hostPath"] == {"path": "/srv", "type": ""}
+    assert vols["cfg"]["configMap"] == {"name": "cfg", "defaultMode": 420}
+
+
+def test_api_server_volume_defaults() -> None:
+    """Volume kinds nodelet refuses still get upstream's defaults (the function is the API server's, not nodelet's)."""
+    from kubelet.manifest.defaults import apply_api_server_defaults
+
+    pod = {"spec": {"containers": [], "volumes": [
+        {"name": "scratch"},
+        {"name": "token", "projected": {"sources": [
+            {"serviceAccountToken": {"path": "token"}},
+            {"downwardAPI": {"items": [{"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}}]}}]}}
+    apply_api_server_defaults(pod)
+    vols = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert vols["scratch"] == {"name": "scratch", "emptyDir": {}}
+    sources = vols["token"]["projected"]["sources"]
+    assert vols["token"]["projected"]["defaultMode"] == 420
+    assert sources[0]["serviceAccountToken"] == {"path": "token", "expirationSeconds": 3600}
+    assert sources[1]["downwardAPI"]["items"][0]["fieldRef"] == {"fieldPath": "metadata.name", "apiVersion": "v1"}
+
+
+def test_plain_pod_gets_priority_zero_and_is_a_v1_pod() -> None:
+    from kubelet.manifest.defaults import compute_api_object
+    from kubelet.testing_shape import assert_v1_shape
+
+    obj = compute_api_object(pod_of().manifest)
+    assert (obj["spec"]["priority"], obj["spec"]["preemptionPolicy"]) == (0, "PreemptLowerPriority")
+    assert_v1_shape("Pod", obj)
+    assert_v1_shape("Pod", compute_api_object(pod_of(API_DEFAULTS_POD).manifest))

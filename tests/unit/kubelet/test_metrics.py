@@ -1,149 +1,127 @@
-"""The Prometheus registry: golden exposition text, escaping, float formatting, and the agent's metric set."""
+"""The agent's metrics on prometheus-client: kubelet / kube-proxy names, types and labels, own registries."""
 from __future__ import annotations
 
-import math
-
 import pytest
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
 
 from kubelet.server.metrics import (
-    AgentMetrics, Counter, Gauge, Histogram, MetricsError, Registry, compute_exponential_buckets, render_float,
+    AgentMetrics, ContainerUsage, ResourceSnapshot, compute_exponential_buckets, read_node_usage,
+    render_resource_metrics,
 )
 
 
-def test_exposition_golden() -> None:
-    r = Registry()
-    ops = r.counter("demo_ops_total", "Operations by type.", ["operation", "code"])
-    ops.labels(operation="start", code="ok").inc()
-    ops.labels("start", "ok").inc(2)
-    ops.labels(operation="pull", code='bad"one\\\n').inc()
-    g = r.gauge("demo_pods", "Pods by phase.\nSecond line with \\ backslash.", ["phase"])
-    g.labels(phase="Running").set(3)
-    g.labels(phase="Pending").set(0)
-    h = r.histogram("demo_sync_seconds", "Sync latency.", buckets=[0.1, 1, 10])
-    for v in (0.05, 0.1, 0.5, 20):
-        h.observe(v)
-    r.gauge("demo_empty_vec", "Never set.", ["x"])  # a vector without children is not rendered at all
-    plain = r.counter("demo_plain_total", "No labels.")
-    plain.inc(1234567)
-    assert r.render() == (
-        "# HELP demo_ops_total Operations by type.\n"
-        "# TYPE demo_ops_total counter\n"
-        'demo_ops_total{code="bad\\"one\\\\\\n",operation="pull"} 1\n'
-        'demo_ops_total{code="ok",operation="start"} 3\n'
-        "# HELP demo_plain_total No labels.\n"
-        "# TYPE demo_plain_total counter\n"
-        "demo_plain_total 1.234567e+06\n"
-        "# HELP demo_pods Pods by phase.\\nSecond line with \\\\ backslash.\n"
-        "# TYPE demo_pods gauge\n"
-        'demo_pods{phase="Pending"} 0\n'
-        'demo_pods{phase="Running"} 3\n'
-        "# HELP demo_sync_seconds Sync latency.\n"
-        "# TYPE demo_sync_seconds histogram\n"
-        'demo_sync_seconds_bucket{le="0.1"} 2\n'
-        'demo_sync_seconds_bucket{le="1"} 3\n'
-        'demo_sync_seconds_bucket{le="10"} 3\n'
-        'demo_sync_seconds_bucket{le="+Inf"} 4\n'
-        "demo_sync_seconds_sum 20.65\n"
-        "demo_sync_seconds_count 4\n"
-    )
-
-
-def test_labelled_histogram_puts_le_last() -> None:
-    h = Histogram("x_seconds", "h", ["operation_type"], buckets=[1])
-    h.labels(operation_type="sync").observe(2)
-    assert h.render().splitlines()[2:] == [
-        'x_seconds_bucket{operation_type="sync",le="1"} 0',
-        'x_seconds_bucket{operation_type="sync",le="+Inf"} 1',
-        'x_seconds_sum{operation_type="sync"} 2',
-        'x_seconds_count{operation_type="sync"} 1',
-    ]
-
-
-@pytest.mark.parametrize(
-    ("v", "text"),
-    [(0, "0"), (1, "1"), (-2.5, "-2.5"), (0.005, "0.005"), (1e-05, "1e-05"), (0.0001, "0.0001"), (100000, "100000"),
-     (1e6, "1e+06"), (123456.5, "123456.5"), (0.1 + 0.2, "0.30000000000000004"), (math.inf, "+Inf"),
-     (-math.inf, "-Inf"), (math.nan, "NaN"), (1.5e300, "1.5e+300")],
-)
-def test_floats_as_go_formats_them(v: float, text: str) -> None:
-    assert render_float(v) == text
+def families(text: str) -> dict[str, object]:
+    return {f.name: f for f in text_string_to_metric_families(text)}
 
 
 def test_exponential_buckets_match_kubelets() -> None:
     b = compute_exponential_buckets(0.005, 2.5, 14)
-    assert [render_float(x) for x in b[:4]] == ["0.005", "0.0125", "0.03125", "0.078125"]
-    assert len(b) == 14
+    assert b[:3] == (0.005, 0.0125, 0.03125) and len(b) == 14
+    with pytest.raises(ValueError):
+        compute_exponential_buckets(0, 2, 3)
 
 
-def test_misuse_is_an_error() -> None:
-    c = Counter("c_total", "c", ["a"])
-    with pytest.raises(MetricsError):
-        c.inc()  # labelled: needs .labels()
-    with pytest.raises(MetricsError):
-        c.labels(b="x")
-    with pytest.raises(MetricsError):
-        c.labels(a="x").inc(-1)
-    with pytest.raises(MetricsError):
-        Counter("bad-name", "x")
-    with pytest.raises(MetricsError):
-        Histogram("h", "x", ["le"])
-    with pytest.raises(MetricsError):
-        Histogram("h", "x", buckets=[2, 1])
-    r = Registry()
-    r.counter("dup_total", "x")
-    with pytest.raises(MetricsError):
-        r.counter("dup_total", "x")
-
-
-def test_gauge_function_and_remove() -> None:
-    g = Gauge("g", "g")
-    box = [7.0]
-    g.set_function(lambda: box[0])
-    assert "g 7\n" in g.render()
-    box[0] = 8
-    assert "g 8\n" in g.render()
-    v = Gauge("v", "v", ["k"])
-    v.labels(k="a").set(1)
-    v.remove(k="a")
-    assert v.render() == ""
-
-
-def test_histogram_time_observes_even_on_error() -> None:
-    h = Histogram("t_seconds", "t")
-    with pytest.raises(RuntimeError):
-        with h.time():
-            raise RuntimeError("boom")
-    assert "t_seconds_count 1\n" in h.render()
-
-
-def test_agent_metrics() -> None:
+def test_kubelet_names_types_and_labels() -> None:
     m = AgentMetrics(node_name="node1")
     m.set_pod_phases({"Running": 2, "Pending": 1})
     m.set_containers({"running": 3})
+    m.running_pods.set(2)
     m.observe_runtime_call("run_podsandbox", 0.2, error=False)
     m.observe_runtime_call("pull_image", 1.0, error=True)
     m.pod_sync_duration.labels(operation_type="sync").observe(0.03)
     m.pod_worker_sync_errors.inc()
     m.manifest_errors.set(2)
-    m.pleg_relist_duration.observe(0.001)
+    m.observe_proxy_sync(kind="partial", seconds=0.004, error=None, mode="iptables", wall=1700000000.0)
+    m.observe_proxy_sync(kind="failed", seconds=0.0, error="boom", mode="iptables", wall=1700000001.0)
     text = m.render()
     for line in [
-        'nodelet_pods{phase="Running"} 2', 'nodelet_pods{phase="Pending"} 1', 'nodelet_pods{phase="Failed"} 0',
-        'nodelet_running_containers{container_state="running"} 3', 'nodelet_running_containers{container_state="exited"} 0',
-        'nodelet_runtime_operations_errors_total{operation="pull_image"} 1',
-        'nodelet_runtime_operations_total{operation="run_podsandbox"} 1',
-        'nodelet_runtime_operations_duration_seconds_bucket{operation="run_podsandbox",le="0.1953125"} 0',
-        'nodelet_runtime_operations_duration_seconds_bucket{operation="run_podsandbox",le="0.48828125"} 1',
-        'nodelet_pod_sync_duration_seconds_bucket{operation_type="sync",le="0.05"} 1',
-        "nodelet_pod_worker_sync_errors_total 1", "nodelet_manifest_errors 2",
-        'nodelet_pleg_relist_duration_seconds_bucket{le="0.005"} 1', 'nodelet_node_name{node="node1"} 1',
-        "# TYPE nodelet_pod_sync_duration_seconds histogram", "# TYPE nodelet_pleg_relist_duration_seconds histogram",
+        "# TYPE kubelet_running_pods gauge", "kubelet_running_pods 2.0",
+        'kubelet_running_containers{container_state="running"} 3.0',
+        'kubelet_running_containers{container_state="exited"} 0.0',
+        "# TYPE kubelet_runtime_operations_total counter",
+        'kubelet_runtime_operations_total{operation_type="run_podsandbox"} 1.0',
+        'kubelet_runtime_operations_errors_total{operation_type="pull_image"} 1.0',
+        'kubelet_runtime_operations_duration_seconds_bucket{le="0.48828125",operation_type="run_podsandbox"} 1.0',
+        "# TYPE kubelet_pod_worker_duration_seconds histogram",
+        'kubelet_pod_worker_duration_seconds_bucket{le="0.05",operation_type="sync"} 1.0',
+        'kubelet_node_name{node="node1"} 1.0', 'nodelet_pods{phase="Failed"} 0.0', "nodelet_manifest_errors 2.0",
+        "nodelet_pod_worker_sync_errors_total 1.0",
+        "# TYPE kubeproxy_sync_proxy_rules_duration_seconds histogram",
+        'kubeproxy_sync_proxy_rules_duration_seconds_bucket{le="0.004"} 1.0',
+        'kubeproxy_sync_partial_proxy_rules_duration_seconds_count 1.0',
+        "kubeproxy_sync_proxy_rules_last_timestamp_seconds 1.7e+09",
+        "kubeproxy_sync_proxy_rules_iptables_restore_failures_total 1.0",
+        "# TYPE process_cpu_seconds_total counter",
     ]:
         assert line + "\n" in text, line
-    assert 'nodelet_runtime_operations_errors_total{operation="run_podsandbox"}' not in text
-    rss = next(line for line in text.splitlines() if line.startswith("process_resident_memory_bytes "))
-    assert float(rss.split()[1]) > 1e6
-    # every sample line parses as <name>{labels} <float>
-    for line in text.splitlines():
-        if not line.startswith("#"):
-            float(line.rsplit(" ", 1)[1].replace("+Inf", "inf"))
+    assert "_created" not in text  # client_golang writes none
+    assert 'operation_type="run_podsandbox"' not in text.split("kubelet_runtime_operations_errors_total")[1].split(
+        "# HELP")[0]
+    assert float(families(text)["process_resident_memory_bytes"].samples[0].value) > 1e6  # type: ignore[attr-defined]
+    assert "kubelet_running_pods" not in {m.name for m in REGISTRY.collect()}  # own registry, not the global one
+
+
+def test_probe_metrics() -> None:
+    m = AgentMetrics(node_name="node1", process_metrics=False)
+    for result in ("Success", "Success", "Failure"):
+        m.observe_probe(probe_type="Readiness", result=result, container="app", pod="web-node1", namespace="default",
+                        pod_uid="u1", seconds=0.002)
+    text = m.render_probes()
+    assert ('prober_probe_total{container="app",namespace="default",pod="web-node1",pod_uid="u1",'
+            'probe_type="Readiness",result="successful"} 2.0\n') in text
+    assert 'result="failed"} 1.0\n' in text
+    assert ('prober_probe_duration_seconds_count{container="app",namespace="default",pod="web-node1",'
+            'probe_type="Readiness"} 3.0\n') in text
+    assert "prober_probe_total" not in m.render()
+
+
+def test_resource_metrics(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    snap = ResourceSnapshot(node_cpu_seconds=12.5, node_working_set_bytes=2048, containers=[
+        ContainerUsage(namespace="default", pod="web-node1", container="a", cpu_seconds=1.5, working_set_bytes=100,
+                       start_time=1700000000.0),
+        ContainerUsage(namespace="default", pod="web-node1", container="b", cpu_seconds=0.5, working_set_bytes=50,
+                       start_time=0)])
+    text = render_resource_metrics(snap)
+    for line in ["# TYPE node_cpu_usage_seconds_total counter", "node_cpu_usage_seconds_total 12.5",
+                 "node_memory_working_set_bytes 2048.0",
+                 'container_cpu_usage_seconds_total{container="a",namespace="default",pod="web-node1"} 1.5',
+                 'container_memory_working_set_bytes{container="b",namespace="default",pod="web-node1"} 50.0',
+                 'container_start_time_seconds{container="a",namespace="default",pod="web-node1"} 1.7e+09',
+                 'pod_cpu_usage_seconds_total{namespace="default",pod="web-node1"} 2.0',
+                 'pod_memory_working_set_bytes{namespace="default",pod="web-node1"} 150.0',
+                 "scrape_error 0.0", "resource_scrape_error 0.0"]:
+        assert line + "\n" in text, line
+    (tmp_path / "stat").write_text("cpu  100 0 50 1000 10 0 0 0 0 0\ncpu0 1 1 1 1\n")
+    (tmp_path / "meminfo").write_text("MemTotal:  1000 kB\nMemFree: 100 kB\nMemAvailable:  400 kB\n")
+    import os
+
+    cpu, ws = read_node_usage(str(tmp_path))
+    assert cpu == pytest.approx(150 / os.sysconf("SC_CLK_TCK")) and ws == 600 * 1024
+
+
+async def test_metrics_http_serves_the_three_paths() -> None:
+    import aiohttp
+
+    from kubelet.server.metrics_http import MetricsServer, make_metrics_app
+
+    m = AgentMetrics(node_name="node1", process_metrics=False)
+    m.running_pods.set(4)
+
+    async def resource() -> str:
+        return render_resource_metrics(ResourceSnapshot(node_cpu_seconds=1.0, node_working_set_bytes=1))
+
+    srv = MetricsServer(make_metrics_app(metrics=m.render, probes=m.render_probes, resource=resource),
+                        bind_address="127.0.0.1:0")
+    await srv.start()
+    try:
+        async with aiohttp.ClientSession() as s:
+            for path, needle in (("/metrics", "kubelet_running_pods 4.0"), ("/metrics/probes", "prober_probe_total"),
+                                 ("/metrics/resource", "node_cpu_usage_seconds_total 1.0")):
+                async with s.get(f"http://127.0.0.1:{srv.port}{path}") as r:
+                    assert r.status == 200 and r.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+                    assert needle in await r.text(), path
+            async with s.get(f"http://127.0.0.1:{srv.port}/nope") as r:
+                assert r.status == 404
+    finally:
+        await srv.stop()

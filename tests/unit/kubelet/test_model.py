@@ -91,7 +91,7 @@ def test_no_raw_manifest_reads_far_from_parsing() -> None:
     import kubelet
 
     allowed = {
-        ("lifecycle/agent.py", "obj = dict(pod.manifest)"),  # the API's v1 Pod objects
+        ("lifecycle/agent.py", "compute_api_object(pod.manifest)"),  # the API's v1 Pod objects (with API defaults)
         ("kuberuntime/manager.py", "compute_unimplemented_fields(pod.manifest)"),
         ("manifest/parse.py", 'found.item.manifest["metadata"]["name"]'),  # the parser itself
     }

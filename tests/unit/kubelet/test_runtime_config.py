@@ -1,7 +1,12 @@
 """The containerd config nodelet writes, and the capability check behind restrict_oom_score_adj."""
 from __future__ import annotations
 
-import tomllib
+import sys
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 from pathlib import Path
 
 import pytest

@@ -63,3 +63,14 @@ def test_watchdog_usec_and_pid(monkeypatch: pytest.MonkeyPatch, usec: str, pid: 
     else:
         monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()) if pid == "self" else pid)
     assert Notifier("").watchdog_seconds == expected
+
+
+def test_status_line_says_what_the_agent_waits_for() -> None:
+    from kubelet.app import compute_status_line
+
+    assert compute_status_line(desired=0, phases={}, unsynced=0, pulling={}) == "0 pods"
+    assert compute_status_line(desired=2, phases={"Running": 1, "Pending": 1}, unsynced=0, pulling={}) == (
+        "2 pods (1 pending, 1 running)")
+    assert compute_status_line(desired=3, phases={"Pending": 1}, unsynced=2,
+                               pulling={"registry.example/app:1": "default/web-node1"}) == (
+        "3 pods (1 pending); waiting for: pulling registry.example/app:1 for default/web-node1, first sync of 2 pods")
