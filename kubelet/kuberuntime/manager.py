@@ -30,7 +30,7 @@ from kubelet.kuberuntime.security import verify_run_as_non_root
 from kubelet.lifecycle.termination import TerminationMessages, termination_message_file
 from kubelet.types import ContainerSpec, Pod
 from kubelet.manifest.validation_spec import compute_unimplemented_fields
-from kubelet.kuberuntime.volumes import VolumeError, ensure_container_mounts, ensure_pod_volumes, refresh_projected_volumes, subpaths_dir, teardown_pod_volumes
+from kubelet.kuberuntime.volumes import VolumeError, compute_read_only_volumes, ensure_container_mounts, ensure_pod_volumes, refresh_projected_volumes, subpaths_dir, teardown_pod_volumes
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +136,12 @@ class KubeRuntime:
         return result
 
     async def refresh_volumes(self, pod: Pod) -> None:
-        """Bring the pod's configMap/secret volumes up to date with their documents (every sync; cheap when equal)."""
-        if any("configMap" in v or "secret" in v for v in pod.manifest.get("spec", {}).get("volumes") or []):
-            await asyncio.to_thread(refresh_projected_volumes, pod.manifest, self.root_dir, pod.uid, tuple(self.objects()))
+        """Bring the pod's configMap/secret/downwardAPI/projected volumes up to date with their documents and the
+        pod's values (every sync, as the kubelet remounts them; cheap when equal)."""
+        if any(k in v for v in pod.manifest.get("spec", {}).get("volumes") or []
+               for k in ("configMap", "secret", "downwardAPI", "projected")):
+            await asyncio.to_thread(functools.partial(refresh_projected_volumes, pod.manifest, self.root_dir, pod.uid,
+                                                      tuple(self.objects()), pod=pod))
 
     def termination_message(self, pod: Pod, c: ContainerSpec, info: ContainerInfo) -> str:
         """The terminated state's message of an exited container (StatusInputs.termination_message)."""
@@ -314,11 +317,13 @@ class KubeRuntime:
             if msg:
                 raise VolumeError(msg)
         try:
-            paths = await asyncio.to_thread(ensure_pod_volumes, pod.manifest, self.root_dir, pod.uid, tuple(self.objects()))
+            paths = await asyncio.to_thread(functools.partial(ensure_pod_volumes, pod.manifest, self.root_dir, pod.uid,
+                                                              tuple(self.objects()), pod=pod))
         except OSError as err:
             raise VolumeError(f"cannot set up volumes: {err}") from None
         env = dict(compute_env(c, pod, pod_ip=pod_ip, host_ip=self.node.host_ip))
-        mounts = list(await asyncio.to_thread(functools.partial(ensure_container_mounts, c.raw, paths, env, subpath_dir=subpaths_dir(self.root_dir, pod.uid))))
+        mounts = list(await asyncio.to_thread(functools.partial(ensure_container_mounts, c.raw, paths, env, subpath_dir=subpaths_dir(self.root_dir, pod.uid),
+                                                                read_only=compute_read_only_volumes(pod.manifest))))
         if pod_ip and not any(m.container_path == "/etc/hosts" for m in mounts):
             mounts.append(api.Mount(container_path="/etc/hosts", host_path=str(await asyncio.to_thread(self._hosts_file, pod, pod_ip))))
         if c.termination_message_path and not any(m.container_path == c.termination_message_path for m in mounts):

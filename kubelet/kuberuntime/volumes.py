@@ -18,23 +18,33 @@ import shutil
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 from cri import api
-from kubelet.kuberuntime.podconfig import expand
+from kubelet.kuberuntime.downward import (
+    DOWNWARD_API_PLUGIN, PROJECTED_PLUGIN, Projection, compute_projection_files, needs_allocatable,
+    parse_downward_api_volume, parse_projected_volume,
+)
+from kubelet.kuberuntime.podconfig import expand, node_allocatable, resource_field_value
 from kubelet.kuberuntime.projected import PLUGIN_DIRS, ProjectionError, compute_projection, ensure_projected_volume
+from kubelet.types import Pod
 from kubelet.kuberuntime.resources import compute_pod_resources, memory_bytes
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "EMPTY_DIR_PLUGIN", "HOST_PATH_TYPES", "MOUNT_PROPAGATION", "VolumeError", "VolumeSpec", "compute_volumes",
-    "pod_volumes_dir", "ensure_pod_volumes", "refresh_projected_volumes", "ensure_container_mounts", "teardown_pod_volumes", "open_subpath", "subpaths_dir", "mount_propagation_of",
+    "pod_volumes_dir", "ensure_pod_volumes", "refresh_projected_volumes", "ensure_container_mounts", "compute_read_only_volumes",
+    "teardown_pod_volumes", "open_subpath", "subpaths_dir", "mount_propagation_of",
 ]
 
 EMPTY_DIR_PLUGIN = "kubernetes.io~empty-dir"
 HOST_PATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice",
                    "BlockDevice")
+#: volumes written with the AtomicWriter layout, and their plugin directories
+ATOMIC_PLUGIN_DIRS = {**PLUGIN_DIRS, "downwardAPI": DOWNWARD_API_PLUGIN, "projected": PROJECTED_PLUGIN}
+#: of those, the ones on a tmpfs (upstream: secret, and downwardAPI/projected wrap a memory-medium emptyDir)
+_TMPFS_KINDS = frozenset({"secret", "downwardAPI", "projected"})
 MOUNT_PROPAGATION = {
     "None": api.MountPropagation.PRIVATE,
     "HostToContainer": api.MountPropagation.HOST_TO_CONTAINER,
@@ -56,12 +66,13 @@ class VolumeError(Exception):
 @dataclass(frozen=True, kw_only=True)
 class VolumeSpec:
     name: str
-    kind: str  # "emptyDir" | "hostPath"
+    kind: str  # "emptyDir" | "hostPath" | "configMap" | "secret" | "downwardAPI" | "projected"
     medium: str = ""  # emptyDir: "" | "Memory"
     size_limit: int | None = None  # emptyDir: bytes
     path: str = ""  # hostPath
     type: str = ""  # hostPath type
     source: Mapping[str, Any] = field(default_factory=dict)  # configMap / secret source
+    projection: Projection | None = None  # downwardAPI / projected
 
 
 def compute_volumes(manifest: Mapping[str, Any]) -> tuple[VolumeSpec, ...]:
@@ -85,6 +96,10 @@ def compute_volumes(manifest: Mapping[str, Any]) -> tuple[VolumeSpec, ...]:
         elif "configMap" in v or "secret" in v:
             kind = "configMap" if "configMap" in v else "secret"
             out.append(VolumeSpec(name=v["name"], kind=kind, source=v[kind] or {}))
+        elif "downwardAPI" in v:
+            out.append(VolumeSpec(name=v["name"], kind="downwardAPI", projection=parse_downward_api_volume(v["downwardAPI"])))
+        elif "projected" in v:
+            out.append(VolumeSpec(name=v["name"], kind="projected", projection=parse_projected_volume(v["projected"])))
     return tuple(out)
 
 
@@ -239,37 +254,53 @@ def _ensure_host_path(v: VolumeSpec) -> str:
     return p
 
 
+def _projection_files(v: VolumeSpec, objects: Sequence[Any], namespace: str,
+                      pod: Pod | None) -> dict[str, tuple[bytes, int]]:
+    if v.projection is None:
+        return compute_projection(v.kind, v.source, objects, namespace)
+    if pod is None:
+        raise ProjectionError(f"{v.kind} volumes need the pod")
+    resource_value = None
+    if needs_allocatable(v.projection):
+        allocatable = node_allocatable()
+        resource_value = lambda ref, c: resource_field_value(ref, c, pod, allocatable)  # noqa: E731
+    return compute_projection_files(v.projection, pod, objects=objects, resource_value=resource_value)
+
+
 def _ensure_projected(v: VolumeSpec, base: Path, fs_group: int | None, objects: Sequence[Any],
-                      namespace: str) -> str:
-    d = base / PLUGIN_DIRS[v.kind] / v.name
+                      namespace: str, pod: Pod | None = None) -> str:
+    d = base / ATOMIC_PLUGIN_DIRS[v.kind] / v.name
     d.mkdir(parents=True, exist_ok=True)
-    if v.kind == "secret" and str(d) not in _mount_points_under(d):
-        _mount("tmpfs", str(d), "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755")  # secrets never touch the disk
+    if v.kind in _TMPFS_KINDS and str(d) not in _mount_points_under(d):
+        _mount("tmpfs", str(d), "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755")  # never touch the disk
     try:
-        files = compute_projection(v.kind, v.source, objects, namespace)
+        files = _projection_files(v, objects, namespace, pod)
     except ProjectionError as e:
         raise VolumeError(e.message) from None
     ensure_projected_volume(d, files, gid=fs_group)
     return str(d)
 
 
-def refresh_projected_volumes(manifest: Mapping[str, Any], root_dir: Path, uid: str, objects: Sequence[Any]) -> None:
-    """Bring configMap/secret volumes that are already set up up to date with their documents."""
+def refresh_projected_volumes(manifest: Mapping[str, Any], root_dir: Path, uid: str, objects: Sequence[Any], *,
+                              pod: Pod | None = None) -> None:
+    """Bring configMap/secret/downwardAPI/projected volumes that are already set up up to date with their documents
+    and the pod's values (``pod``: the typed pod, needed for downwardAPI sources)."""
     fs_group = (manifest.get("spec", {}).get("securityContext") or {}).get("fsGroup")
     base = pod_volumes_dir(root_dir, uid)
     namespace = manifest.get("metadata", {}).get("namespace", "default")
     for v in compute_volumes(manifest):
-        if v.kind in PLUGIN_DIRS and (base / PLUGIN_DIRS[v.kind] / v.name).is_dir():
+        if v.kind in ATOMIC_PLUGIN_DIRS and (base / ATOMIC_PLUGIN_DIRS[v.kind] / v.name).is_dir():
             try:
-                _ensure_projected(v, base, fs_group, objects, namespace)
+                _ensure_projected(v, base, fs_group, objects, namespace, pod)
             except (VolumeError, OSError) as e:
                 log.warning("cannot refresh volume uid=%s volume=%s err=%s", uid, v.name, e)
 
 
 def ensure_pod_volumes(manifest: Mapping[str, Any], root_dir: Path, uid: str,
-                       objects: Sequence[Any] = ()) -> dict[str, str]:
+                       objects: Sequence[Any] = (), *, pod: Pod | None = None) -> dict[str, str]:
     """Set up every volume of the pod (idempotent): name → host path. Raises VolumeError naming the volume.
-    ``objects`` are the manifest directory's other documents (ConfigMaps and Secrets for those volumes)."""
+    ``objects`` are the manifest directory's other documents (ConfigMaps and Secrets for those volumes); ``pod``
+    the typed pod (downwardAPI values)."""
     fs_group = (manifest.get("spec", {}).get("securityContext") or {}).get("fsGroup")
     base = pod_volumes_dir(root_dir, uid)
     namespace = manifest.get("metadata", {}).get("namespace", "default")
@@ -278,8 +309,8 @@ def ensure_pod_volumes(manifest: Mapping[str, Any], root_dir: Path, uid: str,
         try:
             if v.kind == "emptyDir":
                 out[v.name] = _ensure_empty_dir(v, base, fs_group)
-            elif v.kind in PLUGIN_DIRS:
-                out[v.name] = _ensure_projected(v, base, fs_group, objects, namespace)
+            elif v.kind in ATOMIC_PLUGIN_DIRS:
+                out[v.name] = _ensure_projected(v, base, fs_group, objects, namespace, pod)
             else:
                 out[v.name] = _ensure_host_path(v)
         except VolumeError as e:
@@ -384,11 +415,19 @@ def _bind_subpath(host: str, sub: str, volume: str, target: Path) -> str:
     return str(target)
 
 
+def compute_read_only_volumes(manifest: Mapping[str, Any]) -> frozenset[str]:
+    """Volumes every container mounts read-only whatever its volumeMount says: configMap, secret, downwardAPI and
+    projected (their mounters' ``GetAttributes().ReadOnly``, honoured by ``makeMounts`` as ``mustMountRO``)."""
+    return frozenset(v.name for v in compute_volumes(manifest) if v.kind in ATOMIC_PLUGIN_DIRS)
+
+
 def ensure_container_mounts(c_raw: Mapping[str, Any], volume_paths: Mapping[str, str],
-                            env: Mapping[str, str], *, subpath_dir: Path | None = None) -> tuple[api.Mount, ...]:
+                            env: Mapping[str, str], *, subpath_dir: Path | None = None,
+                            read_only: Collection[str] = ()) -> tuple[api.Mount, ...]:
     """The container's CRI mounts. subPath directories are created in the volume (as the kubelet does); a subPath
     that resolves outside its volume, or a propagation the host mount cannot give, is a VolumeError. With
-    ``subpath_dir`` each subPath is bind-mounted there first (safe against symlink swaps; needs root)."""
+    ``subpath_dir`` each subPath is bind-mounted there first (safe against symlink swaps; needs root). Volumes in
+    ``read_only`` (:func:`compute_read_only_volumes`) are mounted read-only."""
     out = []
     for i, m in enumerate(c_raw.get("volumeMounts") or []):
         name = m["name"]
@@ -413,6 +452,7 @@ def ensure_container_mounts(c_raw: Mapping[str, Any], volume_paths: Mapping[str,
                     f'volumeMount "{name}" ({m["mountPath"]}): mountPropagation {m["mountPropagation"]} needs the host '
                     f"mount holding {host} to be {' or '.join(need)}, it is {have} "
                     f"(make it shared: mount --make-rshared <mountpoint>)")
-        out.append(api.Mount(container_path=m["mountPath"], host_path=host, readonly=m.get("readOnly") is True,
+        out.append(api.Mount(container_path=m["mountPath"], host_path=host,
+                             readonly=m.get("readOnly") is True or name in read_only,
                              propagation=propagation))
     return tuple(out)
