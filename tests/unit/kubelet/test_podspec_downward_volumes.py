@@ -182,3 +182,20 @@ def test_validation_accepts_and_refuses_precisely() -> None:
         "reference clustertrustbundles",
         "/m/p.yaml:14: spec.volumes[0].projected.sources[4]: Forbidden: may not specify more than 1 volume type per "
         "source"]
+
+
+def test_describe_prints_them_as_kubectl() -> None:
+    import datetime
+
+    from kubelet.cli.describe import render_pod_description
+
+    pod = _pod()
+    text = render_pod_description(pod.manifest, events=None, now=datetime.datetime.now(datetime.timezone.utc))
+    vols = text[text.index("\nVolumes:\n"):text.index("\nQoS Class:")]
+    assert "    Type:  DownwardAPI (a volume populated by information about the pod)\n    Items:\n" in vols
+    assert "      metadata.labels -> labels\n" in vols and "      limits.memory -> mem_mi\n" in vols
+    lines = [" ".join(line.split()) for line in vols.splitlines()]
+    assert lines[lines.index("p:") + 1:lines.index("p:") + 8] == [
+        "Type: Projected (a volume that contains injected data from multiple sources)", "DownwardAPI: true",
+        "ConfigMapName: cfg", "ConfigMapOptional: <nil>", "SecretName: sec", "SecretOptionalName: <nil>",
+        "SecretName: missing"]
