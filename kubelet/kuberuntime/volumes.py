@@ -254,6 +254,11 @@ def _ensure_host_path(v: VolumeSpec) -> str:
     return p
 
 
+def compute_fs_group_modes(files: Mapping[str, tuple[bytes, int]]) -> dict[str, tuple[bytes, int]]:
+    """With an fsGroup, ``SetVolumeOwnership`` of a read-only volume adds group read (``roMask`` 0440) to each file."""
+    return {path: (content, mode | 0o440) for path, (content, mode) in files.items()}
+
+
 def _projection_files(v: VolumeSpec, objects: Sequence[Any], namespace: str,
                       pod: Pod | None) -> dict[str, tuple[bytes, int]]:
     if v.projection is None:
@@ -277,6 +282,8 @@ def _ensure_projected(v: VolumeSpec, base: Path, fs_group: int | None, objects: 
         files = _projection_files(v, objects, namespace, pod)
     except ProjectionError as e:
         raise VolumeError(e.message) from None
+    if fs_group is not None:
+        files = compute_fs_group_modes(files)
     ensure_projected_volume(d, files, gid=fs_group)
     return str(d)
 

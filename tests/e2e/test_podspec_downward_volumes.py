@@ -1,5 +1,5 @@
 """Issue 15 item 2 on real containerd: a downwardAPI volume (pod fields, labels/annotations in the kubelet's format,
-resourceFieldRef with divisors, per-item mode and defaultMode) and a projected volume combining downwardAPI,
+resourceFieldRef with divisors, per-item mode and defaultMode, fsGroup) and a projected volume combining downwardAPI,
 configMap and secret sources, both in the kubelet's AtomicWriter layout (``..data`` → timestamped directory, each
 name a symlink through it), on a tmpfs, mounted read-only; an edit of the ConfigMap swaps ``..data`` in the running
 container."""
@@ -40,7 +40,7 @@ def test_downward_api_and_projected_volumes(agent: AgentProcess, containerd: Any
       items:
       - {{path: name, fieldRef: {{fieldPath: metadata.name}}}}
       - {{path: uid, fieldRef: {{fieldPath: metadata.uid}}}}
-      - {{path: labels, fieldRef: {{fieldPath: metadata.labels}}, mode: 0400}}
+      - {{path: labels, fieldRef: {{fieldPath: metadata.labels}}, mode: 0600}}
       - {{path: annotations, fieldRef: {{fieldPath: metadata.annotations}}}}
       - {{path: sub/app, fieldRef: {{fieldPath: "metadata.labels['app']"}}}}
       - {{path: mem_mi, resourceFieldRef: {{containerName: c, resource: limits.memory, divisor: 1Mi}}}}
@@ -60,7 +60,7 @@ def test_downward_api_and_projected_volumes(agent: AgentProcess, containerd: Any
     volumeMounts:
     - {{name: podinfo, mountPath: /etc/podinfo}}
     - {{name: all, mountPath: /etc/all}}
-""", grace=1).replace("metadata: {name: dv}", "metadata: {name: dv, labels: {app: web, tier: front}, "
+""", grace=1, extra_spec="  securityContext: {fsGroup: 2000}\n").replace("metadata: {name: dv}", "metadata: {name: dv, labels: {app: web, tier: front}, "
                                                  "annotations: {note: 'hello \"you\"'}}"))
     pod = wait_running(agent, "dv")
     uid = pod["metadata"]["uid"]
@@ -72,12 +72,12 @@ def test_downward_api_and_projected_volumes(agent: AgentProcess, containerd: Any
     annotations = lines[7:]
     assert 'note="hello \\"you\\""' in annotations and f'kubernetes.io/config.hash="{uid}"' in annotations
     assert annotations == sorted(annotations)
-    # modes: defaultMode, a per-item mode; the AtomicWriter layout
-    code, out = sh(containerd, pod, "c", "cd /etc/podinfo; stat -L -c %a name labels sub/app; readlink ..data; "
+    # modes: defaultMode, a per-item mode (fsGroup adds group read, as SetVolumeOwnership); the AtomicWriter layout
+    code, out = sh(containerd, pod, "c", "cd /etc/podinfo; stat -L -c '%a %g' name labels sub/app; readlink ..data; "
                                          "readlink labels; readlink sub; ls")
     assert code == 0, out
     modes_and_links = out.splitlines()
-    assert modes_and_links[:3] == ["440", "400", "440"]
+    assert modes_and_links[:3] == ["440 2000", "640 2000", "440 2000"]
     assert modes_and_links[3].startswith("..20") and modes_and_links[4:6] == ["..data/labels", "..data/sub"]
     assert modes_and_links[6:] == ["annotations", "cpu_m", "labels", "mem_mi", "name", "sub", "uid"]
     # tmpfs, and read-only whatever the volumeMount says (as the kubelet's mustMountRO)
@@ -87,7 +87,7 @@ def test_downward_api_and_projected_volumes(agent: AgentProcess, containerd: Any
     code, out = sh(containerd, pod, "c", "cd /etc/all; cat pod/namespace; echo; cat conf/app.conf token; echo; "
                                          "stat -L -c %a pod/namespace conf/app.conf token; ls")
     assert code == 0, out
-    assert out.splitlines() == ["default", "level=debug", "secret-value", "640", "640", "400", "conf", "pod", "token"]
+    assert out.splitlines() == ["default", "level=debug", "secret-value", "640", "640", "440", "conf", "pod", "token"]
     before = sh(containerd, pod, "c", "readlink /etc/all/..data")[1]
     # an edit of the ConfigMap: a new timestamped directory, ..data swapped, the old one gone
     agent.write("docs.yaml", DOCS.replace("level=debug", "level=info"))

@@ -13,7 +13,7 @@ from kubelet.kuberuntime.downward import (
 )
 from kubelet.kuberuntime.podconfig import resource_field_value
 from kubelet.kuberuntime.projected import ProjectionError, ensure_projected_volume
-from kubelet.kuberuntime.volumes import compute_read_only_volumes, compute_volumes
+from kubelet.kuberuntime.volumes import compute_fs_group_modes, compute_read_only_volumes, compute_volumes
 from kubelet.manifest.parse import parse_manifest_bytes
 from kubelet.types import OtherObject, Pod
 
@@ -154,6 +154,11 @@ def test_update_swaps_data_atomically(tmp_path: Path) -> None:
 
 def test_atomic_volumes_mount_read_only() -> None:
     assert compute_read_only_volumes(_pod().manifest) == {"d", "p"}  # not the emptyDir
+
+
+def test_fs_group_adds_group_read() -> None:
+    assert compute_fs_group_modes({"a": (b"", 0o400), "b": (b"", 0o600), "c": (b"", 0o644)}) == {
+        "a": (b"", 0o440), "b": (b"", 0o640), "c": (b"", 0o644)}
 
 
 def _errors(volumes: str) -> list[str]:
