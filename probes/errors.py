@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["ProbeError", "ProbeSpecError", "ExecTimeoutError", "ProbeRunError"]
+__all__ = ["ProbeError", "ProbeSpecError", "ExecTimeoutError", "ProbeRunError", "go_quote", "render_field_value"]
 
 
 class ProbeError(Exception):
@@ -50,7 +50,7 @@ _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\a
             "\f": "\\f", "\v": "\\v"}
 
 
-def _go_quote(text: str) -> str:
+def go_quote(text: str) -> str:
     """Go's ``strconv.Quote`` (what field errors use): control and non-printable characters escaped, so a value
     never breaks the one-line error."""
     out = []
@@ -71,7 +71,7 @@ def _go_quote(text: str) -> str:
 def render_field_value(value: object) -> str:
     """Render a value the way apimachinery's field errors do: strings quoted, numbers bare."""
     if isinstance(value, str):
-        return _go_quote(value)
+        return go_quote(value)
     if value is None:
         return "null"
     if isinstance(value, dict):

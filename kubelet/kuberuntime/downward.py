@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Sequence, Union
 
 from kubelet.kuberuntime.projected import ProjectionError, compute_projection
 from kubelet.types import ContainerSpec, Pod, ResourceFieldRef
-from probes.errors import render_field_value
+from probes.errors import go_quote
 
 __all__ = [
     "DEFAULT_MODE", "DOWNWARD_API_PLUGIN", "PROJECTED_PLUGIN", "DownwardAPIFile", "DownwardAPISource", "KeyProjection",
@@ -118,7 +118,7 @@ def needs_allocatable(p: Projection) -> bool:
 
 def format_map(m: Mapping[str, str]) -> str:
     """``fieldpath.FormatMap``: ``key="value"`` lines sorted by key, values quoted as Go's %q, no final newline."""
-    return "\n".join(f"{k}={render_field_value(str(m[k]))}" for k in sorted(m))
+    return "\n".join(f"{k}={go_quote(str(m[k]))}" for k in sorted(m))
 
 
 def compute_field_value(field_path: str, pod: Pod) -> str:

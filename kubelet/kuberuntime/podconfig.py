@@ -103,17 +103,23 @@ def resource_field_value(ref: t.ResourceFieldRef, c: ContainerSpec, pod: Pod,
     cpu/memory/ephemeral-storage limit is the node's allocatable) divided by the divisor, rounded up; cpu in
     millicores over the divisor's millicores."""
     target = pod.container(ref.container_name) if ref.container_name else c
-    resources = (target or c).raw.get("resources") or {}
-    kind, _, name = ref.resource.partition(".")
-    values = res.effective_requests(resources) if kind == "requests" else dict(resources.get("limits") or {})
+    return container_resource_value((target or c).raw.get("resources") or {}, ref.resource, ref.divisor, allocatable)
+
+
+def container_resource_value(resources: Mapping[str, object], resource: str, divisor_text: str,
+                             allocatable: Mapping[str, int]) -> str:
+    """One container's ``limits.cpu``/``requests.memory``/… divided by the divisor, rounded up (env and
+    downwardAPI volumes)."""
+    kind, _, name = resource.partition(".")
+    values = res.effective_requests(resources) if kind == "requests" else dict(resources.get("limits") or {})  # type: ignore[arg-type, call-overload]
     if name == "cpu":
         amount = res.milli_cpu(values["cpu"]) if "cpu" in values else (
             allocatable["cpu"] if kind == "limits" else 0)
-        divisor = res.milli_cpu(ref.divisor)
+        divisor = res.milli_cpu(divisor_text)
     else:
         amount = res.memory_bytes(values[name]) if name in values else (
             allocatable.get(name, 0) if kind == "limits" else 0)
-        divisor = res.memory_bytes(ref.divisor)
+        divisor = res.memory_bytes(divisor_text)
     return str(-(-amount // max(divisor, 1)))
 
 

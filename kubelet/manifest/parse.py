@@ -52,6 +52,8 @@ OTHER_KINDS: Mapping[str, tuple[str, ...]] = {
 }
 _CLUSTER_SCOPED = frozenset({"Node"})
 _MAX_NODES = 250_000  # alias expansion guard ("billion laughs"): no sane manifest comes close
+_MAX_DEPTH = 100  # nesting guard (a Pod is ~15 levels deep): deeper input must be an error, not a RecursionError
+_TOO_DEEP = f"document nested too deeply (more than {_MAX_DEPTH} levels; a Pod needs about 15)"
 
 try:
     _Loader: Any = yaml.CSafeLoader
@@ -112,6 +114,8 @@ class _Builder:
         self.stack: set[int] = set()
 
     def build(self, node: yaml.Node, path: Path) -> Any:
+        if len(path) > _MAX_DEPTH:
+            raise _DocumentError(node.start_mark.line + 1, path[:_MAX_DEPTH], _TOO_DEEP)
         self.count += 1
         if self.count > _MAX_NODES:
             raise _DocumentError(node.start_mark.line + 1, path, f"document too large (more than {_MAX_NODES} "
@@ -176,9 +180,31 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _too_deep_line(text: str, limit: int) -> int:
+    """The line where collections first nest deeper than ``limit``, or 0. libyaml's parser is iterative but the
+    composer recurses in C, so such input must never reach ``compose`` (it would crash the process); the event
+    stream is safe to walk. A YAML error is left for ``compose`` to report."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                depth += 1
+                if depth > limit:
+                    return event.start_mark.line + 1
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return 0
+    return 0
+
+
 def _load_yaml(text: str, file: str, errors: list[ManifestError]) -> list[_Document]:
     docs: list[_Document] = []
     index = 0
+    line = _too_deep_line(text, _MAX_DEPTH)
+    if line:
+        errors.append(ManifestError(file=file, line=line, reason=f"invalid YAML: {_TOO_DEEP}"))
+        return docs
     try:
         for node in yaml.compose_all(text, Loader=_Loader):
             builder = _Builder()
@@ -212,11 +238,30 @@ def _load_yaml(text: str, file: str, errors: list[ManifestError]) -> list[_Docum
     return docs
 
 
+def _depth_exceeds(obj: Any, limit: int) -> bool:
+    """Whether lists/objects nest deeper than ``limit`` (iterative: safe on any input)."""
+    stack = [(obj, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return False
+
+
 def _load_json(text: str, file: str, errors: list[ManifestError]) -> list[_Document]:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
         errors.append(ManifestError(file=file, line=e.lineno, reason=f"invalid JSON: {e.msg} (column {e.colno})"))
+        return []
+    except RecursionError:
+        obj = None
+    if obj is None and text.strip() != "null" or _depth_exceeds(obj, _MAX_DEPTH):
+        errors.append(ManifestError(file=file, line=1, reason=f"invalid JSON: {_TOO_DEEP}"))
         return []
     # Line numbers (and duplicate keys) from YAML's view of the same text; values from the JSON parser.
     lines: dict[Path, int] = {}

@@ -461,6 +461,8 @@ def _validate_spec(c: _Checker, spec: Mapping[str, Any]) -> None:
     if deadline is not None and not 1 <= deadline <= 2147483647:
         c.add(path + ("activeDeadlineSeconds",), invalid(deadline, "must be between 1 and 2147483647, inclusive"))
     c.integer(spec, "priority", path, bits=32)
+    if c.list_(spec.get("ephemeralContainers"), path + ("ephemeralContainers",)):
+        c.add(path + ("ephemeralContainers",), forbidden("cannot be set on create"))  # ValidatePodCreate
     _validate_api_references(c, spec, path)
     c.boolean(spec, "hostUsers", path)
     if spec.get("hostUsers") is False:

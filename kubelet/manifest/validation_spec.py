@@ -100,9 +100,7 @@ def _check_seccomp(c: Any, sc: Mapping[str, Any], path: tuple) -> None:
 
 def validate_volumes(c: Any, spec: Mapping[str, Any], path: tuple) -> set[str]:
     """The pod's volumes; returns the names of the well-formed ones (for volumeMounts)."""
-    from kubelet.manifest.validation import (
-        api_reference, duplicate, forbidden, invalid, is_dns1123_label, required, unsupported,
-    )
+    from kubelet.manifest.validation import api_reference, duplicate, forbidden, invalid, is_dns1123_label, unsupported
     names: set[str] = set()
     for i, vpath, vol in c.mappings(spec.get("volumes"), path + ("volumes",)):
         c.unknown(vol, VOLUME_SOURCES | {"name"}, vpath)
@@ -130,7 +128,7 @@ def validate_volumes(c: Any, spec: Mapping[str, Any], path: tuple) -> set[str]:
             c.add(spath, forbidden(IMAGE_VOLUME_REFUSAL))
             continue
         if kind == "downwardAPI":
-            src = c.mapping(vol.get(kind), spath)
+            src = c.mapping(vol.get(kind) if vol.get(kind) is not None else {}, spath)
             if src is not None:
                 _check_downward_api(c, src, spath, projected=False)
             continue
@@ -179,7 +177,7 @@ def _check_mode(c: Any, obj: Mapping[str, Any], key: str, path: tuple) -> None:
 
 
 def _check_projection(c: Any, src: Mapping[str, Any], spath: tuple, kind: str) -> None:
-    from kubelet.manifest.validation import invalid, is_dns1123_subdomain
+    from kubelet.manifest.validation import is_dns1123_subdomain
     name_key = "name" if kind == "configMap" else "secretName"
     c.unknown(src, frozenset({name_key, "items", "defaultMode", "optional"}), spath)
     name = c.required_string(src, name_key, spath)
@@ -294,7 +292,7 @@ def _check_projected(c: Any, obj: Any, spath: tuple) -> None:
                 d = c.mapping(source[key], kpath)
                 if d is not None:
                     _check_downward_api(c, d, kpath, projected=True)
-                    for _, _, item in c.mappings(d.get("items"), kpath + ("items",)):
+                    for item in d.get("items") if isinstance(d.get("items"), list) else ():
                         _check_conflict(c, item, spath, earlier, mine, None)
         earlier |= mine
 
@@ -621,7 +619,7 @@ def validate_container_extras(c: Any, ctr: Mapping[str, Any], path: tuple, spec:
 # (security settings are never here: what nodelet does not honour is refused in validation)
 _POD_UNIMPLEMENTED = ("activeDeadlineSeconds", "affinity", "nodeSelector", "priority", "readinessGates",
                       "overhead", "topologySpreadConstraints", "setHostnameAsFQDN", "os", "schedulingGates",
-                      "resources", "automountServiceAccountToken", "ephemeralContainers", "preemptionPolicy",
+                      "resources", "automountServiceAccountToken", "preemptionPolicy",
                       "schedulerName", "hostnameOverride")
 _POD_SC_UNIMPLEMENTED: tuple[str, ...] = ()
 _CTR_UNIMPLEMENTED = ("resizePolicy", "volumeDevices")

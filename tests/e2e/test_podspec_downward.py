@@ -21,12 +21,24 @@ def agent(containerd: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 def test_downward_api_env_and_sourceless_volume(agent: AgentProcess, containerd: Any) -> None:
-    agent.write("dapi.yaml", pod_yaml("dapi", f"""  volumes: [{{name: scratch}}]
+    agent.write("dapi.yaml", f"""apiVersion: v1
+kind: Pod
+metadata: {{name: dapi, labels: {{zone: us-east, app: web}}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes:
+  - {{name: scratch}}
+  - name: info
+    downwardAPI:
+      items:
+      - {{path: labels, fieldRef: {{fieldPath: metadata.labels}}}}
+      - {{path: name, fieldRef: {{fieldPath: metadata.name}}, mode: 0600}}
+      - {{path: sub/cpu_m, resourceFieldRef: {{containerName: c, resource: limits.cpu, divisor: 1m}}}}
   containers:
   - name: c
     image: {BUSYBOX}
     command: ["sh", "-c", "echo ok > /scratch/f; sleep 3600"]
-    volumeMounts: [{{name: scratch, mountPath: /scratch}}]
+    volumeMounts: [{{name: scratch, mountPath: /scratch}}, {{name: info, mountPath: /info, readOnly: true}}]
     resources: {{limits: {{cpu: 1500m, memory: 64Mi}}, requests: {{cpu: 250m}}}}
     env:
     - {{name: CPU_LIMIT, valueFrom: {{resourceFieldRef: {{resource: limits.cpu}}}}}}
@@ -39,7 +51,7 @@ def test_downward_api_env_and_sourceless_volume(agent: AgentProcess, containerd:
   - name: other
     image: {BUSYBOX}
     command: ["sleep", "3600"]
-""", grace=1))
+""")
     pod = wait_running(agent, "dapi")
     code, out = sh(containerd, pod, "c", 'echo "$CPU_LIMIT $CPU_REQUEST_M $MEM_MI $OTHER_MEM [$POD_IPS] [$HOST_IPS] '
                                          '[$SA]"; cat /scratch/f')
@@ -48,6 +60,13 @@ def test_downward_api_env_and_sourceless_volume(agent: AgentProcess, containerd:
     lines = out.splitlines()
     assert lines[0] == f"2 250 64 {node_memory_capacity()} [{pod_ip}] [127.0.0.1] []"
     assert lines[1] == "ok"  # the bare volume is a writable emptyDir, as the API defaults it
+    name = f"dapi-{agent.config['nodeName']}"
+    assert sh(containerd, pod, "c", "cat /info/labels; echo; cat /info/name; echo; cat /info/sub/cpu_m") == (
+        0, f'app="web"\nzone="us-east"\n{name}\n1500')
+    # laid out like the kubelet's AtomicWriter: files are symlinks through ..data into a timestamped directory
+    code, out = sh(containerd, pod, "c", "readlink /info/name; readlink /info/..data; stat -L -c %a /info/name")
+    assert code == 0 and out.split("\n")[0] == "..data/name" and out.split("\n")[1].startswith("..20")
+    assert out.split("\n")[2] == "600"
     teardown_pod(agent, containerd, "dapi.yaml", pod["metadata"]["uid"])
 
 

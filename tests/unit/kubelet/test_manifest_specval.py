@@ -57,6 +57,9 @@ CASES = [
       f'{F}:6: spec.serviceAccount: Forbidden: static pods may not reference serviceaccounts',
       f'{F}:7: spec.imagePullSecrets: Forbidden: static pods may not reference secrets'],
       id='sa'),
+    pytest.param(C + 'ephemeralContainers: [{name: debug, image: busybox}]\n', "{name: web}",
+      [f'{F}:8: spec.ephemeralContainers: Forbidden: cannot be set on create'],
+      id='ephemeral'),
     pytest.param(C + "volumes:\n- {name: a, persistentVolumeClaim: {claimName: x}}\n- {name: b, csi: {driver: d, nodePublishSecretRef: {name: s}}}\n- {name: c, csi: {driver: d}}\n- {name: d, projected: {sources: [{serviceAccountToken: {path: t}}, {configMap: {name: x}}]}}\n- {name: e, image: {reference: 'quay.io/crio/artifact:v2'}}\n- {name: f, configMap: {name: local}}\n", "{name: web}",
       [f'{F}:9: spec.volumes[0].persistentVolumeClaim: Forbidden: static pods may not reference persistentvolumeclaims',
       f'{F}:10: spec.volumes[1].csi.nodePublishSecretRef: Forbidden: static pods may not reference secrets',
@@ -201,3 +204,53 @@ def test_quantities_never_overflow() -> None:
     big = {"resources": {"limits": {"memory": str(MAX_QUANTITY), "cpu": "9223372036854775"}}}
     r = compute_pod_resources([big, big])
     assert r.memory_limit_in_bytes == MAX_QUANTITY and r.cpu_quota == MAX_QUANTITY
+
+
+@pytest.mark.parametrize("file", ["/m/a.yaml", "/m/a.json"])
+def test_deep_nesting_is_an_error_not_a_recursion_error(file: str) -> None:
+    for depth in (150, 5000, 100_000):
+        data = b"[" * depth + b"]" * depth
+        pods, _, errors = parse_manifest_bytes(data, file=file, node_name="n")
+        assert pods == [] and len(errors) == 1
+        assert "nested too deeply (more than 100 levels" in errors[0].reason and errors[0].line == 1
+
+
+def test_downward_api_volume_files() -> None:
+    from kubelet.kuberuntime.downward import compute_projection_files, parse_downward_api_volume
+    from kubelet.kuberuntime.podconfig import resource_field_value
+
+    pods, _, errors = parse_manifest_bytes(textwrap.dedent("""
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: p, labels: {zone: us-east, app: web}, annotations: {build: two}}
+        spec:
+          containers:
+          - name: c
+            image: x
+            resources: {limits: {cpu: 500m}}
+          volumes:
+          - name: info
+            downwardAPI:
+              defaultMode: 0640
+              items:
+              - {path: labels, fieldRef: {fieldPath: metadata.labels}}
+              - {path: build, fieldRef: {fieldPath: "metadata.annotations['build']"}}
+              - {path: name, fieldRef: {fieldPath: metadata.name}, mode: 0600}
+              - {path: sub/cpu, resourceFieldRef: {containerName: c, resource: limits.cpu, divisor: 1m}}
+              - {path: mem, resourceFieldRef: {containerName: c, resource: limits.memory, divisor: 1Mi}}
+        """).encode(), file="/m/p.yaml", node_name="node1")
+    assert errors == []
+    pod = pods[0]
+    source = parse_downward_api_volume(pod.manifest["spec"]["volumes"][0]["downwardAPI"])
+    allocatable = {"cpu": 2000, "memory": 1 << 30}
+    files = compute_projection_files(source, pod, resource_value=lambda r, c: resource_field_value(r, c, pod,
+                                                                                                    allocatable))
+    assert files == {
+        "labels": (b'app="web"\nzone="us-east"', 0o640),  # fieldpath.FormatMap: sorted, quoted, no final newline
+        "build": (b"two", 0o640),
+        "name": (b"p-node1", 0o600),
+        "sub/cpu": (b"500", 0o640),
+        "mem": (b"1024", 0o640),  # no limit: the node's allocatable
+    }
+    from kubelet.kuberuntime.downward import format_map
+    assert format_map({"x": 'say "hi"\n'}) == 'x="say \\"hi\\"\\n"'  # Go's %q
