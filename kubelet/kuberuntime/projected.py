@@ -19,8 +19,7 @@ from typing import Any, Mapping, Sequence
 
 __all__ = ["PLUGIN_DIRS", "compute_projection", "ensure_projected_volume", "ProjectionError"]
 
-PLUGIN_DIRS = {"configMap": "kubernetes.io~configmap", "secret": "kubernetes.io~secret",
-               "downwardAPI": "kubernetes.io~downward-api"}
+PLUGIN_DIRS = {"configMap": "kubernetes.io~configmap", "secret": "kubernetes.io~secret"}  # downwardAPI/projected: downward.py
 _KINDS = {"configMap": "ConfigMap", "secret": "Secret"}
 
 

@@ -18,7 +18,7 @@ from kubelet.kuberuntime.volumes import HOST_PATH_TYPES, MOUNT_PROPAGATION
 __all__ = ["VOLUME_SOURCES", "validate_volumes", "validate_pod_security", "validate_container_extras",
            "validate_pod_quantities", "compute_unimplemented_fields"]
 
-# Every volume source the v1 API knows; only emptyDir and hostPath are implemented by nodelet.
+# Every volume source the v1 API knows; nodelet implements SUPPORTED_VOLUME_SOURCES and refuses the rest.
 VOLUME_SOURCES = frozenset({
     "hostPath", "emptyDir", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "secret", "nfs", "iscsi",
     "glusterfs", "persistentVolumeClaim", "rbd", "flexVolume", "cinder", "cephfs", "flocker", "downwardAPI", "fc",
