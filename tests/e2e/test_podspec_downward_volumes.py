@@ -2,14 +2,15 @@
 resourceFieldRef with divisors, per-item mode and defaultMode, fsGroup) and a projected volume combining downwardAPI,
 configMap and secret sources, both in the kubelet's AtomicWriter layout (``..data`` → timestamped directory, each
 name a symlink through it), on a tmpfs, mounted read-only; an edit of the ConfigMap swaps ``..data`` in the running
-container."""
+container; an agent restart adopts the pod without mounting its volumes twice, and removal unmounts them."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from kubelet.testing import AgentProcess, wait_until
+from kubelet.testing import AgentProcess, cstatus, wait_until
 from kubelet.testing_podspec import BUSYBOX, module_agent, pod_yaml, sh, teardown_pod, wait_running
 
 pytestmark = [pytest.mark.root, pytest.mark.containerd]
@@ -24,6 +25,10 @@ kind: Secret
 metadata: {name: app-secret}
 data: {token: c2VjcmV0LXZhbHVl}
 """
+
+
+def _mounts_under(path: Path) -> list[str]:
+    return [f[4] for f in (line.split() for line in open("/proc/self/mountinfo")) if f[4].startswith(str(path))]
 
 
 @pytest.fixture(scope="module")
@@ -97,5 +102,19 @@ def test_downward_api_and_projected_volumes(agent: AgentProcess, containerd: Any
                                          f"test -e /etc/all/{before.strip()} || echo gone")
     after, count, gone = out.splitlines()
     assert after != before.strip() and count == "1" and gone == "gone"
+    # an agent restart adopts the pod: its tmpfs volumes are not mounted again, and the files keep following the
+    # pod's values (config.seen as the restarted agent reports it) at its syncs
+    cid = cstatus(pod, "c")["containerID"]
+    agent.kill9()
+    agent.start()
+    pod = wait_running(agent, "dv")
+    assert cstatus(pod, "c")["containerID"] == cid and cstatus(pod, "c")["restartCount"] == 0
+    vol = Path(agent.config["rootDir"]) / "pods" / uid / "volumes"
+    assert len(_mounts_under(vol)) == 2  # one tmpfs per volume
+    seen = pod["metadata"]["annotations"]["kubernetes.io/config.seen"]
+    wait_until(lambda: f'kubernetes.io/config.seen="{seen}"'
+               in sh(containerd, pod, "c", "cat /etc/podinfo/annotations")[1], timeout=30,
+               what="annotations file follows the pod")
     teardown_pod(agent, containerd, "dv.yaml", uid)
+    wait_until(lambda: not _mounts_under(vol) and not vol.exists(), timeout=30, what="tmpfs volumes unmounted, removed")
     (agent.manifests / "docs.yaml").unlink()
