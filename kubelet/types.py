@@ -98,12 +98,13 @@ class VolumeSpec:
     """One pod volume nodelet sets up (kuberuntime.volumes.compute_volumes parses them)."""
 
     name: str
-    kind: str  # "emptyDir" | "hostPath" | "configMap" | "secret" | "downwardAPI"
+    kind: str  # "emptyDir" | "hostPath" | "configMap" | "secret" | "downwardAPI" | "projected"
     medium: str = ""  # emptyDir: "" | "Memory"
     size_limit: int | None = None  # emptyDir: bytes
     path: str = ""  # hostPath
     type: str = ""  # hostPath type
-    source: Mapping[str, Any] = field(default_factory=dict)  # configMap / secret / downwardAPI source
+    source: Mapping[str, Any] = field(default_factory=dict)  # configMap / secret source
+    projection: Any = None  # downwardAPI / projected: kubelet.kuberuntime.downward.Projection
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -230,8 +230,34 @@ def _volumes(w: list[str], volumes: Sequence[Mapping[str, Any]]) -> None:
             sc = v["secret"] or {}
             w.append(f"{L2}Type:\tSecret (a volume populated by a Secret)\n{L2}SecretName:\t{sc.get('secretName', '')}\n"
                      f"{L2}Optional:\t{str(bool(sc.get('optional'))).lower()}\n")
+        elif "downwardAPI" in v:  # kubectl's printDownwardAPIVolumeSource
+            w.append(f"{L2}Type:\tDownwardAPI (a volume populated by information about the pod)\n{L2}Items:\n")
+            _downward_items(w, (v["downwardAPI"] or {}).get("items") or ())
+        elif "projected" in v:  # kubectl's printProjectedVolumeSource
+            w.append(f"{L2}Type:\tProjected (a volume that contains injected data from multiple sources)\n")
+            for src in (v["projected"] or {}).get("sources") or ():
+                if src.get("secret") is not None:
+                    w.append(f"{L2}SecretName:\t{src['secret'].get('name', '')}\n"
+                             f"{L2}SecretOptionalName:\t{_optional(src['secret'])}\n")
+                elif src.get("downwardAPI") is not None:
+                    w.append(f"{L2}DownwardAPI:\ttrue\n")
+                elif src.get("configMap") is not None:
+                    w.append(f"{L2}ConfigMapName:\t{src['configMap'].get('name', '')}\n"
+                             f"{L2}ConfigMapOptional:\t{_optional(src['configMap'])}\n")
         else:
             w.append(f"{L1}<unknown>\n")
+
+
+def _optional(src: Mapping[str, Any]) -> str:
+    """kubectl prints the ``*bool`` as is: ``<nil>`` when unset."""
+    return "<nil>" if src.get("optional") is None else str(bool(src["optional"])).lower()
+
+
+def _downward_items(w: list[str], items: Sequence[Mapping[str, Any]]) -> None:
+    for item in items:
+        ref = item.get("fieldRef") or {}
+        res = item.get("resourceFieldRef") or {}
+        w.append(f"{L3}{ref.get('fieldPath') or res.get('resource', '')} -> {item.get('path', '')}\n")
 
 
 def _tolerations(w: list[str], tolerations: Sequence[Mapping[str, Any]]) -> None:

@@ -31,7 +31,7 @@ from kubelet.lifecycle.termination import TerminationMessages, termination_messa
 from kubelet.kuberuntime.ordering import TerminationOrdering, compute_termination_order
 from kubelet.types import ContainerSpec, LifecycleHandler, Pod
 from kubelet.manifest.validation_spec import compute_unimplemented_fields
-from kubelet.kuberuntime.volumes import VolumeError, ensure_container_mounts, ensure_pod_volumes, refresh_projected_volumes, subpaths_dir, teardown_pod_volumes
+from kubelet.kuberuntime.volumes import VolumeError, compute_read_only_volumes, ensure_container_mounts, ensure_pod_volumes, refresh_projected_volumes, subpaths_dir, teardown_pod_volumes
 from kubelet.errors import RetryableError, from_os_error
 from kubelet.node.resolvconf import split_loopback
 
@@ -145,8 +145,9 @@ class KubeRuntime:
         return result
 
     async def refresh_volumes(self, pod: Pod) -> None:
-        """Bring the pod's configMap/secret volumes up to date with their documents (every sync; cheap when equal)."""
-        if any(v.kind in ("configMap", "secret", "downwardAPI") for v in pod.spec.volumes):
+        """Bring the pod's configMap/secret/downwardAPI/projected volumes up to date with their documents and the
+        pod's values (every sync, as the kubelet remounts them; cheap when equal)."""
+        if any(v.kind in ("configMap", "secret", "downwardAPI", "projected") for v in pod.spec.volumes):
             await asyncio.to_thread(functools.partial(
                 refresh_projected_volumes, pod.spec.volumes, self.root_dir, pod.uid, tuple(self.objects()),
                 fs_group=pod.spec.security_context.fs_group, namespace=pod.namespace, pod=pod,
@@ -353,7 +354,8 @@ class KubeRuntime:
         except OSError as err:
             raise from_os_error(err, what="cannot set up volumes", cls=VolumeError) from None
         env = dict(compute_env(c, pod, pod_ip=pod_ip, host_ip=self.node.host_ip, memory_capacity=self.node.memory_capacity))
-        mounts = list(await asyncio.to_thread(functools.partial(ensure_container_mounts, c.volume_mounts, paths, env, container=c.name, subpath_dir=subpaths_dir(self.root_dir, pod.uid))))
+        mounts = list(await asyncio.to_thread(functools.partial(ensure_container_mounts, c.volume_mounts, paths, env, container=c.name, subpath_dir=subpaths_dir(self.root_dir, pod.uid),
+            read_only=compute_read_only_volumes(pod.spec.volumes))))
         if pod_ip and not any(m.container_path == "/etc/hosts" for m in mounts):
             mounts.append(api.Mount(container_path="/etc/hosts", host_path=str(await asyncio.to_thread(self._hosts_file, pod, pod_ip))))
         if c.termination_message_path and not any(m.container_path == c.termination_message_path for m in mounts):

@@ -17,13 +17,10 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 from kubelet.errors import PermanentError
-from kubelet.types import Pod
 
-__all__ = ["PLUGIN_DIRS", "compute_projection", "compute_downward_api_files", "ensure_projected_volume",
-           "ProjectionError"]
+__all__ = ["PLUGIN_DIRS", "compute_projection", "ensure_projected_volume", "ProjectionError"]
 
-PLUGIN_DIRS = {"configMap": "kubernetes.io~configmap", "secret": "kubernetes.io~secret",
-               "downwardAPI": "kubernetes.io~downward-api"}
+PLUGIN_DIRS = {"configMap": "kubernetes.io~configmap", "secret": "kubernetes.io~secret"}  # downwardAPI/projected: downward.py
 _KINDS = {"configMap": "ConfigMap", "secret": "Secret"}
 
 
@@ -90,47 +87,6 @@ def compute_projection(kind: str, source: Mapping[str, Any], objects: Sequence[A
                 continue
             raise ProjectionError(f'{label}: key "{key}" not found')
         out[item["path"]] = (payload[key], item.get("mode", default_mode))
-    return out
-
-
-def _format_map(m: Mapping[str, Any]) -> str:
-    """``fieldpath.FormatMap``: ``key="value"`` lines in key order, values Go-quoted, no trailing newline."""
-    from probes.errors import go_quote
-
-    return "\n".join(f"{k}={go_quote(str(m[k]))}" for k in sorted(m))
-
-
-def compute_downward_api_files(source: Mapping[str, Any], pod: Pod, *,
-                               allocatable: Mapping[str, int]) -> dict[str, tuple[bytes, int]]:
-    """relative path → (content, mode) for a (validated) downwardAPI volume source, from the pod as it runs (name
-    with the node suffix, UID, config annotations). Values as the kubelet writes them:
-    ``fieldpath.ExtractFieldPathAsString`` for fieldRef, the env rules for resourceFieldRef. Pure."""
-    from kubelet.kuberuntime.podconfig import container_resource_value
-    from kubelet.manifest.validation import parse_field_ref
-
-    meta: dict[str, Any] = {"name": pod.name, "namespace": pod.namespace, "uid": pod.uid,
-                            "labels": dict(pod.labels), "annotations": dict(pod.annotations)}
-    default_mode = source.get("defaultMode", 0o644)
-    out: dict[str, tuple[bytes, int]] = {}
-    for item in source.get("items") or []:
-        mode = item.get("mode", default_mode)
-        if item.get("fieldRef") is not None:
-            path = item["fieldRef"]["fieldPath"]
-            base, key = parse_field_ref(path)
-            if key is not None:
-                value = str((meta.get(base.split(".")[1]) or {}).get(key, ""))
-            elif path in ("metadata.labels", "metadata.annotations"):
-                value = _format_map(meta.get(path.split(".")[1]) or {})
-            else:
-                value = str(meta.get(path.split(".")[1], ""))
-        else:
-            ref = item["resourceFieldRef"]
-            ctr = pod.container(ref["containerName"])
-            if ctr is None:
-                raise ProjectionError(f'resourceFieldRef: container "{ref["containerName"]}" not found in the pod')
-            value = container_resource_value(ctr.resources, ref["resource"], str(ref.get("divisor") or "1"),
-                                             allocatable)
-        out[item["path"]] = (value.encode(), mode)
     return out
 
 

@@ -17,13 +17,15 @@ import os
 import shutil
 import stat
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 from cri import api
-from kubelet.kuberuntime.podconfig import expand
-from kubelet.kuberuntime.projected import (
-    PLUGIN_DIRS, ProjectionError, compute_downward_api_files, compute_projection, ensure_projected_volume,
+from kubelet.kuberuntime.downward import (
+    DOWNWARD_API_PLUGIN, PROJECTED_PLUGIN, Projection, compute_projection_files, needs_allocatable,
+    parse_downward_api_volume, parse_projected_volume,
 )
+from kubelet.kuberuntime.podconfig import expand, node_allocatable, resource_field_value
+from kubelet.kuberuntime.projected import PLUGIN_DIRS, ProjectionError, compute_projection, ensure_projected_volume
 from kubelet.kuberuntime.resources import compute_pod_resources, memory_bytes, parse_resource_requirements
 from kubelet.errors import PermanentError
 from kubelet.types import Pod, VolumeMount, VolumeSpec
@@ -31,13 +33,18 @@ from kubelet.types import Pod, VolumeMount, VolumeSpec
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "EMPTY_DIR_PLUGIN", "HOST_PATH_TYPES", "MOUNT_PROPAGATION", "VolumeError", "VolumeSpec", "VolumeMount", "compute_volumes", "parse_volume_mounts",
-    "pod_volumes_dir", "ensure_pod_volumes", "refresh_projected_volumes", "ensure_container_mounts", "teardown_pod_volumes", "open_subpath", "subpaths_dir", "mount_propagation_of",
+    "EMPTY_DIR_PLUGIN", "HOST_PATH_TYPES", "MOUNT_PROPAGATION", "VolumeError", "VolumeSpec", "VolumeMount", "compute_volumes",
+    "parse_volume_mounts", "pod_volumes_dir", "ensure_pod_volumes", "refresh_projected_volumes", "ensure_container_mounts",
+    "compute_read_only_volumes", "teardown_pod_volumes", "open_subpath", "subpaths_dir", "mount_propagation_of",
 ]
 
 EMPTY_DIR_PLUGIN = "kubernetes.io~empty-dir"
 HOST_PATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice",
                    "BlockDevice")
+#: volumes written with the AtomicWriter layout, and their plugin directories
+ATOMIC_PLUGIN_DIRS = {**PLUGIN_DIRS, "downwardAPI": DOWNWARD_API_PLUGIN, "projected": PROJECTED_PLUGIN}
+#: of those, the ones on a tmpfs (upstream: secret, and downwardAPI/projected wrap a memory-medium emptyDir)
+_TMPFS_KINDS = frozenset({"secret", "downwardAPI", "projected"})
 MOUNT_PROPAGATION = {
     "None": api.MountPropagation.PRIVATE,
     "HostToContainer": api.MountPropagation.HOST_TO_CONTAINER,
@@ -71,11 +78,13 @@ def compute_volumes(manifest: Mapping[str, Any]) -> tuple[VolumeSpec, ...]:
         elif "hostPath" in v:
             hp = v["hostPath"]
             out.append(VolumeSpec(name=v["name"], kind="hostPath", path=hp["path"], type=hp.get("type") or ""))
-        elif "downwardAPI" in v:
-            out.append(VolumeSpec(name=v["name"], kind="downwardAPI", source=v["downwardAPI"] or {}))
         elif "configMap" in v or "secret" in v:
             kind = "configMap" if "configMap" in v else "secret"
             out.append(VolumeSpec(name=v["name"], kind=kind, source=v[kind] or {}))
+        elif "downwardAPI" in v:
+            out.append(VolumeSpec(name=v["name"], kind="downwardAPI", projection=parse_downward_api_volume(v["downwardAPI"])))
+        elif "projected" in v:
+            out.append(VolumeSpec(name=v["name"], kind="projected", projection=parse_projected_volume(v["projected"])))
     return tuple(out)
 
 
@@ -230,22 +239,36 @@ def _ensure_host_path(v: VolumeSpec) -> str:
     return p
 
 
+def compute_fs_group_modes(files: Mapping[str, tuple[bytes, int]]) -> dict[str, tuple[bytes, int]]:
+    """With an fsGroup, ``SetVolumeOwnership`` of a read-only volume adds group read (``roMask`` 0440) to each file."""
+    return {path: (content, mode | 0o440) for path, (content, mode) in files.items()}
+
+
+def _projection_files(v: VolumeSpec, objects: Sequence[Any], namespace: str,
+                      pod: Pod | None, memory_capacity: int) -> dict[str, tuple[bytes, int]]:
+    if v.projection is None:
+        return compute_projection(v.kind, v.source, objects, namespace)
+    if pod is None:
+        raise ProjectionError(f"{v.kind} volumes need the pod")
+    resource_value = None
+    if needs_allocatable(v.projection):
+        allocatable = node_allocatable(memory_capacity)
+        resource_value = lambda ref, c: resource_field_value(ref, c, pod, allocatable)  # noqa: E731
+    return compute_projection_files(v.projection, pod, objects=objects, resource_value=resource_value)
+
+
 def _ensure_projected(v: VolumeSpec, base: Path, fs_group: int | None, objects: Sequence[Any],
                       namespace: str, pod: Pod | None, memory_capacity: int) -> str:
-    d = base / PLUGIN_DIRS[v.kind] / v.name
+    d = base / ATOMIC_PLUGIN_DIRS[v.kind] / v.name
     d.mkdir(parents=True, exist_ok=True)
-    if v.kind == "secret" and str(d) not in _mount_points_under(d):
-        _mount("tmpfs", str(d), "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755")  # secrets never touch the disk
+    if v.kind in _TMPFS_KINDS and str(d) not in _mount_points_under(d):
+        _mount("tmpfs", str(d), "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755")  # never touch the disk
     try:
-        if v.kind == "downwardAPI":
-            from kubelet.kuberuntime.podconfig import node_allocatable
-            if pod is None:
-                raise VolumeError("a downwardAPI volume needs the pod")
-            files = compute_downward_api_files(v.source, pod, allocatable=node_allocatable(memory_capacity))
-        else:
-            files = compute_projection(v.kind, v.source, objects, namespace)
+        files = _projection_files(v, objects, namespace, pod, memory_capacity)
     except ProjectionError as e:
         raise VolumeError(e.message) from None
+    if fs_group is not None:
+        files = compute_fs_group_modes(files)
     ensure_projected_volume(d, files, gid=fs_group)
     return str(d)
 
@@ -261,10 +284,11 @@ def parse_volume_mounts(ctr: Mapping[str, Any]) -> tuple[VolumeMount, ...]:
 def refresh_projected_volumes(volumes: Sequence[VolumeSpec], root_dir: Path, uid: str, objects: Sequence[Any], *,
                               fs_group: int | None = None, namespace: str = "default", pod: Pod | None = None,
                               memory_capacity: int = 0) -> None:
-    """Bring configMap/secret volumes that are already set up up to date with their documents."""
+    """Bring configMap/secret/downwardAPI/projected volumes that are already set up up to date with their documents
+    and the pod's values (``pod``: the typed pod, needed for downwardAPI sources)."""
     base = pod_volumes_dir(root_dir, uid)
     for v in volumes:
-        if v.kind in PLUGIN_DIRS and (base / PLUGIN_DIRS[v.kind] / v.name).is_dir():
+        if v.kind in ATOMIC_PLUGIN_DIRS and (base / ATOMIC_PLUGIN_DIRS[v.kind] / v.name).is_dir():
             try:
                 _ensure_projected(v, base, fs_group, objects, namespace, pod, memory_capacity)
             except (VolumeError, OSError) as e:
@@ -275,14 +299,15 @@ def ensure_pod_volumes(volumes: Sequence[VolumeSpec], root_dir: Path, uid: str, 
                        fs_group: int | None = None, namespace: str = "default", pod: Pod | None = None,
                        memory_capacity: int = 0) -> dict[str, str]:
     """Set up every volume of the pod (idempotent): name → host path. Raises VolumeError naming the volume.
-    ``objects`` are the manifest directory's other documents (ConfigMaps and Secrets for those volumes)."""
+    ``objects`` are the manifest directory's other documents (ConfigMaps and Secrets for those volumes); ``pod``
+    the typed pod (downwardAPI values)."""
     base = pod_volumes_dir(root_dir, uid)
     out: dict[str, str] = {}
     for v in volumes:
         try:
             if v.kind == "emptyDir":
                 out[v.name] = _ensure_empty_dir(v, base, fs_group)
-            elif v.kind in PLUGIN_DIRS:
+            elif v.kind in ATOMIC_PLUGIN_DIRS:
                 out[v.name] = _ensure_projected(v, base, fs_group, objects, namespace, pod, memory_capacity)
             else:
                 out[v.name] = _ensure_host_path(v)
@@ -388,12 +413,19 @@ def _bind_subpath(host: str, sub: str, volume: str, target: Path) -> str:
     return str(target)
 
 
+def compute_read_only_volumes(volumes: Sequence[VolumeSpec]) -> frozenset[str]:
+    """Volumes every container mounts read-only whatever its volumeMount says: configMap, secret, downwardAPI and
+    projected (their mounters' ``GetAttributes().ReadOnly``, honoured by ``makeMounts`` as ``mustMountRO``)."""
+    return frozenset(v.name for v in volumes if v.kind in ATOMIC_PLUGIN_DIRS)
+
+
 def ensure_container_mounts(mounts: Sequence[VolumeMount], volume_paths: Mapping[str, str],
                             env: Mapping[str, str], *, container: str = "",
-                            subpath_dir: Path | None = None) -> tuple[api.Mount, ...]:
+                            subpath_dir: Path | None = None, read_only: Collection[str] = ()) -> tuple[api.Mount, ...]:
     """The container's CRI mounts. subPath directories are created in the volume (as the kubelet does); a subPath
     that resolves outside its volume, or a propagation the host mount cannot give, is a VolumeError. With
-    ``subpath_dir`` each subPath is bind-mounted there first (safe against symlink swaps; needs root)."""
+    ``subpath_dir`` each subPath is bind-mounted there first (safe against symlink swaps; needs root). Volumes in
+    ``read_only`` (:func:`compute_read_only_volumes`) are mounted read-only."""
     out = []
     for i, m in enumerate(mounts):
         name = m.name
@@ -418,6 +450,6 @@ def ensure_container_mounts(mounts: Sequence[VolumeMount], volume_paths: Mapping
                     f'volumeMount "{name}" ({m.mount_path}): mountPropagation {m.mount_propagation} needs the host '
                     f"mount holding {host} to be {' or '.join(need)}, it is {have} "
                     f"(make it shared: mount --make-rshared <mountpoint>)")
-        out.append(api.Mount(container_path=m.mount_path, host_path=host, readonly=m.read_only,
+        out.append(api.Mount(container_path=m.mount_path, host_path=host, readonly=m.read_only or name in read_only,
                              propagation=propagation))
     return tuple(out)

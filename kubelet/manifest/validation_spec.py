@@ -23,14 +23,16 @@ from kubelet.manifest.fields import (
 __all__ = ["VOLUME_SOURCES", "validate_volumes", "validate_pod_security", "validate_container_extras",
            "validate_pod_quantities", "compute_unimplemented_fields"]
 
-# Every volume source the v1 API knows; only emptyDir and hostPath are implemented by nodelet.
+# Every volume source the v1 API knows; nodelet implements SUPPORTED_VOLUME_SOURCES and refuses the rest.
 VOLUME_SOURCES = frozenset({
     "hostPath", "emptyDir", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "secret", "nfs", "iscsi",
     "glusterfs", "persistentVolumeClaim", "rbd", "flexVolume", "cinder", "cephfs", "flocker", "downwardAPI", "fc",
     "azureFile", "configMap", "vsphereVolume", "quobyte", "azureDisk", "photonPersistentDisk", "projected",
     "portworxVolume", "scaleIO", "storageos", "csi", "ephemeral", "image",
 })
-SUPPORTED_VOLUME_SOURCES = ("emptyDir", "hostPath", "configMap", "secret", "downwardAPI")
+SUPPORTED_VOLUME_SOURCES = ("emptyDir", "hostPath", "configMap", "secret", "downwardAPI", "projected")
+#: projected sources nodelet serves from its own manifest directory (the local ConfigMap/Secret extension)
+LOCAL_PROJECTED_SOURCES = frozenset({"configMap", "secret"})
 #: volume types a kubelet >= 1.34 refuses in static pods (``podutil.HasAPIObjectReference``), with its wording; a
 #: secretRef in any volume type counts as "secrets" first, as upstream visits secret names before volume types
 API_REFERENCE_VOLUMES = {
@@ -46,7 +48,7 @@ PROJECTED_API_SOURCES = {
     "serviceAccountToken": "serviceaccounts (via projected volumes)", "clusterTrustBundle": "clustertrustbundles",
     "podCertificate": "podcertificates",
 }
-PROJECTED_SOURCES = frozenset(PROJECTED_API_SOURCES) | {"downwardAPI"}
+PROJECTED_SOURCES = frozenset(PROJECTED_API_SOURCES) | {"downwardAPI"}  # configMap/secret: see LOCAL_PROJECTED_SOURCES
 IMAGE_VOLUME_REFUSAL = ("image volumes are not supported by nodelet's runtime: they need the CRI image mount "
                         "(Mount.image), which containerd implements from 2.1 on; containerd 1.6 has none, and nodelet "
                         "does not fake it")
@@ -136,8 +138,8 @@ def validate_volumes(c: Any, spec: Mapping[str, Any], path: Path) -> set[str]:
             _check_projected(c, vol.get(kind), spath)
             continue
         if kind not in SUPPORTED_VOLUME_SOURCES:
-            c.add(spath, forbidden(f"{kind} volumes are not supported by nodelet (emptyDir, hostPath, and configMap/"
-                                   "secret from documents in the manifest directory are)"))
+            c.add(spath, forbidden(f"{kind} volumes are not supported by nodelet (emptyDir, hostPath, downwardAPI, "
+                                   "and configMap/secret/projected from documents in the manifest directory are)"))
             continue
         src = c.mapping(vol.get(kind) if vol.get(kind) is not None else {}, spath)
         if src is None:
@@ -246,24 +248,61 @@ def _check_downward_api(c: Any, src: Mapping[str, Any], spath: Path, *, projecte
 
 
 def _check_projected(c: Any, obj: Any, spath: Path) -> None:
-    """Projected volumes: every source that needs the API server is refused with the kubelet's wording; the
-    downwardAPI sources (which a kubelet allows in static pods) are validated, then refused as not supported yet."""
+    """``validateProjectedVolumeSource``: downwardAPI sources as in a downwardAPI volume; configMap/secret sources
+    (upstream: API references a static pod may not make) served from the manifest directory as nodelet's local
+    extension; serviceAccountToken, clusterTrustBundle and podCertificate refused with the kubelet's wording. Paths
+    are unique across the sources ("conflicting duplicate paths")."""
     src = c.mapping(obj if obj is not None else {}, spath)
     if src is None:
         return
     c.unknown(src, frozenset({"sources", "defaultMode"}), spath)
     _check_mode(c, src, "defaultMode", spath)
+    earlier: set[str] = set()  # the paths of the sources before this one
     for j, ppath, source in c.mappings(src.get("sources"), spath + ("sources",)):
         c.unknown(source, PROJECTED_SOURCES, ppath)
-        for key in source:
-            if key in PROJECTED_API_SOURCES:
-                c.add(ppath + (key,), api_reference(PROJECTED_API_SOURCES[key]))
-            elif key == "downwardAPI":
-                d = c.mapping(source[key], ppath + (key,))
+        mine: set[str] = set()
+        kinds = [k for k in source if k in PROJECTED_SOURCES and source[k] is not None]
+        if len(kinds) > 1:
+            c.add(ppath, forbidden("may not specify more than 1 volume type per source"))
+        for key in kinds:
+            kpath = ppath + (key,)
+            if key in LOCAL_PROJECTED_SOURCES:
+                proj = c.mapping(source[key], kpath)
+                if proj is None:
+                    continue
+                c.unknown(proj, frozenset({"name", "items", "optional"}), kpath)
+                name = c.required_string(proj, "name", kpath)
+                if name:
+                    c.names(name, kpath + ("name",), is_dns1123_subdomain)
+                c.boolean(proj, "optional", kpath)
+                paths: set[str] = set()
+                for _, ipath, item in c.mappings(proj.get("items"), kpath + ("items",)):
+                    c.unknown(item, frozenset({"key", "path", "mode"}), ipath)
+                    c.required_string(item, "key", ipath)
+                    _check_item_path(c, item, ipath, paths)
+                    _check_mode(c, item, "mode", ipath)
+                    _check_conflict(c, item, spath, earlier, mine, name or "")
+            elif key in PROJECTED_API_SOURCES:
+                c.add(kpath, api_reference(PROJECTED_API_SOURCES[key]))
+            else:  # downwardAPI
+                d = c.mapping(source[key], kpath)
                 if d is not None:
-                    _check_downward_api(c, d, ppath + (key,), projected=True)
-    c.add(spath, forbidden("projected volumes are not supported by nodelet yet (of their sources, a static pod may "
-                           "only use downwardAPI: use a downwardAPI volume)"))
+                    _check_downward_api(c, d, kpath, projected=True)
+                    for item in d.get("items") if isinstance(d.get("items"), list) else ():
+                        _check_conflict(c, item, spath, earlier, mine, None)
+        earlier |= mine
+
+
+def _check_conflict(c: Any, item: Any, spath: Path, earlier: set[str], mine: set[str], name: str | None) -> None:
+    """A projected file's path already used by an earlier source: upstream reports it on the volume, with the
+    source's name (configMap/secret) or the path (downwardAPI) as the value (a repeat within one source is the
+    item's own "must be unique")."""
+    p = item.get("path") if isinstance(item, Mapping) else None
+    if not isinstance(p, str) or not p:
+        return
+    if p in earlier:
+        c.add(spath, invalid(p if name is None else name, "conflicting duplicate paths"))
+    mine.add(p)
 
 
 def validate_pod_security(c: Any, spec: Mapping[str, Any], path: Path) -> None:

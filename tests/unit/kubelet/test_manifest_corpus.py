@@ -27,8 +27,6 @@ DIFFERENCES = [
      "than starting the pod without them)"),
     (r"Forbidden: image volumes are not supported by nodelet's runtime",
      "containerd 1.6 has no CRI image mounts (containerd >= 2.1 has)"),
-    (r"Forbidden: projected volumes are not supported by nodelet yet",
-     "not implemented yet; validated fully and refused instead of mounted empty"),
     (r"ports\[\d+\]\.protocol: Unsupported value: ",
      "the API server refuses it too (validateContainerPorts: TCP, UDP, SCTP); the schema has no enum"),
 ]

@@ -65,8 +65,6 @@ CASES = [
       f'{F}:10: spec.volumes[1].csi.nodePublishSecretRef: Forbidden: static pods may not reference secrets',
       f'{F}:11: spec.volumes[2].csi: Forbidden: static pods may not reference csidrivers (via CSI volumes)',
       f'{F}:12: spec.volumes[3].projected.sources[0].serviceAccountToken: Forbidden: static pods may not reference serviceaccounts (via projected volumes)',
-      f'{F}:12: spec.volumes[3].projected.sources[1].configMap: Forbidden: static pods may not reference configmaps (via projected volumes)',
-      f'{F}:12: spec.volumes[3].projected: Forbidden: projected volumes are not supported by nodelet yet (of their sources, a static pod may only use downwardAPI: use a downwardAPI volume)',
       f"{F}:13: spec.volumes[4].image: Forbidden: image volumes are not supported by nodelet's runtime: they need the CRI image mount (Mount.image), which containerd implements from 2.1 on; containerd 1.6 has none, and nodelet does not fake it"],
       id='vol-refs'),
     pytest.param(C + '  env:\n  - {name: A, valueFrom: {secretKeyRef: {name: s, key: k}}}\n  envFrom:\n  - configMapRef: {name: x}\n  - {secretRef: {name: y}, prefix: P_}\n', "{name: web}",
@@ -220,7 +218,8 @@ def test_deep_nesting_is_an_error_not_a_recursion_error(file: str) -> None:
 
 
 def test_downward_api_volume_files() -> None:
-    from kubelet.kuberuntime.projected import compute_downward_api_files
+    from kubelet.kuberuntime.downward import compute_projection_files, parse_downward_api_volume
+    from kubelet.kuberuntime.podconfig import resource_field_value
 
     pods, _, errors = parse_manifest_bytes(textwrap.dedent("""
         apiVersion: v1
@@ -243,8 +242,11 @@ def test_downward_api_volume_files() -> None:
               - {path: mem, resourceFieldRef: {containerName: c, resource: limits.memory, divisor: 1Mi}}
         """).encode(), file="/m/p.yaml", node_name="node1")
     assert errors == []
-    source = pods[0].manifest["spec"]["volumes"][0]["downwardAPI"]
-    files = compute_downward_api_files(source, pods[0], allocatable={"cpu": 2000, "memory": 1 << 30})
+    pod = pods[0]
+    source = parse_downward_api_volume(pod.manifest["spec"]["volumes"][0]["downwardAPI"])
+    allocatable = {"cpu": 2000, "memory": 1 << 30}
+    files = compute_projection_files(source, pod, resource_value=lambda r, c: resource_field_value(r, c, pod,
+                                                                                                    allocatable))
     assert files == {
         "labels": (b'app="web"\nzone="us-east"', 0o640),  # fieldpath.FormatMap: sorted, quoted, no final newline
         "build": (b"two", 0o640),
@@ -252,8 +254,5 @@ def test_downward_api_volume_files() -> None:
         "sub/cpu": (b"500", 0o640),
         "mem": (b"1024", 0o640),  # no limit: the node's allocatable
     }
-    import dataclasses
-
-    quoted = compute_downward_api_files({"items": [{"path": "a", "fieldRef": {"fieldPath": "metadata.annotations"}}]},
-                                        dataclasses.replace(pods[0], annotations={"x": 'say "hi"\n'}), allocatable={})
-    assert quoted == {"a": (b'x="say \\"hi\\"\\n"', 0o644)}  # Go's %q
+    from kubelet.kuberuntime.downward import format_map
+    assert format_map({"x": 'say "hi"\n'}) == 'x="say \\"hi\\"\\n"'  # Go's %q

@@ -154,7 +154,7 @@ def test_validation_messages() -> None:
         'spec.volumes[1].name: Duplicate value: "a"',
         'spec.volumes[1].hostPath.path: Invalid value: "rel": must be an absolute path',
         'spec.volumes[1].hostPath.type: Unsupported value: "Pipe": supported values: "", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice"',
-        "spec.volumes[2].nfs: Forbidden: nfs volumes are not supported by nodelet (emptyDir, hostPath, and configMap/secret from documents in the manifest directory are)",
+        "spec.volumes[2].nfs: Forbidden: nfs volumes are not supported by nodelet (emptyDir, hostPath, downwardAPI, and configMap/secret/projected from documents in the manifest directory are)",
         "spec.volumes[3].hostPath: Forbidden: may not specify more than 1 volume type",
         "spec.securityContext.runAsUser: Invalid value: -1: must be between 0 and 2147483647, inclusive",
         "spec.securityContext.seccompProfile.localhostProfile: Required value: must be set when seccomp type is Localhost",
