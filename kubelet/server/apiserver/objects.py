@@ -40,3 +40,55 @@ def compute_event_v1(ev: dict[str, Any]) -> dict[str, Any]:
     if ev.get("series"):
         out["series"] = ev["series"]
     return out
+
+
+def _selects(selector: dict[str, str], labels: dict[str, str] | None) -> bool:
+    labels = labels or {}
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def _resolve_port(target: Any, pod: dict[str, Any]) -> int | None:
+    if isinstance(target, int):
+        return target
+    if isinstance(target, str) and target.isdigit():
+        return int(target)
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        for p in c.get("ports") or []:
+            if p.get("name") == target:
+                return int(p.get("containerPort"))
+    return None
+
+
+def compute_endpoint_slices(services: list[dict[str, Any]], pods: list[dict[str, Any]], *, node_name: str) -> list[dict[str, Any]]:
+    """One EndpointSlice per Service with a selector, from this node's pods (as the EndpointSlice controller):
+    addresses of matching pods with an IP, ready = the pod's Ready condition, ports from targetPort."""
+    out = []
+    for svc in services:
+        meta, spec = svc.get("metadata") or {}, svc.get("spec") or {}
+        selector = spec.get("selector") or {}
+        if not selector:
+            continue
+        ns = meta.get("namespace") or "default"
+        endpoints, ports = [], []
+        for pod in pods:
+            pm, st = pod.get("metadata") or {}, pod.get("status") or {}
+            if (pm.get("namespace") or "default") != ns or not _selects(selector, pm.get("labels")) or not st.get("podIP"):
+                continue
+            if pm.get("deletionTimestamp"):
+                continue
+            ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or [])
+            endpoints.append({"addresses": [st["podIP"]], "conditions": {"ready": ready, "serving": ready, "terminating": False},
+                              "nodeName": node_name, "targetRef": {"kind": "Pod", "namespace": ns, "name": pm.get("name"),
+                                                                   "uid": pm.get("uid")}})
+            if not ports:
+                for p in spec.get("ports") or []:
+                    port = _resolve_port(p.get("targetPort", p.get("port")), pod)
+                    if port is not None:
+                        ports.append({"name": p.get("name", ""), "port": port, "protocol": p.get("protocol", "TCP")})
+        name = meta.get("name", "")
+        out.append({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                    "metadata": {"name": f"{name}-nodelet", "namespace": ns, "creationTimestamp": meta.get("creationTimestamp"),
+                                 "labels": {"kubernetes.io/service-name": name,
+                                            "endpointslice.kubernetes.io/managed-by": "nodelet"}},
+                    "addressType": "IPv4", "endpoints": endpoints, "ports": ports or None})
+    return out
