@@ -164,7 +164,8 @@ def test_get_pods_table_and_output_formats(agent: AgentProcess) -> None:
     assert wide.splitlines()[0].split()[:7] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]
     assert node(agent) in wide
     assert "app=hand" in ok(agent, "get", "pods", "--show-labels")
-    assert ok(agent, "get", "po", "hand", "-o", "jsonpath={.metadata.name}") == name  # the static pod's short name
+    uid = ok(agent, "get", "pod", name, "-o", "jsonpath={.metadata.uid}")
+    assert uid and ok(agent, "get", "po", "hand", "-o", "jsonpath={.metadata.uid}") == uid  # by its manifest's name
     assert ok(agent, "get", "pods", "-o", "name") .splitlines() == [f"pod/{name}"]
     cc = ok(agent, "get", "pods", "-o", "custom-columns=N:.metadata.name,NODE:.spec.nodeName").splitlines()
     assert cc[0].split() == ["N", "NODE"] and cc[1].split() == [name, node(agent)]
@@ -257,7 +258,10 @@ def test_apply_create_replace_delete_and_watch(agent: AgentProcess) -> None:
     assert ok(agent, "apply", "-f", "-", stdin=WEB % {"tier": "b"}).strip() == "pod/web configured"
     text = manifest_file.read_text()
     assert "tier: b" in text and "value: b" in text and "kubectl.kubernetes.io/last-applied-configuration" in text
-    assert ok(agent, "apply", "-f", "-", stdin=WEB % {"tier": "b"}).strip() == "pod/web unchanged"
+    wait_until(lambda: ok(agent, "get", "pod", "web", "-o", "jsonpath={.metadata.labels.tier}") == "b", timeout=20,
+               what="the agent picked up the new file")
+    p = kubectl(agent, "apply", "-f", "-", "-v=8", stdin=WEB % {"tier": "b"})
+    assert p.stdout.strip() == "pod/web unchanged", [ln for ln in p.stderr.splitlines() if "Request Body" in ln or "PATCH" in ln]
     p = kubectl(agent, "create", "-f", "-", stdin=WEB % {"tier": "b"})
     assert p.returncode == 1 and "AlreadyExists" in p.stderr
     replaced = ok(agent, "replace", "-f", "-", stdin=WEB % {"tier": "c"})
@@ -278,7 +282,8 @@ def test_apply_create_replace_delete_and_watch(agent: AgentProcess) -> None:
     ok(agent, "delete", "cm", "api-cm")
     out = ok(agent, "delete", "pod", "web", timeout=60)
     assert out.strip() == 'pod "web" deleted' and not manifest_file.exists()
-    assert kubectl(agent, "get", "pod", "web").returncode == 1
+    # gone once its grace period is over (a replaced pod's predecessor may still be terminating under the same name)
+    wait_until(lambda: kubectl(agent, "get", "pod", "web").returncode == 1, timeout=30, what="web gone")
 
 
 def test_viewer_gets_403_and_no_credentials_401(agent: AgentProcess) -> None:

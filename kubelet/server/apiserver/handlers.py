@@ -54,14 +54,18 @@ def _field(obj: Mapping[str, Any], path: str) -> str:
     return str(cur).lower() if isinstance(cur, bool) else str(cur)
 
 
-def compute_field_match(terms: list[tuple[str, str, str]], obj: Mapping[str, Any]) -> bool:
+def compute_field_match(terms: list[tuple[str, str, str]], obj: Mapping[str, Any], *, name_suffix: str = "") -> bool:
+    """`name_suffix` ("-<node>" for pods): metadata.name=web also matches the static pod web-<node>, as the pod
+    routes resolve it (kubectl delete/wait watch by the name they were given)."""
     for path, op, value in terms:
-        if (_field(obj, path) == value) != (op == "="):
+        got = _field(obj, path)
+        hit = got == value or (bool(name_suffix) and path == "metadata.name" and got == value + name_suffix)
+        if hit != (op == "="):
             return False
     return True
 
 
-def compute_matcher(query: Mapping[str, str], namespace: str | None) -> Callable[[dict[str, Any]], bool]:
+def compute_matcher(query: Mapping[str, str], namespace: str | None, *, name_suffix: str = "") -> Callable[[dict[str, Any]], bool]:
     try:
         labels = parse_label_selector(query.get("labelSelector", ""))
     except SelectorError as e:
@@ -74,7 +78,7 @@ def compute_matcher(query: Mapping[str, str], namespace: str | None) -> Callable
             return False
         if labels and not compute_selector_match(labels, meta.get("labels")):
             return False
-        return compute_field_match(fields, obj)
+        return compute_field_match(fields, obj, name_suffix=name_suffix)
 
     return match
 
@@ -95,10 +99,10 @@ def _decode_continue(token: str) -> tuple[str, str]:
 def find_pod(pods: list[dict[str, Any]], namespace: str, name: str, node_name: str) -> dict[str, Any]:
     """The pod `name` (exact), else `<name>-<nodeName>` (a static pod's name): what the API's pod routes resolve."""
     for candidate in (name, f"{name}-{node_name}"):
-        for p in pods:
-            meta = p.get("metadata") or {}
-            if meta.get("name") == candidate and (meta.get("namespace") or "default") == namespace:
-                return p
+        found = [p for p in pods if (p.get("metadata") or {}).get("name") == candidate
+                 and ((p.get("metadata") or {}).get("namespace") or "default") == namespace]
+        if found:  # a replaced pod still terminating and its successor share the name: the successor wins
+            return next((p for p in found if not p["metadata"].get("deletionTimestamp")), found[0])
     raise not_found("pods", name)
 
 
@@ -113,7 +117,12 @@ async def handle_get(request: web.Request, store: ObjectStore, r: Resource, name
                      node_name: str) -> web.Response:
     _, items = await store.snapshot(r)
     if r.name == "pods" and r.group == "":
-        return _object_response(request, r, find_pod(items, namespace or "default", name, node_name))
+        pod = find_pod(items, namespace or "default", name, node_name)
+        if pod["metadata"].get("name") != name:
+            # asked by the name in its manifest (`web` for the static pod `web-<node>`): answer under that name, so
+            # `kubectl apply` of the same file finds it and computes an empty patch ("unchanged")
+            pod = dict(pod) | {"metadata": dict(pod["metadata"]) | {"name": name}}
+        return _object_response(request, r, pod)
     for obj in items:
         meta = obj.get("metadata") or {}
         if meta.get("name") == name and (not r.namespaced or (meta.get("namespace") or "default") == namespace):
@@ -121,11 +130,15 @@ async def handle_get(request: web.Request, store: ObjectStore, r: Resource, name
     raise not_found(r.name, name, r.group)
 
 
+def _suffix(store: ObjectStore, r: Resource) -> str:
+    return f"-{store.view.node_name}" if (r.group, r.name) == ("", "pods") else ""
+
+
 async def handle_list(request: web.Request, store: ObjectStore, r: Resource, namespace: str | None) -> web.StreamResponse:
     q = request.query
     if q.get("watch") in ("true", "1"):
         return await handle_watch(request, store, r, namespace)
-    match = compute_matcher(q, namespace)
+    match = compute_matcher(q, namespace, name_suffix=_suffix(store, r))
     rv, items = await store.snapshot(r)
     items = [o for o in items if match(o)]
     meta: dict[str, Any] = {"resourceVersion": str(rv)}
@@ -150,7 +163,7 @@ async def handle_list(request: web.Request, store: ObjectStore, r: Resource, nam
 
 async def handle_watch(request: web.Request, store: ObjectStore, r: Resource, namespace: str | None) -> web.StreamResponse:
     q = request.query
-    match = compute_matcher(q, namespace)
+    match = compute_matcher(q, namespace, name_suffix=_suffix(store, r))
     table = wants_table(request.headers.get("Accept", ""))
     include = q.get("includeObject", "Metadata")
     bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
