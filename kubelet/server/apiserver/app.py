@@ -17,7 +17,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from kubelet.server.apiserver import discovery, handlers, logs, openapi, writes
-from kubelet.server.apiserver.auth import PUBLIC_PATHS, READ_METHODS, USER_KEY, compute_user, require_write
+from kubelet.server.apiserver.auth import PUBLIC_PATHS, READ_METHODS, USER_KEY, UserInfo, compute_user, require_write
 from kubelet.server.apiserver.resources import Resource, find_resource
 from kubelet.server.apiserver.status import (ApiError, bad_request, json_response, method_not_allowed, not_found,
                                              too_large, unauthorized)
@@ -56,12 +56,18 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return ApiError(500, f"internal error: {type(e).__name__}: {e}").response()
 
 
+IDENTIFY_KEY = "nodelet.identify"
+
+
+def identify_by_certificate(request: web.Request) -> UserInfo | None:
+    """The default authenticator: the verified TLS client certificate."""
+    peercert = request.transport.get_extra_info("peercert") if request.transport is not None else None
+    return compute_user(peercert)
+
+
 @web.middleware
 async def _authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    peercert = None
-    if request.transport is not None:
-        peercert = request.transport.get_extra_info("peercert")
-    user = compute_user(peercert)
+    user = request.app[IDENTIFY_KEY](request)
     if user is None and not (request.method in READ_METHODS and request.path in PUBLIC_PATHS):
         raise unauthorized()
     request[USER_KEY] = user
@@ -104,7 +110,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     """Every path the router has no route for."""
     app = request.app
     view = app[VIEW_KEY]
-    segs = [unquote(s) for s in request.path.split("/")[1:]]
+    segs = [unquote(s) for s in request.raw_path.split("?", 1)[0].split("/")[1:]]  # %2F stays inside its segment
     if segs and segs[-1] == "":
         segs = segs[:-1]
     method = request.method
@@ -212,9 +218,12 @@ async def _metrics(request: web.Request, r: Resource, namespace: str | None, nam
 
 
 def make_api_app(view: Any, *, runtime: Any = None, nodelet_version: str = "0", max_body: int = MAX_BODY,
-                 extra_routes: Sequence[tuple[str, str, Handler]] = (), store: ObjectStore | None = None) -> web.Application:
-    """The API as an aiohttp Application over `view` (an APIView). Add streaming routes before it starts."""
+                 extra_routes: Sequence[tuple[str, str, Handler]] = (), store: ObjectStore | None = None,
+                 identify: Callable[[web.Request], UserInfo | None] = identify_by_certificate) -> web.Application:
+    """The API as an aiohttp Application over `view` (an APIView). Add streaming routes before it starts.
+    `identify` maps a request to its user (default: the TLS client certificate; unit tests pass a fixed one)."""
     app = web.Application(middlewares=[_errors, _authenticate, _dispatch], client_max_size=max_body)
+    app[IDENTIFY_KEY] = identify
     app[VIEW_KEY] = view
     app[RUNTIME_KEY] = runtime
     app[VERSION_KEY] = nodelet_version
@@ -250,7 +259,9 @@ class ApiServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        # handler_cancellation: a client that goes away cancels its handler (idle watches and follows end at once)
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=2.0,
+                                     handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.address, self.port, ssl_context=self.ssl_context, backlog=1024,
                            reuse_address=True)

@@ -22,7 +22,9 @@ __all__ = ["compute_field_match", "compute_matcher", "find_pod", "handle_get", "
 log = logging.getLogger(__name__)
 
 WATCH_BUFFER_EVENTS = 1000  # a client this far behind is dropped (it re-lists)
-WATCH_WRITE_TIMEOUT = 30.0
+WATCH_WRITE_TIMEOUT = 30.0  # a client that reads nothing for this long is dropped
+WATCH_CHECK_EVERY = 15.0
+BOOKMARK_EVERY = 60.0
 
 
 def wants_table(accept: str) -> bool:
@@ -171,8 +173,11 @@ async def handle_watch(request: web.Request, store: ObjectStore, r: Resource, na
         timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else None
     except ValueError:
         raise bad_request("invalid timeoutSeconds") from None
-    events = store.watch(r, since=q.get("resourceVersion", ""), match=match, bookmark_every=60.0 if bookmarks else None)
-    resp: web.StreamResponse | None = None
+    await store.check_watch(r, q.get("resourceVersion", ""))
+    resp: web.StreamResponse | None = await _start_stream(request)  # headers at once, as the API server
+    # a BOOKMARK tick every WATCH_CHECK_EVERY s: sent only when asked; otherwise a moment to notice a vanished client
+    events = store.watch(r, since=q.get("resourceVersion", ""), match=match, bookmark_every=WATCH_CHECK_EVERY)
+    since_bookmark = 0.0
     first = True
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout if timeout else None
@@ -193,10 +198,15 @@ async def handle_watch(request: web.Request, store: ObjectStore, r: Resource, na
                     raise
                 await _write(resp, {"type": "ERROR", "object": e.status()})
                 break
-            if resp is None:
-                resp = await _start_stream(request)
+            assert resp is not None
             obj: Any = ev.object
             if ev.type == "BOOKMARK":
+                if request.transport is None or request.transport.is_closing():
+                    break
+                since_bookmark += WATCH_CHECK_EVERY
+                if not bookmarks or since_bookmark < BOOKMARK_EVERY:
+                    continue
+                since_bookmark = 0.0
                 obj = {"kind": r.kind, "apiVersion": r.group_version, "metadata": obj["metadata"]}
             elif table:
                 obj = render_table_object(r.name, [ev.object], include_object=include, with_columns=first,

@@ -147,6 +147,21 @@ class ObjectStore:
             await asyncio.sleep(self.tick)
             await self._refresh_watched()
 
+    async def check_watch(self, r: Resource, since: str) -> None:
+        """Raise now (400 / 410) what watch() would raise on its first step, so the caller can answer with a
+        plain error before it starts streaming."""
+        kind = await self.refresh(r)
+        if since in ("", "0"):
+            return
+        try:
+            cursor = int(since)
+        except ValueError:
+            from kubelet.server.apiserver.status import bad_request
+
+            raise bad_request(f"invalid resourceVersion {since!r}") from None
+        if cursor < kind.since:
+            raise gone(f"too old resource version: {cursor} ({kind.since})")
+
     async def watch(self, r: Resource, *, since: str, match: Callable[[dict[str, Any]], bool],
                     bookmark_every: float | None = None) -> AsyncIterator[WatchEvent]:
         """Events after `since` ("" or "0": synthetic ADDED for everything first), forever; 410 when too old.
