@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import unquote
@@ -223,11 +224,13 @@ def make_api_app(view: Any, *, runtime: Any = None, nodelet_version: str = "0", 
     """The API as an aiohttp Application over `view` (an APIView). Add streaming routes before it starts.
     `identify` maps a request to its user (default: the TLS client certificate; unit tests pass a fixed one)."""
     app = web.Application(middlewares=[_errors, _authenticate, _dispatch], client_max_size=max_body)
-    app[IDENTIFY_KEY] = identify
-    app[VIEW_KEY] = view
-    app[RUNTIME_KEY] = runtime
-    app[VERSION_KEY] = nodelet_version
-    app[STORE_KEY] = store or ObjectStore(view)
+    with warnings.catch_warnings():  # plain string keys: the documented contract for handlers added from outside
+        warnings.simplefilter("ignore", web.NotAppKeyWarning)
+        app[IDENTIFY_KEY] = identify
+        app[VIEW_KEY] = view
+        app[RUNTIME_KEY] = runtime
+        app[VERSION_KEY] = nodelet_version
+        app[STORE_KEY] = store or ObjectStore(view)
     for method, path, handler in extra_routes:
         app.router.add_route(method, path, handler)
 
