@@ -196,7 +196,7 @@ async def handle_watch(request: web.Request, store: ObjectStore, r: Resource, na
             except ApiError as e:
                 if resp is None:
                     raise
-                await _write(resp, {"type": "ERROR", "object": e.status()})
+                await _write(resp, _encode({"type": "ERROR", "object": e.status()}))
                 break
             assert resp is not None
             obj: Any = ev.object
@@ -208,11 +208,17 @@ async def handle_watch(request: web.Request, store: ObjectStore, r: Resource, na
                     continue
                 since_bookmark = 0.0
                 obj = {"kind": r.kind, "apiVersion": r.group_version, "metadata": obj["metadata"]}
-            elif table:
-                obj = render_table_object(r.name, [ev.object], include_object=include, with_columns=first,
-                                          list_meta={"resourceVersion": str(ev.rv)})
-                first = False
-            await _write(resp, {"type": ev.type, "object": obj})
+                await _write(resp, _encode({"type": ev.type, "object": obj}))
+                continue
+            key = (table, include, first)
+            data = ev.encoded.get(key)
+            if data is None:
+                if table:
+                    obj = render_table_object(r.name, [ev.object], include_object=include, with_columns=first,
+                                              list_meta={"resourceVersion": str(ev.rv)})
+                data = ev.encoded[key] = _encode({"type": ev.type, "object": obj})
+            first = False
+            await _write(resp, data)
         if resp is None:
             resp = await _start_stream(request)
     except (ConnectionResetError, asyncio.TimeoutError):
@@ -229,6 +235,9 @@ async def _start_stream(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def _write(resp: web.StreamResponse, doc: dict[str, Any]) -> None:
-    data = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+def _encode(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+async def _write(resp: web.StreamResponse, data: bytes) -> None:
     await asyncio.wait_for(resp.write(data), WATCH_WRITE_TIMEOUT)

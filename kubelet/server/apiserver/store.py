@@ -26,6 +26,7 @@ __all__ = ["ObjectStore", "WatchEvent"]
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # namespace, name
+POKE_DELAY = 0.05
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +34,8 @@ class WatchEvent:
     rv: int
     type: str  # ADDED | MODIFIED | DELETED
     object: dict[str, Any]
+    # encoded lines by rendering (JSON / Table…), shared by every watcher of this event: 100 watches cost one encode
+    encoded: dict[Any, bytes] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(kw_only=True)
@@ -128,8 +131,8 @@ class ObjectStore:
         if self._poke_pending:
             return
         self._poke_pending = True
-        try:
-            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._refresh_watched()))
+        try:  # coalesced over POKE_DELAY: a pod start changes the pod several times within a few ms
+            asyncio.get_running_loop().call_later(POKE_DELAY, lambda: asyncio.ensure_future(self._refresh_watched()))
         except RuntimeError:
             self._poke_pending = False
 
