@@ -8,6 +8,7 @@
 2. Pod start (manifest written → container RUNNING, seen through CRI) with 100 open watches (`get pods -w`'s
    request, Table Accept) and a `kubectl logs -f` of a chatty container, against the same without them. ≤ 1.05×.
 3. Agent CPU over --idle seconds with 100 idle watches, against the same idle agent without them. ≤ 1 % of a core.
+   Then --many (1000) idle watches: the agent's CPU and RSS growth.
 """
 from __future__ import annotations
 
@@ -104,8 +105,17 @@ def cpu_percent(pid: int, seconds: float) -> float:
     return 100 * ((c1.user + c1.system) - (c0.user + c0.system)) / (t1 - t0)
 
 
+_readers: list[asyncio.Task[None]] = []
+
+
+async def _drain(reader: asyncio.StreamReader) -> None:
+    while await reader.read(65536):
+        pass
+
+
 async def open_watches(agent: AgentProcess, n: int) -> list[asyncio.StreamWriter]:
-    """n raw HTTPS watches (what `kubectl get pods -w` sends after its list), each kept open and read by nobody."""
+    """n raw HTTPS watches (what `kubectl get pods -w` sends after its list), each read (and discarded) as kubectl
+    reads it."""
     ctx = tls_context(agent)
     out = []
     for _ in range(n):
@@ -115,11 +125,12 @@ async def open_watches(agent: AgentProcess, n: int) -> list[asyncio.StreamWriter
         await writer.drain()
         head = await reader.readuntil(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200"), head
+        _readers.append(asyncio.ensure_future(_drain(reader)))
         out.append(writer)
     return out
 
 
-async def main(n: int, rounds: int, idle: float) -> None:
+async def main(n: int, rounds: int, idle: float, many: int) -> None:
     instance = await asyncio.to_thread(start_test_runtime)
     client = cri.RuntimeClient(instance.endpoint)
     base = Path(tempfile.mkdtemp(prefix="nodelet-bench-api-"))
@@ -166,6 +177,17 @@ async def main(n: int, rounds: int, idle: float) -> None:
             w.close()
         watches = []
         await asyncio.sleep(1)
+        if many:  # robustness: many idle watches stay cheap (memory and CPU of the agent)
+            rss0 = psutil.Process(pid).memory_info().rss
+            watches = await open_watches(agent, many)
+            await asyncio.sleep(2)
+            many_cpu = await asyncio.to_thread(cpu_percent, pid, idle)
+            rss1 = psutil.Process(pid).memory_info().rss
+            print(f"{'agent CPU %%, %d idle watches; RSS growth MiB' % many:<58} {many_cpu:>10.2f} {(rss1 - rss0) / 2**20:>10.1f}  (CPU reference: the no-watch figure above)")
+            for w in watches:
+                w.close()
+            watches = []
+            await asyncio.sleep(2)
 
         # 2. pod start with and without 100 watches + logs -f
         plain = await pod_start(agent, client, rounds, "plain")
@@ -194,5 +216,6 @@ if __name__ == "__main__":
     p.add_argument("--pods", type=int, default=110)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--idle", type=float, default=20)
+    p.add_argument("--many", type=int, default=1000, help="then this many idle watches (0: skip)")
     a = p.parse_args()
-    asyncio.run(main(a.pods, a.rounds, a.idle))
+    asyncio.run(main(a.pods, a.rounds, a.idle, a.many))
