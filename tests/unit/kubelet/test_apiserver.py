@@ -238,3 +238,26 @@ def test_pki_identities_and_kubeconfig(tmp_path: Path) -> None:
     assert kc["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:10443" and kc["current-context"] == "viewer@nodelet-node1"
     merged = compute_merged_kubeconfig({"clusters": [{"name": "other"}], "users": [], "contexts": [], "current-context": "x"}, kc)
     assert [c["name"] for c in merged["clusters"]] == ["other", "nodelet-node1"] and merged["current-context"] == "viewer@nodelet-node1"
+
+
+async def test_extra_routes_plug_in_with_view_runtime_and_user(view: StaticAPIView) -> None:
+    """The contract for the streaming handlers (package docstring): their routes win, the app carries the view and
+    the runtime, the request carries the authenticated user; POST by a read-only identity is 403 before them."""
+    async def exec_handler(request: web.Request) -> web.StreamResponse:
+        user = request["nodelet.user"]
+        return web.json_response({"view": request.app["nodelet.view"] is view, "runtime": request.app["nodelet.runtime"],
+                                  "user": user.name, "write": user.can_write, "pod": request.match_info["name"]})
+
+    path = "/api/v1/namespaces/{namespace}/pods/{name}/exec"
+    c = await client_for(view, runtime="cri", extra_routes=[("GET", path, exec_handler), ("POST", path, exec_handler)])
+    try:
+        got = await (await c.get("/api/v1/namespaces/default/pods/a/exec")).json()
+        assert got == {"view": True, "runtime": "cri", "user": "admin", "write": True, "pod": "a"}
+        assert (await c.get("/api/v1/namespaces/default/pods/a/attach")).status == 404  # not registered: a Status
+    finally:
+        await c.close()
+    c = await client_for(view, VIEWER, extra_routes=[("POST", path, exec_handler)])
+    try:
+        assert (await c.post("/api/v1/namespaces/default/pods/a/exec")).status == 403
+    finally:
+        await c.close()
