@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import http.client
+import json
 import os
 import socket
 import ssl
@@ -117,10 +118,14 @@ async def open_watches(agent: AgentProcess, n: int) -> list[asyncio.StreamWriter
     """n raw HTTPS watches (what `kubectl get pods -w` sends after its list), each read (and discarded) as kubectl
     reads it."""
     ctx = tls_context(agent)
+    conn = http.client.HTTPSConnection("127.0.0.1", agent.config["apiPort"], context=ctx)
+    conn.request("GET", "/api/v1/namespaces/default/pods?limit=500")
+    rv = json.loads(conn.getresponse().read())["metadata"]["resourceVersion"]  # kubectl get -w: list, then watch from it
+    conn.close()
     out = []
     for _ in range(n):
         reader, writer = await asyncio.open_connection("127.0.0.1", agent.config["apiPort"], ssl=ctx, server_hostname="localhost")
-        writer.write((f"GET /api/v1/namespaces/default/pods?watch=true&resourceVersion=0 HTTP/1.1\r\nHost: localhost\r\n"
+        writer.write((f"GET /api/v1/namespaces/default/pods?watch=true&resourceVersion={rv} HTTP/1.1\r\nHost: localhost\r\n"
                       f"Accept: {TABLE}\r\n\r\n").encode())
         await writer.drain()
         head = await reader.readuntil(b"\r\n\r\n")
