@@ -76,6 +76,9 @@ class NodeletConfig:
     resolv_conf: str | None = None  # None: not set, detected at start as kubeadm does (systemd-resolved)
     cgroup_driver: str = "cgroupfs"  # cgroupfs | systemd
     metrics_bind_address: str = "127.0.0.1:10247"  # host:port of the plain-HTTP metrics server ("": off)
+    api_bind_address: str = "127.0.0.1"
+    api_port: int = 10443
+    admin_kubeconfig: str = "/etc/nodelet/admin.conf"
     # not a key: what load_config accepted and ignores (upstream fields nodelet does not implement), for one Warning
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
@@ -389,6 +392,10 @@ _KEYS: tuple[tuple[str, Callable[[Any, bool], Any], str, str, str], ...] = (
      ".slice); must match containerd's SystemdCgroup"),
     ("metricsBindAddress", _host_port, "IP:port", "127.0.0.1:10247",
      "plain-HTTP server of /metrics, /metrics/probes, /metrics/resource (\"\" or port 0: off)"),
+    ("apiBindAddress", _ip, "IP", "127.0.0.1", "address of the Kubernetes API (HTTPS) kubectl talks to"),
+    ("apiPort", _int(0, 65535), "int", "10443", "port of the Kubernetes API (0: disabled); see README for the choice"),
+    ("adminKubeconfig", _opt_abs_path, "path", "/etc/nodelet/admin.conf",
+     "admin kubeconfig written on start, mode 0600 (empty: none; `nodelet kubeconfig` prints one)"),
 )
 
 

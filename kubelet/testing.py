@@ -122,6 +122,8 @@ class AgentProcess:
             "apiSocket": self.socket,
             "healthzPort": 0,
             "metricsBindAddress": "",  # off: several agents run at once in some tests (a test turns it on)
+            "apiPort": 0,  # the Kubernetes API only where a test asks for it (a free port)
+            "adminKubeconfig": str(base / "admin.conf"),
             "fileCheckFrequency": "20s",
             "proxyMode": "none",
         }

@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 MODULES = ("cli.common", "cli.get", "cli.logs", "cli.describe", "cli.exec", "cli.top", "cli.net", "cli.doctor",
-           "cli.validate", "cli.version", "cli.completion", "cli.services", "cli.stream", "kuberuntime.crilogs",
-           "server.printers")
+           "cli.validate", "cli.version", "cli.completion", "cli.services", "cli.stream", "cli.kubeconfig",
+           "kuberuntime.crilogs", "server.printers")
 
 
 def test_cli_modules_import_light() -> None:
