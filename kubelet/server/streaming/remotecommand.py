@@ -219,7 +219,11 @@ async def _serve_websocket(request: web.Request, backend: RuntimeCommand, opts: 
     status_task = loop.create_task(backend.status())
     try:
         await asyncio.wait([status_task, inbound], return_when=asyncio.FIRST_COMPLETED)
+        log.debug("exec websocket: status_done=%s inbound_done=%s", status_task.done(), inbound.done())
+        if inbound.done() and not inbound.cancelled() and inbound.exception() is not None:
+            log.warning("exec websocket: reading the client failed: %r", inbound.exception())
         if status_task.done():
+            log.debug("exec websocket: status=%r", status_task.result())
             await _finish(outputs)
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await send(ERROR, status_task.result())

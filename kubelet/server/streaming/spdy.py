@@ -335,6 +335,7 @@ class SpdyStream:
         self.session, self.id, self.headers, self.local = session, stream_id, dict(headers), local
         self.reply_headers: dict[str, str] = {}
         self.replied = asyncio.Event()
+        self.got_reply = False
         self.send_window = session.peer_initial_window
         self._chunks: list[bytes] = []
         self._buffered = 0
@@ -365,11 +366,14 @@ class SpdyStream:
         self.remote_closed = True
         self._readable.set()
 
-    def _on_reset(self, status: int) -> None:
+    def _on_reset(self, status: int, *, discard: bool) -> None:
+        """Peer's RST_STREAM (discard False: what arrived before it stays readable — the runtime's streaming server
+        writes an exec's status and then resets the stream) or our own reset (discard True)."""
         self.reset_status = status or CANCEL
         self.remote_closed = self.local_closed = True
-        self._chunks.clear()
-        self._buffered = 0
+        if discard:
+            self._chunks.clear()
+            self._buffered = 0
         self._readable.set()
         self._space.set()
         self.replied.set()
@@ -377,7 +381,7 @@ class SpdyStream:
 
     async def read(self) -> bytes:
         while not self._chunks:
-            if self.remote_closed or self.reset_status:
+            if self.remote_closed:
                 return b""
             self._readable.clear()
             await self._readable.wait()
@@ -405,7 +409,7 @@ class SpdyStream:
 
     async def wait_reply(self, timeout: float) -> None:
         await asyncio.wait_for(self.replied.wait(), timeout)
-        if self.reset_status:
+        if self.reset_status and not self.got_reply:
             raise SpdyError(f"stream {self.id} refused (status {self.reset_status})")
 
     async def write(self, data: bytes) -> None:
@@ -436,7 +440,7 @@ class SpdyStream:
     async def reset(self, status: int = CANCEL) -> None:
         if self.reset_status:
             return
-        self._on_reset(status)
+        self._on_reset(status, discard=True)
         self.session._forget(self)
         try:
             await self.session._send(RstStream(stream_id=self.id, status=status))
@@ -513,9 +517,12 @@ class SpdySession:
                 fut.set_exception(ConnectionResetError("session closed"))
 
     async def _handle(self, frame: Frame) -> None:
+        log.debug("SPDY recv session=%s frame=%.200r", self.name, frame)
         if isinstance(frame, DataFrame):
             s = self.streams.get(frame.stream_id)
             if s is None:
+                log.debug("SPDY data for a gone stream session=%s stream=%s bytes=%d fin=%s", self.name,
+                          frame.stream_id, len(frame.data), frame.fin)
                 if frame.stream_id > self._max_seen_id:
                     await self._send(RstStream(stream_id=frame.stream_id, status=INVALID_STREAM))
                 return
@@ -549,6 +556,7 @@ class SpdySession:
             s = self.streams.get(frame.stream_id)
             if s is not None:
                 s.reply_headers = dict(frame.headers)
+                s.got_reply = True
                 s.replied.set()
                 if frame.fin:
                     s._finish_remote()
@@ -561,7 +569,7 @@ class SpdySession:
         elif isinstance(frame, RstStream):
             s = self.streams.pop(frame.stream_id, None)
             if s is not None:
-                s._on_reset(frame.status)
+                s._on_reset(frame.status, discard=False)
         elif isinstance(frame, Settings):
             for _flags, sid, value in frame.entries:
                 if sid == SETTINGS_INITIAL_WINDOW_SIZE:

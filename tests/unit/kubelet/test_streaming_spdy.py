@@ -244,3 +244,17 @@ async def test_the_reader_gives_the_window_back() -> None:
     assert any(u.stream_id == 0 for u in updates)
     await client.close()
     await asyncio.wait_for(asyncio.gather(*tasks), 2)
+
+
+async def test_data_before_a_peer_reset_stays_readable() -> None:
+    """containerd's streaming server writes an exec's exit status, then resets the error stream."""
+    client, _server, _, spipe = pair()
+    task = asyncio.create_task(client.run())
+    s = await client.open_stream({"streamtype": "error"})
+    tx = HeaderCodec()
+    await spipe.write(render_frame(SynReply(stream_id=s.id), tx) + render_frame(DataFrame(stream_id=s.id, data=b'{"status":"Failure"}'), tx)
+                      + render_frame(RstStream(stream_id=s.id, status=spdy.CANCEL), tx))
+    await s.wait_reply(1)
+    assert await s.read_all() == b'{"status":"Failure"}'
+    await client.close()
+    await asyncio.wait_for(task, 2)

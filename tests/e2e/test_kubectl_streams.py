@@ -1,0 +1,284 @@
+"""The real /usr/bin/kubectl (1.32) driving nodelet's streaming verbs against real pods on the test containerd:
+exec (exit codes, stdin and its EOF, -it on a pty with resize), attach, cp both ways, port-forward (HTTP to busybox
+httpd through a forwarded port, two connections at once, the pod's side closing) — over the WebSocket protocols
+kubectl tries first and over its plain SPDY fall-back."""
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubelet.server.streaming.testing import KubectlAPI
+from kubelet.testing import BUSYBOX, AgentProcess, runtime_pods, wait_until
+
+pytestmark = [pytest.mark.root, pytest.mark.containerd]
+
+KUBECTL = "/usr/bin/kubectl"
+
+POD = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: streams
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: shell
+    image: {image}
+    command: ["sh", "-c", "mkdir -p /data && echo from-the-pod > /data/in-pod.txt && exec sleep 3600"]
+  - name: web
+    image: {image}
+    command: ["sh", "-c", "mkdir -p /www && echo hello-through-port-forward > /www/index.html && exec httpd -f -p 8080 -h /www"]
+  - name: echoer
+    image: {image}
+    stdin: true
+    command: ["sh", "-c", "echo echoer started; while read l; do echo \\"attached: $l\\"; done"]
+"""
+
+
+@pytest.fixture(scope="module")
+def env(containerd: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KubectlAPI, str, dict[str, str]]]:
+    assert os.access(KUBECTL, os.X_OK), "kubectl 1.32 must be installed at /usr/bin/kubectl"
+    node = f"e2e-{uuid.uuid4().hex[:8]}"
+    base = Path(tmp_path_factory.mktemp("streams"))
+    agent = AgentProcess(base, endpoint=containerd.endpoint, node_name=node, runtime=containerd)
+    agent.start()
+    api = KubectlAPI(base, endpoint=containerd.endpoint, node_name=node)
+    try:
+        agent.write("streams.yaml", POD.format(image=BUSYBOX))
+        name = f"streams-{node}"
+
+        def running() -> bool:
+            p = agent.pod(name)
+            return bool(p and all("running" in (c.get("state") or {}) for c in p["status"].get("containerStatuses", []))
+                        and len(p["status"].get("containerStatuses", [])) == 3)
+
+        wait_until(running, timeout=60, what="the streams pod running")
+        api.start()
+        home = base / "home"
+        home.mkdir()
+        kenv = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "KUBECONFIG": str(api.kubeconfig)}
+        yield api, name, kenv
+    finally:
+        for f in agent.manifests.iterdir():
+            f.unlink()
+        try:
+            wait_until(lambda: not runtime_pods(containerd.endpoint, node), timeout=60, what="pods torn down")
+        finally:
+            if api.port:
+                api.stop()
+            code = agent.stop()
+            assert code == 0, agent.log()
+
+
+def kubectl(kenv: dict[str, str], *args: str, input: bytes | None = None, timeout: float = 30,
+            extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([KUBECTL, *args], input=input, capture_output=True, timeout=timeout, env={**kenv, **(extra_env or {})})
+
+
+SPDY_ONLY = {"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false", "KUBECTL_PORT_FORWARD_WEBSOCKETS": "false"}
+
+
+@pytest.mark.parametrize("transport", ["websocket", "spdy"])
+def test_exec_output_exit_codes_and_stdin(env: tuple[KubectlAPI, str, dict[str, str]], transport: str) -> None:
+    api, pod, kenv = env
+    extra = SPDY_ONLY if transport == "spdy" else {}
+    p = kubectl(kenv, "exec", pod, "-c", "shell", "--", "sh", "-c", "echo out; echo err >&2; exit 3", extra_env=extra)
+    assert (p.returncode, p.stdout, p.stderr) == (3, b"out\n", b"err\ncommand terminated with exit code 3\n"), p
+    p = kubectl(kenv, "exec", pod, "-c", "shell", "--", "true", extra_env=extra)
+    assert (p.returncode, p.stdout, p.stderr) == (0, b"", b""), p
+    # stdin, and its end reaching the command (cat and wc exit only at EOF)
+    blob = os.urandom(200_000)
+    p = kubectl(kenv, "exec", "-i", pod, "-c", "shell", "--", "sh", "-c", "cat > /tmp/blob; wc -c < /tmp/blob; md5sum /tmp/blob",
+                input=blob, extra_env=extra)
+    import hashlib
+    assert p.returncode == 0, p
+    assert p.stdout.split() == [b"200000", hashlib.md5(blob).hexdigest().encode(), b"/tmp/blob"]
+    p = kubectl(kenv, "exec", pod, "-c", "nope", "--", "true", extra_env=extra)
+    assert p.returncode == 1 and b"container nope is not valid" in p.stderr, p
+    path = f"/api/v1/namespaces/default/pods/{pod}/exec"
+    assert f"{'GET' if transport == 'websocket' else 'POST'} {path}" in api.requests
+
+
+def _read_until(fd: int, needle: bytes, timeout: float, seen: bytearray) -> None:
+    deadline = time.monotonic() + timeout
+    while needle not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"{needle!r} not shown within {timeout}s; screen so far: {bytes(seen)!r}")
+        if select.select([fd], [], [], left)[0]:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                raise AssertionError(f"terminal closed before {needle!r}; screen: {bytes(seen)!r}") from None
+            if not chunk:
+                raise AssertionError(f"terminal closed before {needle!r}; screen: {bytes(seen)!r}")
+            seen += chunk
+
+
+def test_exec_it_on_a_pty_with_resize_and_exit_code(env: tuple[KubectlAPI, str, dict[str, str]]) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    _, pod, kenv = env
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    # the terminal's size reaches the runtime asynchronously (as with the kubelet): wait for the first one
+    script = ("tty >/dev/null && echo on-a-tty; until s=$(stty size 2>/dev/null) && [ -n \"$s\" ]; do sleep 0.1; done; "
+              "echo size $s; while [ \"$(stty size 2>/dev/null)\" = \"$s\" ]; do sleep 0.1; done; "
+              "echo resized to $(stty size); read x; echo got $x; exit 7")
+    def controlling_tty() -> None:  # so that resizing the terminal sends kubectl SIGWINCH, as a real one does
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    p = subprocess.Popen([KUBECTL, "exec", "-it", pod, "-c", "shell", "--", "sh", "-c", script],
+                         stdin=slave, stdout=slave, stderr=slave, env=kenv, preexec_fn=controlling_tty)
+    os.close(slave)
+    seen = bytearray()
+    try:
+        _read_until(master, b"size 30 100", 30, seen)
+        assert b"on-a-tty" in seen
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # kubectl gets SIGWINCH
+        _read_until(master, b"resized to 40 120", 30, seen)
+        os.write(master, b"typed\r")
+        _read_until(master, b"got typed", 30, seen)
+        assert p.wait(30) == 7
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+        os.close(master)
+
+
+def test_attach_sees_output_and_takes_stdin(env: tuple[KubectlAPI, str, dict[str, str]]) -> None:
+    _, pod, kenv = env
+    p = subprocess.Popen([KUBECTL, "attach", "-i", pod, "-c", "echoer"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=kenv)
+    assert p.stdin is not None and p.stdout is not None
+    seen = bytearray()
+    try:
+        for word in (b"one", b"two"):
+            p.stdin.write(word + b"\n")
+            p.stdin.flush()
+            _read_until(p.stdout.fileno(), b"attached: " + word, 20, seen)
+    finally:
+        p.kill()
+        p.wait(10)
+    # the container's process is still there after the client left: attach again
+    p2 = subprocess.Popen([KUBECTL, "attach", "-i", pod, "-c", "echoer"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=kenv)
+    assert p2.stdin is not None and p2.stdout is not None
+    try:
+        p2.stdin.write(b"three\n")
+        p2.stdin.flush()
+        _read_until(p2.stdout.fileno(), b"attached: three", 20, bytearray())
+    finally:
+        p2.kill()
+        p2.wait(10)
+
+
+def test_cp_both_ways(env: tuple[KubectlAPI, str, dict[str, str]], tmp_path: Path) -> None:
+    _, pod, kenv = env
+    src = tmp_path / "up"
+    src.mkdir()
+    (src / "a.txt").write_text("alpha\n")
+    (src / "sub").mkdir()
+    (src / "sub" / "b.bin").write_bytes(os.urandom(70_000))
+    p = kubectl(kenv, "cp", str(src), f"{pod}:/tmp/up", "-c", "shell")
+    assert p.returncode == 0, p
+    p = kubectl(kenv, "exec", pod, "-c", "shell", "--", "sh", "-c", "cat /tmp/up/a.txt; wc -c < /tmp/up/sub/b.bin")
+    assert p.stdout.split() == [b"alpha", b"70000"], p
+    down = tmp_path / "down"
+    p = kubectl(kenv, "cp", f"{pod}:/tmp/up", str(down), "-c", "shell")
+    assert p.returncode == 0, p
+    assert (down / "a.txt").read_text() == "alpha\n"
+    assert (down / "sub" / "b.bin").read_bytes() == (src / "sub" / "b.bin").read_bytes()
+    p = kubectl(kenv, "cp", f"{pod}:/data/in-pod.txt", str(tmp_path / "one.txt"), "-c", "shell")
+    assert p.returncode == 0 and (tmp_path / "one.txt").read_text() == "from-the-pod\n", p
+    shutil.rmtree(down)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _http_get(port: int) -> bytes:
+    """HTTP/1.0: busybox httpd answers and closes, so reading to EOF also proves the pod side's close reaches us."""
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+        s.sendall(b"GET /index.html HTTP/1.0\r\nHost: pod\r\n\r\n")
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    return out
+
+
+@pytest.mark.parametrize("transport", ["websocket", "spdy"])
+def test_port_forward(env: tuple[KubectlAPI, str, dict[str, str]], transport: str) -> None:
+    api, pod, kenv = env
+    local = _free_port()
+    extra = SPDY_ONLY if transport == "spdy" else {}
+    p = subprocess.Popen([KUBECTL, "port-forward", f"pod/{pod}", f"{local}:8080"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env={**kenv, **extra})
+    assert p.stdout is not None
+    try:
+        _read_until(p.stdout.fileno(), b"Forwarding from 127.0.0.1:", 20, bytearray())
+        reply = _http_get(local)
+        assert reply.startswith(b"HTTP/1.") and b" 200 " in reply.split(b"\r\n")[0], reply
+        assert reply.endswith(b"hello-through-port-forward\n")
+        # two connections at once: both open before either is answered
+        a = socket.create_connection(("127.0.0.1", local), timeout=20)
+        b = socket.create_connection(("127.0.0.1", local), timeout=20)
+        try:
+            b.sendall(b"GET /index.html HTTP/1.0\r\n\r\n")
+            a.sendall(b"GET /missing HTTP/1.0\r\n\r\n")
+            outs = []
+            for s in (a, b):
+                out = b""
+                while chunk := s.recv(65536):
+                    out += chunk
+                outs.append(out)
+        finally:
+            a.close()
+            b.close()
+        assert b" 404 " in outs[0].split(b"\r\n")[0] and outs[1].endswith(b"hello-through-port-forward\n"), outs
+        # a port nobody listens on: the connection fails, kubectl reports it, the forward keeps working
+        assert _http_get(local).endswith(b"hello-through-port-forward\n")
+        assert p.poll() is None
+    finally:
+        p.terminate()
+        p.wait(10)
+    assert f"{'GET' if transport == 'websocket' else 'POST'} /api/v1/namespaces/default/pods/{pod}/portforward" in api.requests
+
+
+def test_port_forward_to_a_closed_port_is_an_error_not_a_hang(env: tuple[KubectlAPI, str, dict[str, str]]) -> None:
+    _, pod, kenv = env
+    local = _free_port()
+    p = subprocess.Popen([KUBECTL, "port-forward", f"pod/{pod}", f"{local}:9999"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=kenv)
+    assert p.stdout is not None and p.stderr is not None
+    try:
+        _read_until(p.stdout.fileno(), b"Forwarding from 127.0.0.1:", 20, bytearray())
+        with socket.create_connection(("127.0.0.1", local), timeout=20) as s:
+            s.sendall(b"x")
+            s.settimeout(20)
+            try:
+                assert s.recv(100) == b""
+            except ConnectionResetError:
+                pass
+        _read_until(p.stderr.fileno(), b"9999", 20, bytearray())
+    finally:
+        p.terminate()
+        p.wait(10)
