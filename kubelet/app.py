@@ -99,6 +99,128 @@ class AgentAPIView:
         return provider() if provider else None
 
 
+class KubeAPIView:
+    """What the Kubernetes API (kubelet/server/apiserver) shows, read from the agent. In cluster mode the lead
+    re-points nodes()/pods()/endpoint_slices() to the cluster store."""
+
+    def __init__(self, app: "NodeletApp") -> None:
+        self.app = app
+        c = app.config
+        self.node_name = c.node_name
+        self.static_pod_path = c.static_pod_path
+        self.pod_logs_dir = c.pod_logs_dir
+        self._facts: Any = None
+        self._created: dict[str, str] = {}
+        self._started = _rfc3339_now()
+        self._metrics: Any = None
+
+    def health(self) -> tuple[bool, str]:
+        return self.app.agent.health()
+
+    def pods(self) -> list[dict[str, Any]]:
+        return self.app.agent.pod_objects()
+
+    def events(self) -> list[dict[str, Any]]:
+        return self.app.agent.recorder.list()
+
+    def events_v1(self) -> list[dict[str, Any]]:
+        from kubelet.server.apiserver.objects import compute_event_v1
+
+        return [compute_event_v1(e) for e in self.events()]
+
+    def nodes(self) -> list[dict[str, Any]]:
+        import time as _time
+
+        from kubelet.lifecycle.nodestatus import NodeHealth, collect_node_facts, compute_node_object
+
+        a, c = self.app.agent, self.app.config
+        if self._facts is None or self._facts.container_runtime_version != a.runtime_version:
+            self._facts = collect_node_facts(
+                name=c.node_name, internal_ip=a.host_ip, pod_cidr=c.pod_cidr, max_pods=c.max_pods, root_dir=c.root_dir,
+                container_runtime_version=a.runtime_version, kubelet_version=f"v1.32.4-nodelet.{VERSION}",
+                uid=f"nodelet-node-{c.node_name}", creation_timestamp=self._started)
+        ok, reason = a.health()
+        beat = int(_time.time()) // 10 * 10  # a heartbeat every 10 s (nodeStatusUpdateFrequency), not every read
+        heartbeat = _rfc3339_now(beat)
+        return [compute_node_object(self._facts, NodeHealth(ready=ok, not_ready_message=reason), heartbeat=heartbeat)]
+
+    def namespaces(self) -> list[dict[str, Any]]:
+        from kubelet.server.apiserver.objects import compute_namespaces
+
+        return compute_namespaces(self, self._started)
+
+    def _others(self, *kinds: str) -> list[dict[str, Any]]:
+        out = []
+        for o in self.app.agent.manifests.others:
+            if o.kind not in kinds:
+                continue
+            body = dict(o.body)
+            meta = dict(body.get("metadata") or {})
+            meta.setdefault("namespace", o.namespace)
+            meta.setdefault("creationTimestamp", self._created_at(o.source))
+            meta.setdefault("uid", f"nodelet-{o.kind.lower()}-{o.namespace}-{o.name}")
+            body["metadata"] = meta
+            out.append(body)
+        return out
+
+    def _created_at(self, source: str) -> str:
+        if source not in self._created:
+            try:
+                self._created[source] = _rfc3339_now(int(os.stat(source).st_mtime))
+            except OSError:
+                self._created[source] = self._started
+        return self._created[source]
+
+    def services(self) -> list[dict[str, Any]]:
+        return self._others("Service")
+
+    def endpoint_slices(self) -> list[dict[str, Any]]:
+        from kubelet.server.apiserver.objects import compute_endpoint_slices
+
+        return self._others("EndpointSlice") + compute_endpoint_slices(self.services(), self.pods(), node_name=self.node_name)
+
+    def configmaps(self) -> list[dict[str, Any]]:
+        return self._others("ConfigMap")
+
+    def secrets(self) -> list[dict[str, Any]]:
+        return self._others("Secret")
+
+    def _sampler(self) -> Any:
+        if self._metrics is None:
+            from kubelet.server.apiserver.metricsapi import MetricsSampler
+
+            self._metrics = MetricsSampler(client=self.app.agent.client, node_name=self.node_name)
+        return self._metrics
+
+    async def pod_metrics(self) -> list[dict[str, Any]]:
+        return await self._sampler().pod_metrics()
+
+    async def node_metrics(self) -> list[dict[str, Any]]:
+        return await self._sampler().node_metrics()
+
+    def object_source(self, kind: str, namespace: str, name: str) -> str | None:
+        m = self.app.agent.manifests
+        if kind == "Pod":
+            for p in m.pods:
+                if p.namespace == namespace and p.name == name:
+                    return p.source
+            for p in self.app.agent.desired.values():  # a pod from a file that turned invalid keeps running
+                if p.namespace == namespace and p.name == name:
+                    return p.source
+            return None
+        for o in m.others:
+            if o.kind == kind and o.namespace == namespace and o.name == name:
+                return o.source
+        return None
+
+
+def _rfc3339_now(ts: int | None = None) -> str:
+    import datetime as _dt
+
+    t = _dt.datetime.now(_dt.timezone.utc) if ts is None else _dt.datetime.fromtimestamp(ts, _dt.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class NodeletApp:
     def __init__(self, config: NodeletConfig, *, client: cri.RuntimeClient | None = None, notifier: Notifier | None = None) -> None:
         self.config = config
@@ -121,6 +243,11 @@ class NodeletApp:
             healthz_port=config.healthz_port or None,
         )
         self.extras: dict[str, Callable[[], Any]] = {"probes": self.probes.snapshot}
+        # The Kubernetes API (issue 14). More routes (the streaming verbs) go into api_routes before run():
+        # (method, path, handler) — see kubelet/server/apiserver/__init__.py for the handler contract.
+        self.api_routes: list[tuple[str, str, Callable[..., Any]]] = []
+        self.kube_api_view = KubeAPIView(self)
+        self.kube_api: Any = None  # kubelet.server.apiserver.ApiServer while running
         self.cni_socket = str(Path(config.api_socket).parent / "cni.sock")
         self.proxier: Any = None  # proxy.Proxier when proxyMode is not none
         self._proxy_errors: set[str] = set()
@@ -186,6 +313,7 @@ class NodeletApp:
         self.agent.workers._on_sync_done = self._chain_sync_done(self.agent.workers._on_sync_done)
         await self.api.start()
         try:
+            await self._start_kube_api()
             await self.agent.start_runtime()
             Path(self.config.root_dir).mkdir(parents=True, exist_ok=True)
             coros: dict[str, Callable[[], Awaitable[Any]]] = {"manifests": self.source.run, "notify": self._notify_loop}
@@ -209,8 +337,33 @@ class NodeletApp:
         finally:
             await self.agent.stop()
             await self.probes.aclose()
+            if self.kube_api is not None:
+                await self.kube_api.stop()
             await self.api.stop()
             await self.agent.client.close()
+
+    # ---- the Kubernetes API (issue 14) ----
+    async def _start_kube_api(self) -> None:
+        """HTTPS on apiBindAddress:apiPort with the PKI under rootDir/pki (made on first start) and the admin
+        kubeconfig written 0600 at adminKubeconfig."""
+        c = self.config
+        if not c.api_port:
+            return
+        from kubelet.server.apiserver import ApiServer, make_api_app
+        from kubelet.server.apiserver.app import STORE_KEY, compute_ssl_context
+        from kubelet.server.apiserver.certs import ensure_pki, render_kubeconfig, write_private_file
+
+        pki = ensure_pki(Path(c.root_dir) / "pki", node_name=c.node_name, node_ips=[self.agent.host_ip, c.api_bind_address]
+                         if c.api_bind_address not in ("0.0.0.0", "::") else [self.agent.host_ip])
+        app = make_api_app(self.kube_api_view, runtime=self.agent.client, nodelet_version=VERSION, extra_routes=self.api_routes)
+        self.agent.on_pods_changed.append(app[STORE_KEY].poke)
+        ssl_context = compute_ssl_context(cert=str(pki.serving_cert), key=str(pki.serving_key), client_ca=str(pki.ca_cert))
+        self.kube_api = ApiServer(app, address=c.api_bind_address, port=c.api_port, ssl_context=ssl_context)
+        await self.kube_api.start()
+        if c.admin_kubeconfig:
+            text = render_kubeconfig(pki, server=compute_api_url(c), node_name=c.node_name)
+            write_private_file(Path(c.admin_kubeconfig), text.encode(), 0o600)
+            log.info("admin kubeconfig written path=%s", c.admin_kubeconfig)
 
     # ---- issue 9 (kubelet/node/cluster.py) ----
     def _start_cluster(self) -> Callable[[], Awaitable[Any]]:
@@ -307,6 +460,18 @@ class NodeletApp:
             self._on_sync_done(uid, secs, err)
 
         return both
+
+
+def compute_api_url(config: NodeletConfig) -> str:
+    """The URL kubeconfigs point at: the bind address, loopback when it binds every address."""
+    host = config.api_bind_address
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"https://{host}:{config.api_port}"
 
 
 SHUTDOWN_TIMEOUT = 10.0

@@ -63,6 +63,9 @@ class NodeletConfig:
     container_log_max_files: int = 5
     image_gc_high_threshold_percent: int = 85
     image_gc_low_threshold_percent: int = 80
+    api_bind_address: str = "127.0.0.1"
+    api_port: int = 10443
+    admin_kubeconfig: str = "/etc/nodelet/admin.conf"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -324,6 +327,10 @@ _KEYS: tuple[tuple[str, Callable[[Any, bool], Any], str, str, str], ...] = (
     ("containerLogMaxFiles", _int(2), "int", "5", "container log files kept (current included)"),
     ("imageGCHighThresholdPercent", _percent, "int", "85", "disk usage that starts image GC"),
     ("imageGCLowThresholdPercent", _percent, "int", "80", "disk usage image GC frees down to"),
+    ("apiBindAddress", _ip, "IP", "127.0.0.1", "address of the Kubernetes API (HTTPS) kubectl talks to"),
+    ("apiPort", _int(0, 65535), "int", "10443", "port of the Kubernetes API (0: disabled); see README for the choice"),
+    ("adminKubeconfig", _opt_abs_path, "path", "/etc/nodelet/admin.conf",
+     "admin kubeconfig written on start, mode 0600 (empty: none; `nodelet kubeconfig` prints one)"),
 )
 
 

@@ -121,6 +121,8 @@ class AgentProcess:
             "rootDir": str(base / "root"),
             "apiSocket": self.socket,
             "healthzPort": 0,
+            "apiPort": 0,  # the Kubernetes API only where a test asks for it (a free port)
+            "adminKubeconfig": str(base / "admin.conf"),
             "fileCheckFrequency": "20s",
             "proxyMode": "none",
         }

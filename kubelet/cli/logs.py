@@ -8,24 +8,13 @@ from typing import Any
 
 import click
 
+from kubelet.kuberuntime.crilogs import compute_log_file
 from kubelet.server.apiclient import APIClientError
 from kubelet.cli.completion import complete_pods
 from kubelet.cli.common import (DEFAULT_NAMESPACE, Target, container_id, container_status, cri_options, fail,
                                 fallback_note, find_pod, pick_container, run_cri, target_from)
 
 __all__ = ["compute_log_file", "logs_cmd"]
-
-
-def compute_log_file(files: dict[int, str], *, restart_count: int, previous: bool) -> str | None:
-    """Of a container's `<n>.log` files, the current instance's (its restartCount, else the newest) or the previous
-    instance's (the newest before the current one)."""
-    if not files:
-        return None
-    current = restart_count if restart_count in files else max(files)
-    if not previous:
-        return files[current]
-    older = [n for n in files if n < current]
-    return files[max(older)] if older else None
 
 
 def _pod_log_dir(target: Target, pod: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from kubelet.cli.describe import describe_group
 from kubelet.cli.doctor import doctor_cmd
 from kubelet.cli.exec import exec_cmd
 from kubelet.cli.get import get_group
+from kubelet.cli.kubeconfig import kubeconfig_cmd
 from kubelet.cli.logs import logs_cmd
 from kubelet.cli.net import net_cmd
 from kubelet.cli.proxy import proxy_group
@@ -88,6 +89,7 @@ cli.add_command(doctor_cmd)
 cli.add_command(top_group)
 cli.add_command(net_cmd)
 cli.add_command(completion_cmd)
+cli.add_command(kubeconfig_cmd)
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 
 __all__ = [
     "LineJoiner", "LogEntry", "LogLine", "compute_log_lines", "compute_rotated_files", "follow_log", "list_container_logs",
-    "parse_cri_line", "parse_rfc3339_ns", "read_log", "render_line",
+    "compute_log_file", "parse_cri_line", "parse_rfc3339_ns", "read_log", "render_line",
 ]
 
 _ROTATED_RE = re.compile(r"^(?P<base>.+\.log)\.(?P<stamp>\d{8}-\d{6})(?P<gz>\.gz)?$")
@@ -138,6 +138,18 @@ def compute_rotated_files(current: str, names: Iterable[str]) -> list[str]:
     rotated.sort()
     d = os.path.dirname(current)
     return [os.path.join(d, n) for _, _, n in rotated] + [current]
+
+
+def compute_log_file(files: dict[int, str], *, restart_count: int, previous: bool) -> str | None:
+    """Of a container's `<n>.log` files, the current instance's (its restartCount, else the newest) or the previous
+    instance's (the newest before the current one)."""
+    if not files:
+        return None
+    current = restart_count if restart_count in files else max(files)
+    if not previous:
+        return files[current]
+    older = [n for n in files if n < current]
+    return files[max(older)] if older else None
 
 
 def list_container_logs(container_dir: str) -> dict[int, str]:
