@@ -1,7 +1,7 @@
 """The real /usr/bin/kubectl (1.32) driving nodelet's streaming verbs against real pods on the test containerd:
 exec (exit codes, stdin and its EOF, -it on a pty with resize), attach, cp both ways, port-forward (HTTP to busybox
 httpd through a forwarded port, two connections at once, the pod's side closing) — over the WebSocket protocols
-kubectl tries first and over its plain SPDY fall-back."""
+kubectl tries first and over its plain SPDY fall-back — through nodelet's own Kubernetes API (`nodelet run`)."""
 from __future__ import annotations
 
 import os
@@ -12,12 +12,12 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kubelet.server.streaming.testing import KubectlAPI
 from kubelet.testing import BUSYBOX, AgentProcess, runtime_pods, wait_until
 
 pytestmark = [pytest.mark.root, pytest.mark.containerd]
@@ -45,37 +45,47 @@ spec:
 """
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Env:
+    agent: AgentProcess
+    pod: str  # as kubectl users name it: the manifest's name (the API also answers to <name>-<node>)
+    kenv: dict[str, str]
+
+
 @pytest.fixture(scope="module")
-def env(containerd: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KubectlAPI, str, dict[str, str]]]:
+def env(containerd: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    """One agent serving the Kubernetes API (kubelet/server/apiserver) with the streaming routes, one pod."""
     assert os.access(KUBECTL, os.X_OK), "kubectl 1.32 must be installed at /usr/bin/kubectl"
     node = f"e2e-{uuid.uuid4().hex[:8]}"
     base = Path(tmp_path_factory.mktemp("streams"))
-    agent = AgentProcess(base, endpoint=containerd.endpoint, node_name=node, runtime=containerd)
+    agent = AgentProcess(base, endpoint=containerd.endpoint, node_name=node, runtime=containerd,
+                         extra={"nodeIP": "127.0.0.1", "apiPort": _free_port()})
+    agent.write("streams.yaml", POD.format(image=BUSYBOX))
     agent.start()
-    api = KubectlAPI(base, endpoint=containerd.endpoint, node_name=node)
     try:
-        agent.write("streams.yaml", POD.format(image=BUSYBOX))
-        name = f"streams-{node}"
-
         def running() -> bool:
-            p = agent.pod(name)
-            return bool(p and all("running" in (c.get("state") or {}) for c in p["status"].get("containerStatuses", []))
-                        and len(p["status"].get("containerStatuses", [])) == 3)
+            p = agent.pod(f"streams-{node}")
+            cs = (p or {}).get("status", {}).get("containerStatuses", [])
+            return len(cs) == 3 and all("running" in (c.get("state") or {}) for c in cs)
 
         wait_until(running, timeout=60, what="the streams pod running")
-        api.start()
+        wait_until(lambda: Path(agent.config["adminKubeconfig"]).exists(), timeout=20, what="admin kubeconfig")
         home = base / "home"
         home.mkdir()
-        kenv = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "KUBECONFIG": str(api.kubeconfig)}
-        yield api, name, kenv
+        kenv = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "KUBECONFIG": agent.config["adminKubeconfig"]}
+        yield Env(agent=agent, pod="streams", kenv=kenv)
     finally:
         for f in agent.manifests.iterdir():
             f.unlink()
         try:
             wait_until(lambda: not runtime_pods(containerd.endpoint, node), timeout=60, what="pods torn down")
         finally:
-            if api.port:
-                api.stop()
             code = agent.stop()
             assert code == 0, agent.log()
 
@@ -89,8 +99,8 @@ SPDY_ONLY = {"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false", "KUBECTL_PORT_FORWARD
 
 
 @pytest.mark.parametrize("transport", ["websocket", "spdy"])
-def test_exec_output_exit_codes_and_stdin(env: tuple[KubectlAPI, str, dict[str, str]], transport: str) -> None:
-    api, pod, kenv = env
+def test_exec_output_exit_codes_and_stdin(env: Env, transport: str) -> None:
+    pod, kenv = env.pod, env.kenv
     extra = SPDY_ONLY if transport == "spdy" else {}
     p = kubectl(kenv, "exec", pod, "-c", "shell", "--", "sh", "-c", "echo out; echo err >&2; exit 3", extra_env=extra)
     assert (p.returncode, p.stdout, p.stderr) == (3, b"out\n", b"err\ncommand terminated with exit code 3\n"), p
@@ -105,8 +115,7 @@ def test_exec_output_exit_codes_and_stdin(env: tuple[KubectlAPI, str, dict[str, 
     assert p.stdout.split() == [b"200000", hashlib.md5(blob).hexdigest().encode(), b"/tmp/blob"]
     p = kubectl(kenv, "exec", pod, "-c", "nope", "--", "true", extra_env=extra)
     assert p.returncode == 1 and b"container nope is not valid" in p.stderr, p
-    path = f"/api/v1/namespaces/default/pods/{pod}/exec"
-    assert f"{'GET' if transport == 'websocket' else 'POST'} {path}" in api.requests
+    assert f"verb=exec stream opened protocol={transport}" in env.agent.log_path.read_text()
 
 
 def _read_until(fd: int, needle: bytes, timeout: float, seen: bytearray) -> None:
@@ -125,13 +134,13 @@ def _read_until(fd: int, needle: bytes, timeout: float, seen: bytearray) -> None
             seen += chunk
 
 
-def test_exec_it_on_a_pty_with_resize_and_exit_code(env: tuple[KubectlAPI, str, dict[str, str]]) -> None:
+def test_exec_it_on_a_pty_with_resize_and_exit_code(env: Env) -> None:
     import fcntl
     import pty
     import struct
     import termios
 
-    _, pod, kenv = env
+    pod, kenv = env.pod, env.kenv
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
     # the terminal's size reaches the runtime asynchronously (as with the kubelet): wait for the first one
@@ -161,8 +170,8 @@ def test_exec_it_on_a_pty_with_resize_and_exit_code(env: tuple[KubectlAPI, str, 
         os.close(master)
 
 
-def test_attach_sees_output_and_takes_stdin(env: tuple[KubectlAPI, str, dict[str, str]]) -> None:
-    _, pod, kenv = env
+def test_attach_sees_output_and_takes_stdin(env: Env) -> None:
+    pod, kenv = env.pod, env.kenv
     p = subprocess.Popen([KUBECTL, "attach", "-i", pod, "-c", "echoer"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=kenv)
     assert p.stdin is not None and p.stdout is not None
@@ -188,8 +197,8 @@ def test_attach_sees_output_and_takes_stdin(env: tuple[KubectlAPI, str, dict[str
         p2.wait(10)
 
 
-def test_cp_both_ways(env: tuple[KubectlAPI, str, dict[str, str]], tmp_path: Path) -> None:
-    _, pod, kenv = env
+def test_cp_both_ways(env: Env, tmp_path: Path) -> None:
+    pod, kenv = env.pod, env.kenv
     src = tmp_path / "up"
     src.mkdir()
     (src / "a.txt").write_text("alpha\n")
@@ -209,12 +218,6 @@ def test_cp_both_ways(env: tuple[KubectlAPI, str, dict[str, str]], tmp_path: Pat
     shutil.rmtree(down)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _http_get(port: int) -> bytes:
     """HTTP/1.0: busybox httpd answers and closes, so reading to EOF also proves the pod side's close reaches us."""
     with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
@@ -226,8 +229,8 @@ def _http_get(port: int) -> bytes:
 
 
 @pytest.mark.parametrize("transport", ["websocket", "spdy"])
-def test_port_forward(env: tuple[KubectlAPI, str, dict[str, str]], transport: str) -> None:
-    api, pod, kenv = env
+def test_port_forward(env: Env, transport: str) -> None:
+    pod, kenv = env.pod, env.kenv
     local = _free_port()
     extra = SPDY_ONLY if transport == "spdy" else {}
     p = subprocess.Popen([KUBECTL, "port-forward", f"pod/{pod}", f"{local}:8080"], stdout=subprocess.PIPE,
@@ -260,11 +263,11 @@ def test_port_forward(env: tuple[KubectlAPI, str, dict[str, str]], transport: st
     finally:
         p.terminate()
         p.wait(10)
-    assert f"{'GET' if transport == 'websocket' else 'POST'} /api/v1/namespaces/default/pods/{pod}/portforward" in api.requests
+    assert f"port-forward opened pod=default/{pod}-{env.agent.config['nodeName']} transport={transport}" in env.agent.log_path.read_text()
 
 
-def test_port_forward_to_a_closed_port_is_an_error_not_a_hang(env: tuple[KubectlAPI, str, dict[str, str]]) -> None:
-    _, pod, kenv = env
+def test_port_forward_to_a_closed_port_is_an_error_not_a_hang(env: Env) -> None:
+    pod, kenv = env.pod, env.kenv
     local = _free_port()
     p = subprocess.Popen([KUBECTL, "port-forward", f"pod/{pod}", f"{local}:9999"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=kenv)
@@ -282,3 +285,18 @@ def test_port_forward_to_a_closed_port_is_an_error_not_a_hang(env: tuple[Kubectl
     finally:
         p.terminate()
         p.wait(10)
+
+
+def test_a_viewer_may_not_exec_or_port_forward(env: Env) -> None:
+    viewer = env.agent.base / "viewer.conf"
+    viewer.write_text(subprocess.run(
+        ["python3", "-m", "kubelet.cli.main", "kubeconfig", "--config", str(env.agent.config_path), "--user", "viewer"],
+        capture_output=True, text=True, check=True, timeout=30).stdout)
+    venv = {**env.kenv, "KUBECONFIG": str(viewer)}
+    for extra in ({}, SPDY_ONLY):  # the WebSocket GET is checked by the handler, the SPDY POST by the middleware
+        p = kubectl(venv, "exec", env.pod, "-c", "shell", "--", "touch", "/tmp/viewer-was-here", extra_env=extra)
+        assert p.returncode == 1 and b'User "nodelet-viewer" cannot create resource "pods/exec"' in p.stderr, p
+    p = kubectl(env.kenv, "exec", env.pod, "-c", "shell", "--", "ls", "/tmp/viewer-was-here")
+    assert p.returncode != 0 and b"No such file" in p.stderr, p
+    p = kubectl(venv, "port-forward", f"pod/{env.pod}", f"{_free_port()}:8080", timeout=30)
+    assert p.returncode == 1 and b'cannot create resource "pods/portforward"' in p.stderr, p

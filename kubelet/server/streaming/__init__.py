@@ -6,13 +6,16 @@ The API server calls `register_streaming_routes(app)`; handlers find pods throug
 `app["nodelet.runtime"]` (a `cri.RuntimeClient`)."""
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from kubelet.server.streaming.pods import PodLocator, RuntimeViewLocator, StreamTarget
 from kubelet.server.streaming.portforward import handle_portforward
 from kubelet.server.streaming.remotecommand import handle_attach, handle_exec
 
-__all__ = ["PodLocator", "RuntimeViewLocator", "StreamTarget", "register_streaming_routes", "streaming_routes"]
+__all__ = ["PodLocator", "RuntimeViewLocator", "StreamTarget", "register_streaming_routes", "streaming_route_table",
+           "streaming_routes"]
 
 POD_PATH = "/api/v1/namespaces/{namespace}/pods/{name}"
 
@@ -26,3 +29,11 @@ def streaming_routes() -> list[web.RouteDef]:
 
 def register_streaming_routes(app: web.Application) -> None:
     app.add_routes(streaming_routes())
+
+
+def streaming_route_table() -> list[tuple[str, str, Any]]:
+    """(method, path, handler) triples, the shape `make_api_app(extra_routes=…)` takes."""
+    out = []
+    for sub, handler in (("exec", handle_exec), ("attach", handle_attach), ("portforward", handle_portforward)):
+        out += [("GET", f"{POD_PATH}/{sub}", handler), ("POST", f"{POD_PATH}/{sub}", handler)]
+    return out

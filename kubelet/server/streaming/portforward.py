@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from kubelet.server.streaming.pods import StreamTarget, locator_for, status_response
+from kubelet.server.streaming.pods import StreamTarget, forbidden_for, locator_for, status_response
 from kubelet.server.streaming.spdy import SpdySession, SpdyStream
 from kubelet.server.streaming.transports import RuntimeDialError, UpgradedTransport, WebSocketTransport, dial_runtime
 
@@ -173,6 +173,8 @@ class _Forwarder:
 
 async def handle_portforward(request: web.Request) -> web.StreamResponse:
     ns, name = request.match_info["namespace"], request.match_info["name"]
+    if (denied := forbidden_for(request, "portforward")) is not None:
+        return denied
     upgrade = request.headers.get("Upgrade", "").lower()
     ws_protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
     offered = [p.strip() for v in request.headers.getall("X-Stream-Protocol-Version", ()) for p in v.split(",")]
@@ -188,7 +190,7 @@ async def handle_portforward(request: web.Request) -> web.StreamResponse:
     if target is None:
         return status_response(404, f'pods "{name}" not found', details={"name": name, "kind": "pods"})
     if not target.sandbox_id or not target.sandbox_ready:
-        return status_response(400, f"pod {name} has no running sandbox to forward ports into")
+        return status_response(400, f"pod {target.name} has no running sandbox to forward ports into")
     response: web.StreamResponse
     if upgrade == "websocket":
         ws = web.WebSocketResponse(protocols=(WS_PROTOCOL,), autoping=True, heartbeat=None, max_msg_size=16 << 20)
@@ -200,7 +202,7 @@ async def handle_portforward(request: web.Request) -> web.StreamResponse:
         await transport.upgrade({"X-Stream-Protocol-Version": PROTOCOL})
         client = SpdySession(transport, client=False, name=f"pf-client:{ns}/{name}")
         response = transport.response  # type: ignore[assignment]
-    log.info("port-forward opened pod=%s/%s transport=%s", ns, name, upgrade)
+    log.info("port-forward opened pod=%s/%s transport=%s", ns, target.name, "websocket" if upgrade == "websocket" else "spdy")
     fwd = _Forwarder(client, request.app["nodelet.runtime"], target)
     reader = asyncio.get_running_loop().create_task(client.run())
     try:
@@ -209,5 +211,5 @@ async def handle_portforward(request: web.Request) -> web.StreamResponse:
         await fwd.close()
         await client.close()
         reader.cancel()
-        log.info("port-forward closed pod=%s/%s", ns, name)
+        log.info("port-forward closed pod=%s/%s", ns, target.name)
     return response

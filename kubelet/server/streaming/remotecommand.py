@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from aiohttp import WSMsgType, web
 
-from kubelet.server.streaming.pods import StreamTarget, locator_for, status_response
+from kubelet.server.streaming.pods import StreamTarget, forbidden_for, locator_for, status_response
 from kubelet.server.streaming.spdy import SpdySession, SpdyStream
 from kubelet.server.streaming.transports import RuntimeDialError, UpgradedTransport, dial_runtime
 
@@ -97,6 +97,8 @@ def _wants_spdy(request: web.Request) -> bool:
 async def _handle(request: web.Request, *, attach: bool) -> web.StreamResponse:
     ns, name = request.match_info["namespace"], request.match_info["name"]
     verb = "attach" if attach else "exec"
+    if (denied := forbidden_for(request, verb)) is not None:
+        return denied
     opts = parse_command_options(request.query)
     if not attach and not opts.command:
         return status_response(400, "you must specify at least 1 command")
@@ -111,6 +113,7 @@ async def _handle(request: web.Request, *, attach: bool) -> web.StreamResponse:
     target = await locator_for(request.app).find(ns, name)
     if target is None:
         return status_response(404, f'pods "{name}" not found', details={"name": name, "kind": "pods"})
+    name = target.name
     picked = _pick_container(target, opts.container)
     if isinstance(picked, str):
         return status_response(400, picked)
