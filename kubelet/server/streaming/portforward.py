@@ -140,25 +140,20 @@ class _Forwarder:
                 await dst.close()
 
         up = asyncio.get_running_loop().create_task(copy(data, r_data))
-        down = asyncio.get_running_loop().create_task(copy(r_data, data))
-        err = asyncio.get_running_loop().create_task(r_error.read_all())
         try:
-            await down  # the pod side finished (or the runtime session ended)
-            message = err.result() if err.done() else b""
-            if not message:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    message = await asyncio.wait_for(asyncio.shield(err), 0.5)
+            await copy(r_data, data)  # until the pod side has finished (or the runtime session ended)
+            # The runtime writes a forwarding error before it closes the data stream, so it has arrived by now.
+            # kubectl closes its local connection only once our error stream ends, so end it now, not after the
+            # runtime's own error stream (which the runtime ends only after our data FIN: it would be a deadlock).
+            message = r_error.take_buffered()
             with contextlib.suppress(ConnectionError):
                 if message:
                     await error.write(message)
                 await error.close()
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(up), 5)
+                await asyncio.wait_for(asyncio.shield(up), PAIR_TIMEOUT)
         finally:
-            for t in (up, down, err):
-                t.cancel()
-            if not up.done() or not data.remote_closed:
-                pass
+            up.cancel()
             for s in (r_data, r_error):
                 if not (s.local_closed and s.remote_closed):
                     await s.reset()

@@ -392,6 +392,15 @@ class SpdyStream:
         await self.session._consumed(self, len(data))
         return data
 
+    def take_buffered(self) -> bytes:
+        """What has arrived and not been read, without waiting (frames are fed in wire order, so anything the peer
+        sent on this stream before a later frame on another stream is here once that later frame was seen)."""
+        data = b"".join(self._chunks)
+        self._chunks.clear()
+        self._buffered = 0
+        self._space.set()
+        return data
+
     async def read_all(self, limit: int = 1 << 20) -> bytes:
         out = bytearray()
         while chunk := await self.read():
