@@ -30,6 +30,7 @@ __all__ = ["handle_portforward", "parse_port"]
 PROTOCOL = "portforward.k8s.io"
 WS_PROTOCOL = "SPDY/3.1+portforward.k8s.io"
 PAIR_TIMEOUT = 30.0
+ERROR_WAIT = 5.0  # for the runtime's error stream after the data stream has ended
 
 
 def parse_port(value: str) -> int | None:
@@ -142,10 +143,12 @@ class _Forwarder:
         up = asyncio.get_running_loop().create_task(copy(data, r_data))
         try:
             await copy(r_data, data)  # until the pod side has finished (or the runtime session ended)
-            # The runtime writes a forwarding error before it closes the data stream, so it has arrived by now.
-            # kubectl closes its local connection only once our error stream ends, so end it now, not after the
-            # runtime's own error stream (which the runtime ends only after our data FIN: it would be a deadlock).
-            message = r_error.take_buffered()
+            # The runtime closes the data stream first and then reports (or not) on its error stream, which it
+            # closes right after; kubectl closes the local connection once our error stream has ended.
+            try:
+                message = await asyncio.wait_for(r_error.read_all(), ERROR_WAIT)
+            except asyncio.TimeoutError:
+                message = r_error.take_buffered()
             with contextlib.suppress(ConnectionError):
                 if message:
                     await error.write(message)
