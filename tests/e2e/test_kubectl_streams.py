@@ -300,3 +300,39 @@ def test_a_viewer_may_not_exec_or_port_forward(env: Env) -> None:
     assert p.returncode != 0 and b"No such file" in p.stderr, p
     p = kubectl(venv, "port-forward", f"pod/{env.pod}", f"{_free_port()}:8080", timeout=30)
     assert p.returncode == 1 and b'cannot create resource "pods/portforward"' in p.stderr, p
+
+
+def test_a_client_that_vanishes_is_cleaned_up(env: Env) -> None:
+    """kubectl killed mid-exec and mid-port-forward: the API ends both streams (and its runtime sessions) itself."""
+    log_path = env.agent.log_path
+
+    def closed(what: str) -> int:
+        return log_path.read_text().count(what)
+
+    exec_closed, pf_closed = closed("verb=exec stream closed"), closed("port-forward closed pod=")
+
+    def cat_gone() -> bool:  # the runtime session was closed, so the command's stdin ended and `cat` exited
+        ps = kubectl(env.kenv, "exec", env.pod, "-c", "shell", "--", "ps", "-o", "args")
+        return ps.returncode == 0 and b"\ncat" not in ps.stdout and b" cat\n" not in ps.stdout
+
+    p = subprocess.Popen([KUBECTL, "exec", "-i", env.pod, "-c", "shell", "--", "sh", "-c", "echo ready; exec cat"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env.kenv)
+    assert p.stdout is not None
+    _read_until(p.stdout.fileno(), b"ready", 20, bytearray())
+    assert not cat_gone()
+    p.kill()
+    p.wait(10)
+    wait_until(lambda: closed("verb=exec stream closed") > exec_closed, timeout=20, what="the exec stream closed")
+    wait_until(cat_gone, timeout=20, interval=0.3, what="the abandoned exec's process gone")
+    assert b"sleep 3600" in kubectl(env.kenv, "exec", env.pod, "-c", "shell", "--", "ps", "-o", "args").stdout  # ps sees the container
+    local = _free_port()
+    p = subprocess.Popen([KUBECTL, "port-forward", f"pod/{env.pod}", f"{local}:8080"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env.kenv)
+    assert p.stdout is not None
+    _read_until(p.stdout.fileno(), b"Forwarding from 127.0.0.1:", 20, bytearray())
+    with socket.create_connection(("127.0.0.1", local), timeout=20) as s:
+        s.sendall(b"GET /index.html HTTP/1.1\r\nHost: pod\r\n\r\n")  # keep-alive: the connection stays open
+        assert s.recv(12).startswith(b"HTTP/1.")
+        p.kill()
+        p.wait(10)
+    wait_until(lambda: closed("port-forward closed pod=") > pf_closed, timeout=20, what="the port-forward closed")
