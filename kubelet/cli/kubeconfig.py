@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from kubelet.cli.common import fail
 
@@ -35,6 +34,8 @@ def compute_merged_kubeconfig(existing: dict[str, Any] | None, new: dict[str, An
 @click.option("--server", default=None, metavar="URL", help="API URL to put in the file (default: from the configuration)")
 def kubeconfig_cmd(config_path: str | None, user: str, merge: str | None, server: str | None) -> None:
     """Print (or merge) a kubeconfig for this node's Kubernetes API: `kubectl --kubeconfig FILE get pods`."""
+    import yaml
+
     from kubelet.app import compute_api_url
     from kubelet.config import ConfigError, load_config
     from kubelet.server.apiserver.certs import Pki, render_kubeconfig, write_private_file

@@ -225,6 +225,8 @@ def test_logs(agent: AgentProcess) -> None:
     ts = ok(agent, "logs", name, "-c", "talker", "--timestamps", "--tail", "1")
     assert ts.split(" ", 1)[0].endswith("Z") and ts.strip().endswith("tick")
     assert ok(agent, "logs", name, "-c", "talker", "--since", "1h").startswith("line 1")
+    assert ok(agent, "logs", name, "-c", "talker", "--limit-bytes", "4") == "line"
+    assert ok(agent, "logs", name, "-c", "talker", "--since-time", "2000-01-01T00:00:00Z").startswith("line 1")
     wait_until(lambda: ok(agent, "get", "pod", name, "-o", "jsonpath={.status.containerStatuses[?(@.name=='crasher')].restartCount}") not in ("", "0"),
                timeout=60, what="crasher restarted")
     assert "crash-run" in ok(agent, "logs", name, "-c", "crasher", "--previous")
@@ -244,6 +246,7 @@ def test_logs(agent: AgentProcess) -> None:
 def test_apply_create_replace_delete_and_watch(agent: AgentProcess) -> None:
     manifest_file = agent.manifests / "nodelet-api-default-pod-web.yaml"
     w = popen(agent, "get", "pods", "-w")
+    ev = popen(agent, "get", "events", "-w", "--watch-only")
     try:
         read_until(w, "NAME", timeout=10)
         dry = ok(agent, "apply", "-f", "-", "--dry-run=server", stdin=WEB % {"tier": "a"})
@@ -251,9 +254,11 @@ def test_apply_create_replace_delete_and_watch(agent: AgentProcess) -> None:
         assert ok(agent, "apply", "-f", "-", stdin=WEB % {"tier": "a"}).strip() == "pod/web created"
         assert manifest_file.exists() and "tier: a" in manifest_file.read_text()
         read_until(w, f"web-{node(agent)}", timeout=20)  # the watch shows the new pod
+        read_until(ev, f"pod/web-{node(agent)}", timeout=30)  # and the events watch its events
     finally:
-        w.kill()
-        w.wait()
+        for proc in (w, ev):
+            proc.kill()
+            proc.wait()
     wait_until(lambda: ok(agent, "get", "pod", "web", "-o", "jsonpath={.status.phase}") == "Running", timeout=60, what="web running")
     assert ok(agent, "apply", "-f", "-", stdin=WEB % {"tier": "b"}).strip() == "pod/web configured"
     text = manifest_file.read_text()

@@ -22,7 +22,9 @@ __all__ = ["compute_field_match", "compute_matcher", "find_pod", "handle_get", "
 log = logging.getLogger(__name__)
 
 WATCH_BUFFER_EVENTS = 1000  # a client this far behind is dropped (it re-lists)
-WATCH_WRITE_TIMEOUT = 30.0
+WATCH_WRITE_TIMEOUT = 30.0  # a client that reads nothing for this long is dropped
+WATCH_CHECK_EVERY = 15.0
+BOOKMARK_EVERY = 60.0
 
 
 def wants_table(accept: str) -> bool:
@@ -171,8 +173,11 @@ async def handle_watch(request: web.Request, store: ObjectStore, r: Resource, na
         timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else None
     except ValueError:
         raise bad_request("invalid timeoutSeconds") from None
-    events = store.watch(r, since=q.get("resourceVersion", ""), match=match, bookmark_every=60.0 if bookmarks else None)
-    resp: web.StreamResponse | None = None
+    await store.check_watch(r, q.get("resourceVersion", ""))
+    resp: web.StreamResponse | None = await _start_stream(request)  # headers at once, as the API server
+    # a BOOKMARK tick every WATCH_CHECK_EVERY s: sent only when asked; otherwise a moment to notice a vanished client
+    events = store.watch(r, since=q.get("resourceVersion", ""), match=match, bookmark_every=WATCH_CHECK_EVERY)
+    since_bookmark = 0.0
     first = True
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout if timeout else None
@@ -191,18 +196,29 @@ async def handle_watch(request: web.Request, store: ObjectStore, r: Resource, na
             except ApiError as e:
                 if resp is None:
                     raise
-                await _write(resp, {"type": "ERROR", "object": e.status()})
+                await _write(resp, _encode({"type": "ERROR", "object": e.status()}))
                 break
-            if resp is None:
-                resp = await _start_stream(request)
+            assert resp is not None
             obj: Any = ev.object
             if ev.type == "BOOKMARK":
+                if request.transport is None or request.transport.is_closing():
+                    break
+                since_bookmark += WATCH_CHECK_EVERY
+                if not bookmarks or since_bookmark < BOOKMARK_EVERY:
+                    continue
+                since_bookmark = 0.0
                 obj = {"kind": r.kind, "apiVersion": r.group_version, "metadata": obj["metadata"]}
-            elif table:
-                obj = render_table_object(r.name, [ev.object], include_object=include, with_columns=first,
-                                          list_meta={"resourceVersion": str(ev.rv)})
-                first = False
-            await _write(resp, {"type": ev.type, "object": obj})
+                await _write(resp, _encode({"type": ev.type, "object": obj}))
+                continue
+            key = (table, include, first)
+            data = ev.encoded.get(key)
+            if data is None:
+                if table:
+                    obj = render_table_object(r.name, [ev.object], include_object=include, with_columns=first,
+                                              list_meta={"resourceVersion": str(ev.rv)})
+                data = ev.encoded[key] = _encode({"type": ev.type, "object": obj})
+            first = False
+            await _write(resp, data)
         if resp is None:
             resp = await _start_stream(request)
     except (ConnectionResetError, asyncio.TimeoutError):
@@ -219,6 +235,9 @@ async def _start_stream(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def _write(resp: web.StreamResponse, doc: dict[str, Any]) -> None:
-    data = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+def _encode(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+async def _write(resp: web.StreamResponse, data: bytes) -> None:
     await asyncio.wait_for(resp.write(data), WATCH_WRITE_TIMEOUT)

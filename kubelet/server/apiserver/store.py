@@ -26,6 +26,7 @@ __all__ = ["ObjectStore", "WatchEvent"]
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # namespace, name
+POKE_DELAY = 0.05
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +34,8 @@ class WatchEvent:
     rv: int
     type: str  # ADDED | MODIFIED | DELETED
     object: dict[str, Any]
+    # encoded lines by rendering (JSON / Table…), shared by every watcher of this event: 100 watches cost one encode
+    encoded: dict[Any, bytes] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(kw_only=True)
@@ -128,8 +131,8 @@ class ObjectStore:
         if self._poke_pending:
             return
         self._poke_pending = True
-        try:
-            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._refresh_watched()))
+        try:  # coalesced over POKE_DELAY: a pod start changes the pod several times within a few ms
+            asyncio.get_running_loop().call_later(POKE_DELAY, lambda: asyncio.ensure_future(self._refresh_watched()))
         except RuntimeError:
             self._poke_pending = False
 
@@ -146,6 +149,21 @@ class ObjectStore:
         while True:
             await asyncio.sleep(self.tick)
             await self._refresh_watched()
+
+    async def check_watch(self, r: Resource, since: str) -> None:
+        """Raise now (400 / 410) what watch() would raise on its first step, so the caller can answer with a
+        plain error before it starts streaming."""
+        kind = await self.refresh(r)
+        if since in ("", "0"):
+            return
+        try:
+            cursor = int(since)
+        except ValueError:
+            from kubelet.server.apiserver.status import bad_request
+
+            raise bad_request(f"invalid resourceVersion {since!r}") from None
+        if cursor < kind.since:
+            raise gone(f"too old resource version: {cursor} ({kind.since})")
 
     async def watch(self, r: Resource, *, since: str, match: Callable[[dict[str, Any]], bool],
                     bookmark_every: float | None = None) -> AsyncIterator[WatchEvent]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-MODULES = ("cli_common", "cli_get", "cli_logs", "cli_describe", "cli_exec", "cli_top", "cli_net", "cli_doctor",
-           "cli_validate", "cli_version", "cli_completion", "cli_services", "cli_stream", "crilogs", "printers")
+MODULES = ("cli.common", "cli.get", "cli.logs", "cli.describe", "cli.exec", "cli.top", "cli.net", "cli.doctor",
+           "cli.validate", "cli.version", "cli.completion", "cli.services", "cli.stream", "cli.kubeconfig",
+           "kuberuntime.crilogs", "server.printers")
 
 
 def test_cli_modules_import_light() -> None:
