@@ -279,6 +279,18 @@ class RuntimeClient:
         r = await self._call("Exec", req, timeout=self.timeout, retry=False)
         return str(r.url)
 
+    async def attach_url(self, container_id: str, *, tty: bool, stdin: bool, stdout: bool = True, stderr: bool = True) -> str:
+        """The streaming URL for attaching to the container's main process."""
+        req = pb.AttachRequest(container_id=container_id, tty=tty, stdin=stdin, stdout=stdout, stderr=stderr and not tty)
+        r = await self._call("Attach", req, timeout=self.timeout, retry=False)
+        return str(r.url)
+
+    async def port_forward_url(self, sandbox_id: str, ports: Sequence[int] = ()) -> str:
+        """The streaming URL for forwarding TCP ports into the sandbox's network namespace."""
+        req = pb.PortForwardRequest(pod_sandbox_id=sandbox_id, port=list(ports))
+        r = await self._call("PortForward", req, timeout=self.timeout, retry=False)
+        return str(r.url)
+
     # ---- stats ----
 
     async def container_stats(self, container_id: str) -> api.ContainerStats:

@@ -30,6 +30,7 @@ from kubelet.lifecycle.pod_workers import PodWorkers
 from kubelet.server.api import LocalAPI
 from kubelet.config import NodeletConfig
 from kubelet.server.metrics import AgentMetrics
+from kubelet.server.streaming import streaming_route_table
 from kubelet.lifecycle.probing import AgentProbes
 from kubelet.node.sdnotify import Notifier
 from kubelet.manifest.source import ManifestSource
@@ -342,7 +343,7 @@ class NodeletApp:
         self.extras: dict[str, Callable[[], Any]] = {"probes": self.probes.snapshot}
         # The Kubernetes API (issue 14). More routes (the streaming verbs) go into api_routes before run():
         # (method, path, handler) — see kubelet/server/apiserver/__init__.py for the handler contract.
-        self.api_routes: list[tuple[str, str, Callable[..., Any]]] = []
+        self.api_routes: list[tuple[str, str, Callable[..., Any]]] = list(streaming_route_table())
         self.kube_api_view = KubeAPIView(self)
         self.kube_api: Any = None  # kubelet.server.apiserver.ApiServer while running
         self.cni_socket = str(Path(config.api_socket).parent / "cni.sock")
