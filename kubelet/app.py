@@ -58,6 +58,12 @@ def default_route_mtu(route_table: str = "/proc/net/route") -> int:
     return 0
 
 
+def client_tls(c: NodeletConfig) -> Any:
+    from kubelet.node.etcd import TLSFiles
+
+    return TLSFiles(ca_file=c.etcd_ca_file, cert_file=c.etcd_cert_file, key_file=c.etcd_key_file)
+
+
 class AgentAPIView:
     """What the local API shows, read from the agent (and, when wired, probes and the proxy)."""
 
@@ -71,7 +77,10 @@ class AgentAPIView:
         return self.app.agent.recorder.list()
 
     def health(self) -> tuple[bool, str]:
-        return self.app.agent.health()
+        ok, reason = self.app.agent.health()
+        if ok and self.app.cluster is not None:  # etcd down is not an outage: still healthy, with the detail
+            return ok, self.app.cluster.health_detail()
+        return ok, reason
 
     def metrics_text(self) -> str:
         self.app.refresh_metrics()
@@ -124,8 +133,8 @@ class NodeletApp:
         self.cni_socket = str(Path(config.api_socket).parent / "cni.sock")
         self.proxier: Any = None  # proxy.Proxier when proxyMode is not none
         self._proxy_errors: set[str] = set()
-        self.cluster: Any = None  # kubelet.node.cluster.ClusterSync when clusterDir is set (issue 9)
-        self.on_cluster_change: list[Callable[[], None]] = []  # e.g. the service proxy's update (issue 9)
+        self.cluster: Any = None  # kubelet.node.cluster.ClusterMember when etcdEndpoints is set (issue 13)
+        self.on_cluster_change: list[Callable[[], None]] = []  # e.g. the service proxy's update (issue 13)
         self.stopping = asyncio.Event()
         self.tasks: list[asyncio.Task[Any]] = []
 
@@ -189,6 +198,8 @@ class NodeletApp:
             await self.agent.start_runtime()
             Path(self.config.root_dir).mkdir(parents=True, exist_ok=True)
             coros: dict[str, Callable[[], Awaitable[Any]]] = {"manifests": self.source.run, "notify": self._notify_loop}
+            if self.config.etcd_endpoints:  # issue 13: join first, the podCIDR may come from etcd
+                coros["cluster"] = await self._join_cluster()
             if self.config.pod_cidr:
                 try:
                     self.ensure_pod_network()
@@ -200,11 +211,6 @@ class NodeletApp:
                 coros[fn.__name__.strip("_")] = fn
             if self.config.proxy_mode != "none":
                 coros["proxy"] = self._start_proxy()
-            # ---- issue 9 (kubelet/node/cluster.py): multi-node through clusterDir — register this node, host-gw routes to
-            # the other nodes' pod CIDRs, publish this node's endpoints, merge every node's for the service proxy.
-            if self.config.cluster_dir:
-                coros["cluster"] = self._start_cluster()
-            # ---- end issue 9
             await self._supervise(coros)
         finally:
             await self.agent.stop()
@@ -212,37 +218,56 @@ class NodeletApp:
             await self.api.stop()
             await self.agent.client.close()
 
-    # ---- issue 9 (kubelet/node/cluster.py) ----
-    def _start_cluster(self) -> Callable[[], Awaitable[Any]]:
-        """The cluster-dir loop; its state (`self.cluster.state.view.services` / `.endpoint_docs`) is what the service
-        proxy adds to this node's own Services and pods. `on_cluster_change` callbacks run on every change."""
-        from kubelet.node.cluster import ClusterSync, compute_pod_infos
+    # ---- issue 13 (kubelet/node/cluster/): cluster mode on etcd ----
+    async def _join_cluster(self) -> Callable[[], Awaitable[Any]]:
+        """Build the cluster member, take this node's podCIDR (configured, held, or a free one from clusterCIDR),
+        and return its loop. Its Services and other nodes' EndpointSlices are what the service proxy serves."""
+        import dataclasses
+
+        from kubelet.lifecycle.nodestatus import collect_node_facts
+        from kubelet.node.cluster import ClusterConfig, ClusterMember
+        from kubelet.node.etcd import EtcdClient
 
         c = self.config
-        self.cluster = ClusterSync(
-            cluster_dir=c.cluster_dir,
-            node_name=c.node_name,
-            node_ip=self.agent.host_ip,
-            pod_cidr=c.pod_cidr,
-            pods=lambda: compute_pod_infos(self.agent.pod_objects(), node_name=c.node_name),
-            on_change=lambda state: [cb() for cb in self.on_cluster_change],
+        client = EtcdClient(c.etcd_endpoints, tls=client_tls(c))
+        facts = collect_node_facts(name=c.node_name, internal_ip=self.agent.host_ip, max_pods=c.max_pods, root_dir=c.root_dir,
+                                   container_runtime_version=self.agent.runtime_version, kubelet_version=f"v{VERSION}")
+        self.cluster = ClusterMember(
+            ClusterConfig(endpoints=c.etcd_endpoints, tls=client_tls(c), prefix=c.etcd_prefix, node_name=c.node_name,
+                          node_ip=self.agent.host_ip, pod_cidr=c.pod_cidr, cluster_cidr=c.cluster_cidr,
+                          subnet_size=c.node_cidr_mask_size, lease_ttl=c.node_lease_duration_seconds,
+                          service_cidr=c.service_cidr, node_port_range=c.node_port_range, state_dir=c.root_dir),
+            client=client, facts=lambda: facts, health=self.agent.health, pods=self.agent.pod_objects,
+            declared_services=self._declared_services, on_change=lambda: [cb() for cb in self.on_cluster_change],
+            on_event=lambda reason, message, type_: self.agent.recorder.node(reason=reason, message=message, type=type_),
         )
+        cidr = await self.cluster.acquire_subnet()
+        if cidr and cidr != c.pod_cidr:
+            self.config = dataclasses.replace(c, pod_cidr=cidr)
         self.agent.on_pods_changed.append(self.cluster.poke)
         self.extras["cluster"] = self.cluster.snapshot
         return self.cluster.run
 
-    # ---- end issue 9
+    def _declared_services(self) -> list[Any] | None:
+        """The manifest directory's Services (published cluster-wide); None until the directory was listed."""
+        from proxy.model import ManifestDoc
+
+        if not self.agent.sources_ready.is_set():
+            return None
+        return [ManifestDoc(source=o.source, doc=o.body) for o in self.agent.manifests.others if o.kind == "Service"]
+
+    # ---- end issue 13
 
     # ---- service proxy ----
     def _start_proxy(self) -> Callable[[], Awaitable[Any]]:
-        """kube-proxy-style rules for the Services of the manifest dir (and clusterDir), endpoints from ready pods."""
+        """kube-proxy-style rules for the Services of the manifest dir (or of the cluster), endpoints from ready pods."""
         from proxy.proxier import Proxier, ProxyConfig
 
         c = self.config
         self.proxier = Proxier(
             ProxyConfig(
                 mode=c.proxy_mode,
-                cluster_cidr=c.pod_cidr or None,
+                cluster_cidr=c.cluster_cidr or c.pod_cidr or None,
                 service_cidr=c.service_cidr,
                 node_port_range=c.node_port_range,
                 state_dir=str(Path(c.root_dir) / "proxy"),
@@ -257,15 +282,15 @@ class NodeletApp:
 
     def update_proxy(self) -> None:
         """Hand the proxier the full current set: Services/Endpoints(Slices) + this node's pods (cheap; coalesced)."""
-        from kubelet.node.cluster import compute_pod_infos
+        from kubelet.node.cluster.endpoints import compute_pod_infos
         from proxy.model import ManifestDoc
 
         others = self.agent.manifests.others
         services = [ManifestDoc(source=o.source, doc=o.body) for o in others if o.kind == "Service"]
         endpoint_docs = [ManifestDoc(source=o.source, doc=o.body) for o in others if o.kind in ("Endpoints", "EndpointSlice")]
-        if self.cluster is not None and self.cluster.state is not None:
-            services += list(self.cluster.state.view.services)
-            endpoint_docs += list(self.cluster.state.view.endpoint_docs)
+        if self.cluster is not None:  # cluster mode: the manifest dir's Services come back from etcd, IPs allocated
+            services = self.cluster.services()
+            endpoint_docs += self.cluster.endpoint_docs()
         errors = self.proxier.update(
             services=services,
             endpoint_docs=endpoint_docs,
@@ -291,7 +316,8 @@ class NodeletApp:
 
         plugin = ensure_plugin_installed(self.config.cni_bin_dir, socket_path=self.cni_socket)
         mtu = default_route_mtu()
-        conflist = render_conflist(pod_cidr=self.config.pod_cidr, bridge=self.config.cni_bridge, mtu=mtu if mtu and mtu < 1500 else 0)
+        conflist = render_conflist(pod_cidr=self.config.pod_cidr, bridge=self.config.cni_bridge, mtu=mtu if mtu and mtu < 1500 else 0,
+                                   ip_masq_exempt=(self.config.cluster_cidr,) if self.config.cluster_cidr else ())
         conf = ensure_conflist(self.config.cni_conf_dir, conflist)
         log.info("pod network configured podCIDR=%s conflist=%s plugin=%s", self.config.pod_cidr, conf, plugin)
 
