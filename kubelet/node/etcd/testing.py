@@ -36,10 +36,11 @@ class Member:
     data_dir: Path
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
+    host: str = "127.0.0.1"
 
     @property
     def client_url(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
+        return f"http://{self.host}:{self.client_port}"
 
 
 @dataclass(kw_only=True)
@@ -50,12 +51,14 @@ class EtcdCluster:
     _started: set[int] = field(default_factory=set)
 
     @classmethod
-    def start(cls, base: Path, *, members: int = 1, extra_args: tuple[str, ...] = (), timeout: float = 20.0) -> "EtcdCluster":
+    def start(cls, base: Path, *, members: int = 1, extra_args: tuple[str, ...] = (), timeout: float = 20.0,
+              host: str = "127.0.0.1") -> "EtcdCluster":
+        """`host`: the address clients reach it on (loopback, or a test bridge's address for agents in netns)."""
         if not os.path.exists(ETCD):
             raise RuntimeError("etcd is not installed (apt-get install etcd-server etcd-client)")
         base.mkdir(parents=True, exist_ok=True)
         ms = [Member(name=f"m{i}", client_port=free_port(), peer_port=free_port(), data_dir=base / f"m{i}.etcd",
-                     log_path=base / f"m{i}.log") for i in range(members)]
+                     log_path=base / f"m{i}.log", host=host) for i in range(members)]
         c = cls(members=ms, token=f"nodelet-test-{os.getpid()}-{time.monotonic_ns()}", extra_args=extra_args)
         try:
             for i in range(members):
