@@ -129,7 +129,7 @@ class NodeletApp:
             healthz_address=config.healthz_bind_address,
             healthz_port=config.healthz_port or None,
         )
-        self.extras: dict[str, Callable[[], Any]] = {"probes": self.probes.snapshot}
+        self.extras: dict[str, Callable[[], Any]] = {"probes": self.probes.snapshot, "nodes": self._nodes_extra}
         self.cni_socket = str(Path(config.api_socket).parent / "cni.sock")
         self.proxier: Any = None  # proxy.Proxier when proxyMode is not none
         self._proxy_errors: set[str] = set()
@@ -246,7 +246,23 @@ class NodeletApp:
             self.config = dataclasses.replace(c, pod_cidr=cidr)
         self.agent.on_pods_changed.append(self.cluster.poke)
         self.extras["cluster"] = self.cluster.snapshot
+        self.extras["clusterpods"] = self.cluster.pods
         return self.cluster.run
+
+    def _nodes_extra(self) -> list[dict[str, Any]]:
+        """Every live node's v1 Node in cluster mode; this node's alone otherwise."""
+        if self.cluster is not None:
+            return self.cluster.nodes()
+        from kubelet.clock import rfc3339
+        from kubelet.lifecycle.nodestatus import NodeHealth, collect_node_facts, compute_node_object
+
+        c, a = self.config, self.agent
+        facts = collect_node_facts(name=c.node_name, internal_ip=a.host_ip, pod_cidr=c.pod_cidr, max_pods=c.max_pods,
+                                   root_dir=c.root_dir, container_runtime_version=a.runtime_version, kubelet_version=f"v{VERSION}")
+        ok, reason = a.health()
+        import time
+
+        return [compute_node_object(facts, NodeHealth(ready=ok, not_ready_message="" if ok else reason), heartbeat=rfc3339(time.time()))]
 
     def _declared_services(self) -> list[Any] | None:
         """The manifest directory's Services (published cluster-wide); None until the directory was listed."""

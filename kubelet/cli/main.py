@@ -88,6 +88,8 @@ cli.add_command(doctor_cmd)
 cli.add_command(top_group)
 cli.add_command(net_cmd)
 cli.add_command(completion_cmd)
+from kubelet.cli.cluster import cluster_group  # noqa: E402  (issue 13)
+cli.add_command(cluster_group)
 
 
 def main() -> None:

@@ -80,6 +80,12 @@ class Node:
         return {ep for p in st.get("ports", []) if p.get("name", "").startswith("default/web") for ep in p.get("endpoints", [])}
 
 
+def nodelet(n: Node, *args: str) -> str:
+    r = sh(sys.executable, "-m", "kubelet.cli.main", *args, "--socket", n.agent.socket, check=False)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[tuple[EtcdCluster, list[Node]]]:
     tag = f"{os.getpid() % 10000}"
@@ -163,6 +169,16 @@ def test_three_nodes_share_a_service_lose_a_dead_node_and_take_it_back(cluster: 
     # host-gw routes (proto 201) in each namespace to the two other subnets
     routes = sh("ip", "netns", "exec", "%s" % nodes[0].ns, "ip", "route", "show", "proto", "201").stdout
     assert cidrs["n1"] in routes and cidrs["n2"] in routes and cidrs["n0"] not in routes
+    # the cluster from any node: `nodelet get nodes` (-o wide: podCIDR) and every node's pods
+    out = nodelet(nodes[1], "get", "nodes", "-o", "wide")
+    lines = out.splitlines()
+    assert lines[0].split() == ["NAME", "STATUS", "ROLES", "AGE", "VERSION", "INTERNAL-IP", "POD-CIDR", "OS-IMAGE",
+                                "KERNEL-VERSION", "CONTAINER-RUNTIME"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert sorted(rows) == ["n0", "n1", "n2"]
+    assert all(rows[n.name][1:3] == ["Ready", "<none>"] and rows[n.name][4:7] == ["v0.1.0", n.ip, cidrs[n.name]] for n in nodes), rows
+    pods_out = nodelet(nodes[0], "cluster", "pods")
+    assert all(f"web-{n.name}" in pods_out for n in nodes) and "n2" in pods_out
     restarts_before = {n.name: n.agent.pod(f"web-{n.name}")["status"]["containerStatuses"][0]["restartCount"] for n in nodes[:2]}
 
     # kill -9 n2's agent and cut its namespace off
@@ -181,6 +197,7 @@ def test_three_nodes_share_a_service_lose_a_dead_node_and_take_it_back(cluster: 
         assert set(got) == {"n0", "n1"}, (n.name, got)
         assert cidrs["n2"] not in sh("ip", "netns", "exec", n.ns, "ip", "route", "show", "proto", "201").stdout
 
+    assert "n2" not in {line.split()[0] for line in nodelet(nodes[0], "get", "nodes").splitlines()[1:]}
     # bring it back: the same podCIDR, its endpoint returns, nothing else restarted
     sh("ip", "link", "set", dead.veth, "up")
     dead.agent.start()

@@ -158,6 +158,7 @@ class ClusterMember:
         self._wake = asyncio.Event()
         self._routes_wake = asyncio.Event()
         self._node_written_at = 0.0
+        self._published_health: tuple[bool, str] | None = None
         self._ready_since: tuple[bool, str] | None = None
         self.route_errors: list[str] = []
         self.service_errors: dict[str, str] = {}  # ns/name -> error (declared here, refused)
@@ -521,7 +522,9 @@ class ClusterMember:
         if not self.state.node_lease:
             await self._ensure_node_lease()
         lease = self.state.node_lease
-        node_due = time.monotonic() - self._node_written_at >= self.config.status_interval
+        health = self._health()
+        # a Ready flip goes out at once (within the publish loop's 1 s tick), a heartbeat every status_interval
+        node_due = time.monotonic() - self._node_written_at >= self.config.status_interval or health != self._published_health
         desired = self.compute_desired(lease, node_due=node_due)
         mine = self.keys.owned_prefixes(self.config.node_name)
         ops: list[Op] = []
@@ -541,30 +544,37 @@ class ClusterMember:
                     self._written.pop(op.key, None)
         if node_due or any(op.key == self.keys.node(self.config.node_name) for op in ops):
             self._node_written_at = time.monotonic()
+            self._published_health = health
         await self.reconcile_services()
         return len(ops)
 
     async def _publish_loop(self) -> None:
+        """Publish on a poke (pods, declarations, Services changed), on a Ready flip (checked every second) and
+        for the heartbeat every status_interval; nothing is rendered on the idle ticks in between."""
         backoff = Backoff()
         await self.synced.wait()
+        due = True
         while True:
-            self._wake.clear()
-            try:
-                await self.publish_once()
-                self._up()
-                backoff.reset()
-            except etcd.LeaseNotFound:
-                self.state.node_lease = 0
-                continue
-            except etcd.EtcdError as e:
-                self._down(e)
-                await asyncio.sleep(backoff.next())
-                self._wake.set()
-            wait = max(0.05, self.config.status_interval - (time.monotonic() - self._node_written_at))
+            if due:
+                self._wake.clear()
+                try:
+                    await self.publish_once()
+                    self._up()
+                    backoff.reset()
+                except etcd.LeaseNotFound:
+                    self.state.node_lease = 0
+                    continue
+                except etcd.EtcdError as e:
+                    self._down(e)
+                    await asyncio.sleep(backoff.next())
+                    self._wake.set()
+            wait = min(1.0, max(0.05, self.config.status_interval - (time.monotonic() - self._node_written_at)))
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                due = True
             except asyncio.TimeoutError:
-                pass
+                due = (time.monotonic() - self._node_written_at >= self.config.status_interval
+                       or self._health() != self._published_health)
 
     # ------------------------------------------------------------------------------------------ services
 

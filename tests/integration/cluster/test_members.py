@@ -200,3 +200,28 @@ async def test_bad_values_under_the_prefix_are_reported_precisely_and_disturb_no
     finally:
         await a.kill()
         await b.kill()
+
+
+async def test_leaving_on_purpose_frees_the_subnet_and_withdraws_at_once(etcd: EtcdCluster, tmp_path: Path) -> None:
+    a, b = nodes(etcd, tmp_path, 2, lease_ttl=30)  # a long TTL: only the leave can explain a quick withdrawal
+    try:
+        a.pods = [pod("web-n0", "10.244.0.5")]
+        a.declare(service("api"))
+        b.declare(service("web"))
+        await a.start()
+        await b.start()
+        await until(lambda: slice_ips(b) == {"10.244.0.5"} and len(b.member.services()) == 2, what="a seen from b")  # type: ignore[union-attr]
+        cidr = a.member.pod_cidr  # type: ignore[union-attr]
+        await a.kill()
+        member = a.member
+        async with EtcdClient(etcd.endpoints) as cl:
+            member.client = cl  # type: ignore[union-attr]
+            out = await member.leave()  # type: ignore[union-attr]
+            assert out["node"] == "n0" and len(out["revokedLeases"]) == 2
+            assert await cl.get(f"/nodelet/subnets/{cidr.replace('/', '-')}") is None
+        await until(lambda: [n.name for n in b.member.view.nodes] == ["n1"] and not slice_ips(b), timeout=3, what="gone at once")  # type: ignore[union-attr]
+        assert [d.doc["metadata"]["name"] for d in b.member.services()] == ["web"]  # type: ignore[union-attr]
+        assert not (a.state_dir / "cluster-state.json").exists()
+    finally:
+        await a.kill()
+        await b.kill()
