@@ -69,6 +69,7 @@ class SimNode:
     task: asyncio.Task[Any] | None = None
     client: EtcdClient | None = None
     changes: int = 0
+    on_change: Callable[[], Any] | None = None  # e.g. a real Proxier's update, as the app wires it
 
     def facts(self) -> NodeFacts:
         return NodeFacts(name=self.name, internal_ip=self.ip, cpu_millis=2000, memory_bytes=2 << 30,
@@ -77,6 +78,8 @@ class SimNode:
 
     def _on_change(self) -> None:
         self.changes += 1
+        if self.on_change is not None:
+            self.on_change()
 
     async def start(self, *, timeout: float = 15.0) -> ClusterMember:
         self.client = EtcdClient(self.endpoints, timeout=2.0)
