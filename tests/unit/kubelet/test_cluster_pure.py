@@ -129,3 +129,15 @@ def test_conflist_exempts_the_cluster_cidr_from_masquerade() -> None:
     assert conf.ip_masq_exempt == (ipaddress.ip_network("10.244.0.0/16"),)
     assert compute_nomasq_subnets([ipaddress.ip_network("10.244.1.0/24")], conf.ip_masq_exempt) == [ipaddress.ip_network("10.244.0.0/16")]
     assert "ipMasqExempt" not in render_conflist(pod_cidr="10.244.1.0/24")["plugins"][0]
+
+
+def test_doctor_etcd_check() -> None:
+    from kubelet.node.doctor import FAIL, PASS, WARN, HostFacts, check_etcd, compute_checks
+
+    assert check_etcd(HostFacts()) is None and all(c.name != "etcd" for c in compute_checks(HostFacts()))
+    down = check_etcd(HostFacts(cluster={"connected": False, "endpoints": ["https://e:2379"], "lastError": "etcd Range on https://e:2379: refused"}))
+    assert down is not None and down.status == FAIL and "etcd unreachable (https://e:2379): etcd Range on https://e:2379: refused" in down.message
+    bad = check_etcd(HostFacts(cluster={"connected": True, "errors": ["/nodelet/nodes/x: value is not valid JSON"]}))
+    assert bad is not None and bad.status == WARN and "/nodelet/nodes/x" in bad.message
+    ok = check_etcd(HostFacts(cluster={"connected": True, "detail": "etcd ok (https://e:2379, revision 9, 3 nodes)"}))
+    assert ok is not None and ok.status == PASS and ok.message.startswith("etcd ok")
