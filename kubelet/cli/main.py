@@ -66,9 +66,11 @@ def run_cmd(config_path: str | None, verbose: int, **flags: Any) -> None:
     except KeyboardInterrupt:
         pass
     except Exception as err:  # one line, not a traceback, for what the user can fix
+        from kubelet.node.etcd import ConfigError as EtcdConfigError
+        from kubelet.node.etcd import EtcdError
         from kubelet.server.api import LocalAPIError
 
-        if isinstance(err, LocalAPIError):
+        if isinstance(err, (LocalAPIError, EtcdConfigError)) or (isinstance(err, EtcdError) and not err.retryable):
             click.echo(f"nodelet: {err}", err=True)
             sys.exit(1)
         raise

@@ -179,6 +179,12 @@ def test_three_nodes_share_a_service_lose_a_dead_node_and_take_it_back(cluster: 
     assert all(rows[n.name][1:3] == ["Ready", "<none>"] and rows[n.name][4:7] == ["v0.1.0", n.ip, cidrs[n.name]] for n in nodes), rows
     pods_out = nodelet(nodes[0], "cluster", "pods")
     assert all(f"web-{n.name}" in pods_out for n in nodes) and "n2" in pods_out
+    # pod-to-pod traffic inside clusterCIDR keeps its source IP: nodelet-cni's masquerade rule exempts all of it
+    nat = sh("ip", "netns", "exec", nodes[0].ns, "nft", "list", "table", "ip", "nodelet-cni").stdout
+    assert CLUSTER_CIDR in nat and "masquerade" in nat, nat
+    health = sh(sys.executable, "-c", "import sys; from kubelet.server.apiclient import APIClient; print(APIClient(sys.argv[1]).get('/healthz'))",
+                nodes[0].agent.socket, check=False).stdout
+    assert "etcd ok" in health, health
     restarts_before = {n.name: n.agent.pod(f"web-{n.name}")["status"]["containerStatuses"][0]["restartCount"] for n in nodes[:2]}
 
     # kill -9 n2's agent and cut its namespace off
