@@ -170,7 +170,7 @@ async def cmd_add(env: Env, conf: NetConf, store: Store) -> dict[str, Any]:
         _checkpoint("allocated")
         if conf.ip_masq:  # the nft exec only needs the addresses: let it run while netlink does the rest
             masq_task = asyncio.ensure_future(nat.apply_add(
-                network=conf.name, subnets=[a.range.subnet for a in allocs], addresses=[a.address for a in allocs],
+                network=conf.name, subnets=compute_nomasq_subnets([a.range.subnet for a in allocs], conf.ip_masq_exempt), addresses=[a.address for a in allocs],
                 owner=owner))
         async with netlink.host() as ipr:
             br = await netlink.ensure_bridge(ipr, name=conf.bridge, mtu=conf.mtu, promisc=conf.promisc_mode)
@@ -316,3 +316,12 @@ async def cmd_status(conf: NetConf, store: Store) -> None:
                            "link")
     if conf.ip_masq and nat.nft_path() == "nft":
         raise NotAvailable("plugin not available: ipMasq needs the nft binary, not found")
+
+
+def compute_nomasq_subnets(pod_subnets: list[Any], exempt: tuple[Any, ...]) -> list[Any]:
+    """The pod subnets plus the configured exemptions, collapsed (nft refuses overlapping intervals in one set)."""
+    out: list[Any] = []
+    for version in (4, 6):
+        nets = [n for n in [*pod_subnets, *exempt] if n.version == version]
+        out.extend(ipaddress.collapse_addresses(nets))
+    return out

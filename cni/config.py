@@ -151,6 +151,9 @@ class NetConf:
     is_default_gateway: bool = False
     force_address: bool = False
     ip_masq: bool = False
+    # nodelet's key "ipMasqExempt": more destinations pods reach with their own source IP (cluster mode: the whole
+    # clusterCIDR, so pod-to-pod traffic across nodes is not masqueraded; flannel does the same)
+    ip_masq_exempt: tuple[IPNetwork, ...] = ()
     hairpin_mode: bool = False
     promisc_mode: bool = False
     mtu: int = 0
@@ -336,11 +339,20 @@ def parse_netconf(stdin: bytes, *, command: str = "ADD") -> NetConf:
     elif command == "GC":  # never read a missing list as "nothing is valid": that would wipe every pod
         raise InvalidConfig("cni.dev/valid-attachments: required for GC")
     is_default_gateway = _bool(raw, "isDefaultGateway")
+    exempt_raw = raw.get("ipMasqExempt", []) or []
+    if not isinstance(exempt_raw, list):
+        raise InvalidConfig(f"ipMasqExempt: expected a list of CIDRs, got {exempt_raw!r}")
+    exempt = []
+    for i, c in enumerate(exempt_raw):
+        try:
+            exempt.append(ipaddress.ip_network(c, strict=False))
+        except (TypeError, ValueError):
+            raise InvalidConfig(f"ipMasqExempt[{i}]: expected a CIDR, got {c!r}") from None
     return NetConf(cni_version=version, name=name, type=_str(raw, "type", PLUGIN_TYPE), bridge=bridge,
                    # like the reference: a default gateway must be a gateway
                    is_gateway=_bool(raw, "isGateway") or is_default_gateway, is_default_gateway=is_default_gateway,
                    force_address=_bool(raw, "forceAddress"), ip_masq=_bool(raw, "ipMasq"),
-                   hairpin_mode=_bool(raw, "hairpinMode"), promisc_mode=_bool(raw, "promiscMode"), mtu=mtu,
+                   ip_masq_exempt=tuple(exempt), hairpin_mode=_bool(raw, "hairpinMode"), promisc_mode=_bool(raw, "promiscMode"), mtu=mtu,
                    ipam=ipam, dns=dns, runtime_ips=tuple(ips), prev_result=prev, valid_attachments=valid)
 
 
@@ -351,7 +363,8 @@ _CONF_EXTS = (".conf", ".conflist", ".json")
 
 def render_conflist(*, pod_cidr: str, bridge: str = DEFAULT_BRIDGE, name: str = DEFAULT_NETWORK,
                     cni_version: str = "1.0.0", ip_masq: bool = True, hairpin_mode: bool = True, mtu: int = 0,
-                    data_dir: str | None = None, portmap: bool = True, force_address: bool = True) -> dict[str, Any]:
+                    data_dir: str | None = None, portmap: bool = True, force_address: bool = True,
+                    ip_masq_exempt: tuple[str, ...] = ()) -> dict[str, Any]:
     """The conflist containerd should load: nodelet-cni (bridge + built-in host-local) then, optionally, the
     reference portmap plugin for hostPort. cniVersion 1.0.0 by default because Debian's portmap (1.1.1) does not
     speak 1.1.0; pass cni_version="1.1.0" to get GC/STATUS from a runtime that supports them. forceAddress is on
@@ -367,6 +380,8 @@ def render_conflist(*, pod_cidr: str, bridge: str = DEFAULT_BRIDGE, name: str = 
                               "ipam": ipam}
     if mtu:
         plugin["mtu"] = mtu
+    if ip_masq_exempt:
+        plugin["ipMasqExempt"] = list(ip_masq_exempt)
     plugins: list[dict[str, Any]] = [plugin]
     if portmap:
         plugins.append({"type": "portmap", "capabilities": {"portMappings": True}})

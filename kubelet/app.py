@@ -146,6 +146,12 @@ def build_agent(
     return AgentGraph(agent=agent, probes=probes, client=client, runtime=runtime, recorder=recorder)
 
 
+def client_tls(c: NodeletConfig) -> Any:
+    from kubelet.node.etcd import TLSFiles
+
+    return TLSFiles(ca_file=c.etcd_ca_file, cert_file=c.etcd_cert_file, key_file=c.etcd_key_file)
+
+
 class AgentAPIView:
     """What the local API shows, read from the agent (and, when wired, probes and the proxy)."""
 
@@ -159,7 +165,10 @@ class AgentAPIView:
         return self.app.agent.recorder.list()
 
     def health(self) -> tuple[bool, str]:
-        return self.app.agent.health()
+        ok, reason = self.app.agent.health()
+        if ok and self.app.cluster is not None:  # etcd down is not an outage: still healthy, with the detail
+            return ok, self.app.cluster.health_detail()
+        return ok, reason
 
     def metrics_text(self) -> str:
         self.app.refresh_metrics()
@@ -340,8 +349,8 @@ class NodeletApp:
             self.metrics_server = MetricsServer(make_metrics_app(
                 metrics=AgentAPIView(self).metrics_text, probes=self.metrics.render_probes,
                 resource=self.resource_metrics), bind_address=config.metrics_bind_address)
-        self.extras: dict[str, Callable[[], Any]] = {"probes": self.probes.snapshot}
-        # The Kubernetes API (issue 14). More routes (the streaming verbs) go into api_routes before run():
+        self.extras: dict[str, Callable[[], Any]] = {"probes": self.probes.snapshot, "nodes": self._nodes_extra}
+        # The Kubernetes API. More routes (the streaming verbs) go into api_routes before run():
         # (method, path, handler) — see kubelet/server/apiserver/__init__.py for the handler contract.
         self.api_routes: list[tuple[str, str, Callable[..., Any]]] = list(streaming_route_table())
         self.kube_api_view = KubeAPIView(self)
@@ -349,7 +358,7 @@ class NodeletApp:
         self.cni_socket = str(Path(config.api_socket).parent / "cni.sock")
         self.proxier: Any = None  # proxy.Proxier when proxyMode is not none
         self._proxy_errors: set[str] = set()
-        self.cluster: Any = None  # kubelet.node.cluster.ClusterSync when clusterDir is set
+        self.cluster: Any = None  # kubelet.node.cluster.ClusterMember when etcdEndpoints is set
         self.on_cluster_change: list[Callable[[], None]] = []  # e.g. the service proxy's update
         self.stopping = asyncio.Event()
         self.tasks: list[asyncio.Task[Any]] = []
@@ -454,6 +463,8 @@ class NodeletApp:
             await self.agent.start_runtime()
             Path(self.config.root_dir).mkdir(parents=True, exist_ok=True)
             coros: dict[str, Callable[[], Coroutine[Any, Any, Any]]] = {"manifests": self.source.run, "notify": self._notify_loop}
+            if self.config.etcd_endpoints:  # join first, the podCIDR may come from etcd
+                coros["cluster"] = await self._join_cluster()
             if self.config.pod_cidr:
                 try:
                     self.ensure_pod_network()
@@ -465,10 +476,6 @@ class NodeletApp:
                 coros[fn.__name__.strip("_")] = fn
             if self.config.proxy_mode != "none":
                 coros["proxy"] = self._start_proxy()
-            # kubelet/node/cluster.py: multi-node through clusterDir — register this node, host-gw routes to
-            # the other nodes' pod CIDRs, publish this node's endpoints, merge every node's for the service proxy.
-            if self.config.cluster_dir:
-                coros["cluster"] = self._start_cluster()
             await self._supervise(coros)
         finally:
             await self.agent.stop()
@@ -503,35 +510,70 @@ class NodeletApp:
             write_private_file(Path(c.admin_kubeconfig), text.encode(), 0o600)
             log.info("admin kubeconfig written path=%s", c.admin_kubeconfig)
 
-    # ---- cluster (kubelet/node/cluster.py) ----
-    def _start_cluster(self) -> Callable[[], Coroutine[Any, Any, Any]]:
-        """The cluster-dir loop; its state (`self.cluster.state.view.services` / `.endpoint_docs`) is what the service
-        proxy adds to this node's own Services and pods. `on_cluster_change` callbacks run on every change."""
-        from kubelet.node.cluster import ClusterSync
+    # ---- cluster mode on etcd (kubelet/node/cluster/) ----
+    async def _join_cluster(self) -> Callable[[], Coroutine[Any, Any, Any]]:
+        """Build the cluster member, take this node's podCIDR (configured, held, or a free one from clusterCIDR),
+        and return its loop. Its Services and other nodes' EndpointSlices are what the service proxy serves."""
+        import dataclasses
+
+        from kubelet.lifecycle.nodestatus import collect_node_facts
+        from kubelet.node.cluster import ClusterConfig, ClusterMember
+        from kubelet.node.etcd import EtcdClient
 
         c = self.config
-        self.cluster = ClusterSync(
-            cluster_dir=c.cluster_dir,
-            node_name=c.node_name,
-            node_ip=self.agent.host_ip,
-            pod_cidr=c.pod_cidr,
-            pods=self.agent.pod_infos,
-            on_change=lambda state: [cb() for cb in self.on_cluster_change],
+        client = EtcdClient(c.etcd_endpoints, tls=client_tls(c))
+        facts = collect_node_facts(name=c.node_name, internal_ip=self.agent.host_ip, max_pods=c.max_pods, root_dir=c.root_dir,
+                                   container_runtime_version=self.agent.runtime_version, kubelet_version=f"v{VERSION}")
+        self.cluster = ClusterMember(
+            ClusterConfig(endpoints=c.etcd_endpoints, tls=client_tls(c), prefix=c.etcd_prefix, node_name=c.node_name,
+                          node_ip=self.agent.host_ip, pod_cidr=c.pod_cidr, cluster_cidr=c.cluster_cidr,
+                          subnet_size=c.node_cidr_mask_size, lease_ttl=c.node_lease_duration_seconds,
+                          service_cidr=c.service_cidr, node_port_range=c.node_port_range, state_dir=c.root_dir),
+            client=client, facts=lambda: facts, health=self.agent.health, pods=self.agent.pod_objects,
+            declared_services=self._declared_services, on_change=lambda: [cb() for cb in self.on_cluster_change],
+            on_event=lambda reason, message, type_: self.agent.recorder.node(reason=reason, message=message, type=type_),
         )
+        cidr = await self.cluster.acquire_subnet()
+        if cidr and cidr != c.pod_cidr:
+            self.config = dataclasses.replace(c, pod_cidr=cidr)
         self.agent.on_pods_changed.append(self.cluster.poke)
         self.extras["cluster"] = self.cluster.snapshot
+        self.extras["clusterpods"] = self.cluster.pods
         return self.cluster.run
+
+    def _nodes_extra(self) -> list[dict[str, Any]]:
+        """Every live node's v1 Node in cluster mode; this node's alone otherwise."""
+        if self.cluster is not None:
+            return self.cluster.nodes()
+        from kubelet.clock import rfc3339
+        from kubelet.lifecycle.nodestatus import NodeHealth, collect_node_facts, compute_node_object
+
+        c, a = self.config, self.agent
+        facts = collect_node_facts(name=c.node_name, internal_ip=a.host_ip, pod_cidr=c.pod_cidr, max_pods=c.max_pods,
+                                   root_dir=c.root_dir, container_runtime_version=a.runtime_version, kubelet_version=f"v{VERSION}")
+        ok, reason = a.health()
+        import time
+
+        return [compute_node_object(facts, NodeHealth(ready=ok, not_ready_message="" if ok else reason), heartbeat=rfc3339(time.time()))]
+
+    def _declared_services(self) -> list[Any] | None:
+        """The manifest directory's Services (published cluster-wide); None until the directory was listed."""
+        from proxy.model import ManifestDoc
+
+        if not self.agent.sources_ready.is_set():
+            return None
+        return [ManifestDoc(source=o.source, doc=o.body) for o in self.agent.manifests.others if o.kind == "Service"]
 
     # ---- service proxy ----
     def _start_proxy(self) -> Callable[[], Coroutine[Any, Any, Any]]:
-        """kube-proxy-style rules for the Services of the manifest dir (and clusterDir), endpoints from ready pods."""
+        """kube-proxy-style rules for the Services of the manifest dir (or of the cluster), endpoints from ready pods."""
         from proxy.proxier import Proxier, ProxyConfig
 
         c = self.config
         self.proxier = Proxier(
             ProxyConfig(
                 mode=c.proxy_mode,
-                cluster_cidr=c.pod_cidr or None,
+                cluster_cidr=c.cluster_cidr or c.pod_cidr or None,
                 service_cidr=c.service_cidr,
                 node_port_range=c.node_port_range,
                 state_dir=str(Path(c.root_dir) / "proxy"),
@@ -552,9 +594,9 @@ class NodeletApp:
         others = self.agent.manifests.others
         services = [ManifestDoc(source=o.source, doc=o.body, parsed=o.parsed) for o in others if o.kind == "Service"]
         endpoint_docs = [ManifestDoc(source=o.source, doc=o.body, parsed=o.parsed) for o in others if o.kind in ("Endpoints", "EndpointSlice")]
-        if self.cluster is not None and self.cluster.state is not None:
-            services += list(self.cluster.state.view.services)
-            endpoint_docs += list(self.cluster.state.view.endpoint_docs)
+        if self.cluster is not None:  # cluster mode: the manifest dir's Services come back from etcd, IPs allocated
+            services = self.cluster.services()
+            endpoint_docs += self.cluster.endpoint_docs()
         errors = self.proxier.update(
             services=services,
             endpoint_docs=endpoint_docs,
@@ -580,7 +622,8 @@ class NodeletApp:
 
         plugin = ensure_plugin_installed(self.config.cni_bin_dir, socket_path=self.cni_socket)
         mtu = default_route_mtu()
-        conflist = render_conflist(pod_cidr=self.config.pod_cidr, bridge=self.config.cni_bridge, mtu=mtu if mtu and mtu < 1500 else 0)
+        conflist = render_conflist(pod_cidr=self.config.pod_cidr, bridge=self.config.cni_bridge, mtu=mtu if mtu and mtu < 1500 else 0,
+                                   ip_masq_exempt=(self.config.cluster_cidr,) if self.config.cluster_cidr else ())
         conf = ensure_conflist(self.config.cni_conf_dir, conflist)
         log.info("pod network configured podCIDR=%s conflist=%s plugin=%s", self.config.pod_cidr, conf, plugin)
 

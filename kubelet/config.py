@@ -68,7 +68,14 @@ class NodeletConfig:
     proxy_mode: str = "iptables"  # iptables | nftables | none
     service_cidr: str = "10.96.0.0/12"
     node_port_range: tuple[int, int] = (30000, 32767)
-    cluster_dir: str = ""
+    etcd_endpoints: tuple[str, ...] = ()
+    etcd_ca_file: str = ""
+    etcd_cert_file: str = ""
+    etcd_key_file: str = ""
+    etcd_prefix: str = "/nodelet"
+    cluster_cidr: str = ""
+    node_cidr_mask_size: int = 24
+    node_lease_duration_seconds: int = 10
     container_log_max_size: int = 10 * 1024 * 1024  # bytes
     container_log_max_files: int = 5
     image_gc_high_threshold_percent: int = 85
@@ -275,6 +282,28 @@ def _ip_list(value: Any, flag: bool) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _url_list(value: Any, flag: bool) -> tuple[str, ...]:
+    if flag and isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"must be a list of URLs, not {_yaml_type(value)}")
+    out = []
+    for i, item in enumerate(value):
+        item = _string(item, flag)
+        m = re.fullmatch(r"(https?)://([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})/?", item)
+        if not m or not 0 < int(m.group(3)) < 65536:
+            raise ValueError(f'item {i}: must be a URL such as "https://10.0.0.1:2379", not "{item}"')
+        out.append(item.rstrip("/"))
+    return tuple(out)
+
+
+def _key_prefix(value: Any, flag: bool) -> str:
+    value = _string(value, flag)
+    if not value.startswith("/") or value.rstrip("/") == "" or any(c.isspace() for c in value):
+        raise ValueError(f'must be an absolute key prefix such as "/nodelet", not "{value}"')
+    return value.rstrip("/")
+
+
 def _cidr(optional: bool) -> Callable[[Any, bool], str]:
     def parse(value: Any, flag: bool) -> str:
         value = _string(value, flag)
@@ -379,7 +408,17 @@ _KEYS: tuple[tuple[str, Callable[[Any, bool], Any], str, str, str], ...] = (
      "service proxy backend: iptables, nftables or none"),
     ("serviceCIDR", _cidr(optional=False), "CIDR", "10.96.0.0/12", "service ClusterIP range"),
     ("nodePortRange", _port_range, "range", "30000-32767", "NodePort range"),
-    ("clusterDir", _opt_abs_path, "path", '""', "shared directory for a multi-node cluster (empty: single node)"),
+    ("etcdEndpoints", _url_list, "list of URLs", "[]",
+     "etcd client URLs (http:// or https://) of the cluster store (empty: single node)"),
+    ("etcdCAFile", _opt_abs_path, "path", '""', "CA bundle that signed etcd's serving certificates"),
+    ("etcdCertFile", _opt_abs_path, "path", '""', "client certificate for etcd (with etcdKeyFile)"),
+    ("etcdKeyFile", _opt_abs_path, "path", '""', "client key for etcd (with etcdCertFile)"),
+    ("etcdPrefix", _key_prefix, "string", "/nodelet", "every key nodelet reads or writes is under this prefix"),
+    ("clusterCIDR", _cidr(optional=True), "CIDR", '""',
+     "the cluster's pod network: node subnets come from it, pod-to-pod traffic inside it is not masqueraded"),
+    ("nodeCIDRMaskSize", _int(8, 30), "int", "24", "prefix length of the subnet each node takes from clusterCIDR"),
+    ("nodeLeaseDurationSeconds", _int(2, 3600), "int", "10",
+     "node lease TTL: a node that stops renewing leaves every other node's view this long after"),
     ("containerLogMaxSize", _quantity, "quantity", "10Mi", "rotate a container log at this size"),
     ("containerLogMaxFiles", _int(2), "int", "5", "container log files kept (current included)"),
     ("imageGCHighThresholdPercent", _percent, "int", "85", "disk usage that starts image GC"),
@@ -400,7 +439,8 @@ _KEYS: tuple[tuple[str, Callable[[Any, bool], Any], str, str, str], ...] = (
 
 
 def _attr(key: str) -> str:
-    special = {"podCIDR": "pod_cidr", "nodeIP": "node_ip", "clusterDNS": "cluster_dns", "serviceCIDR": "service_cidr",
+    special = {"etcdCAFile": "etcd_ca_file", "clusterCIDR": "cluster_cidr", "nodeCIDRMaskSize": "node_cidr_mask_size",
+               "podCIDR": "pod_cidr", "nodeIP": "node_ip", "clusterDNS": "cluster_dns", "serviceCIDR": "service_cidr",
                "imageGCHighThresholdPercent": "image_gc_high_threshold_percent",
                "imageGCLowThresholdPercent": "image_gc_low_threshold_percent"}
     return special.get(key) or re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
@@ -467,6 +507,18 @@ def load_config(path: str | None, overrides: Mapping[str, Any] = {}) -> NodeletC
                           reason=f"must be less than imageGCHighThresholdPercent "
                                  f"({config.image_gc_low_threshold_percent} >= "
                                  f"{config.image_gc_high_threshold_percent})")
+    if bool(config.etcd_cert_file) != bool(config.etcd_key_file):
+        raise ConfigError(where=where, key="etcdCertFile" if not config.etcd_cert_file else "etcdKeyFile",
+                          reason="etcdCertFile and etcdKeyFile go together: set both or neither")
+    if config.cluster_cidr:
+        net = ipaddress.ip_network(config.cluster_cidr)
+        if net.version != 4:
+            raise ConfigError(where=where, key="clusterCIDR", reason="only IPv4 is supported")
+        if config.node_cidr_mask_size < net.prefixlen:
+            raise ConfigError(where=where, key="nodeCIDRMaskSize",
+                              reason=f"/{config.node_cidr_mask_size} is larger than clusterCIDR {net}")
+        if config.pod_cidr and not ipaddress.ip_network(config.pod_cidr).subnet_of(net):  # type: ignore[arg-type]
+            raise ConfigError(where=where, key="podCIDR", reason=f"{config.pod_cidr} is not inside clusterCIDR {net}")
     return config
 
 

@@ -16,17 +16,19 @@ HONOURED: frozenset[str] = frozenset({
     "staticPodPath", "podLogsDir", "syncFrequency", "fileCheckFrequency", "healthzPort", "healthzBindAddress",
     "clusterDomain", "clusterDNS", "imageGCHighThresholdPercent", "imageGCLowThresholdPercent", "cgroupDriver",
     "maxPods", "podCIDR", "resolvConf", "containerLogMaxSize", "containerLogMaxFiles", "containerRuntimeEndpoint",
+    # cluster mode's etcd node lease; nodelet's default is 10 s where the kubelet's is 40 s (README, cluster mode)
+    "nodeLeaseDurationSeconds",
 })
 
 #: upstream fields whose zero value (``0s``, ``0``, ``""``) means "use the default" (non-pointer ``omitempty`` fields
 #: that ``SetDefaults_KubeletConfiguration`` fills in when zero)
 ZERO_IS_DEFAULT: frozenset[str] = frozenset({
     "podLogsDir", "syncFrequency", "fileCheckFrequency", "healthzBindAddress", "maxPods", "containerLogMaxSize",
-    "containerRuntimeEndpoint", "cgroupDriver",
+    "containerRuntimeEndpoint", "cgroupDriver", "nodeLeaseDurationSeconds",
 })
 
-_SERVER = "nodelet serves no kubelet API port (10250/10255): its API is a root-only unix socket"
-_CLUSTER = "nodelet is standalone: it registers with no API server"
+_SERVER = "nodelet serves no kubelet API port (10250/10255): kubectl talks to its own Kubernetes API (apiPort)"
+_CLUSTER = "nodelet registers with no API server (cluster mode registers the node in etcd)"
 _TLS = "no TLS server and no API server client certificates"
 _EVICT = "nodelet does no node-pressure eviction"
 _RESMGR = "no CPU/memory/topology manager: containers get plain cgroup limits"
@@ -53,7 +55,7 @@ IGNORED: dict[str, str] = {
     "oomScoreAdj": "nodelet does not change its own OOM score",
     "streamingConnectionIdleTimeout": "deprecated upstream; no effect",
     "nodeStatusUpdateFrequency": _CLUSTER, "nodeStatusReportFrequency": _CLUSTER,
-    "nodeLeaseDurationSeconds": _CLUSTER, "registerNode": _CLUSTER, "registerWithTaints": _CLUSTER,
+    "registerNode": _CLUSTER, "registerWithTaints": _CLUSTER,
     "contentType": _CLUSTER, "kubeAPIQPS": _CLUSTER, "kubeAPIBurst": _CLUSTER, "providerID": _CLUSTER,
     "configMapAndSecretChangeDetectionStrategy": _CLUSTER, "enableControllerAttachDetach": _CLUSTER,
     "imageMinimumGCAge": "image GC frees unused images by disk threshold only",

@@ -105,8 +105,12 @@ def wait_until(predicate: Any, *, timeout: float = 30.0, interval: float = 0.1, 
 class AgentProcess:
     """`nodelet run` in a subprocess with its own manifest dir, state dirs and API socket under `base`."""
 
-    def __init__(self, base: _Path, *, endpoint: str, node_name: str = "node1", extra: dict[str, Any] | None = None, runtime: Any = None) -> None:
-        """With `runtime` (a PrivateContainerd), the agent configures pod networking in that runtime's CNI dirs."""
+    def __init__(self, base: _Path, *, endpoint: str, node_name: str = "node1", extra: dict[str, Any] | None = None, runtime: Any = None,
+                 netns: str | None = None) -> None:
+        """With `runtime` (a PrivateContainerd), the agent configures pod networking in that runtime's CNI dirs.
+        With `netns`, the agent runs inside that named network namespace (nsenter --net: unlike `ip netns exec`
+        no private mount namespace, so it sees the pod netns mounts its runtime makes)."""
+        self.netns = netns
         self.base = base
         self.manifests = base / "manifests"
         self.manifests.mkdir(parents=True, exist_ok=True)
@@ -139,7 +143,7 @@ class AgentProcess:
     def start(self) -> "AgentProcess":
         logf = open(self.log_path, "ab")
         self.proc = _subprocess.Popen(
-            [_sys.executable, "-m", "kubelet.cli.main", "run", "--config", str(self.config_path)],
+            [*(["nsenter", f"--net=/run/netns/{self.netns}"] if self.netns else []), _sys.executable, "-m", "kubelet.cli.main", "run", "--config", str(self.config_path)],
             stdout=logf,
             stderr=_subprocess.STDOUT,
             start_new_session=True,

@@ -23,7 +23,7 @@ class _AliasedGroup(click.Group):
     """Subcommands reachable under kubectl's short names (pod, po, ev)."""
 
     aliases: dict[str, str] = {"pod": "pods", "po": "pods", "event": "events", "ev": "events", "service": "services",
-                               "svc": "services", "ep": "endpoints"}
+                               "svc": "services", "ep": "endpoints", "node": "nodes", "no": "nodes"}
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))
@@ -262,3 +262,6 @@ from kubelet.cli.services import endpoints_cmd, services_cmd  # noqa: E402  (the
 
 get_group.add_command(services_cmd)
 get_group.add_command(endpoints_cmd)
+from kubelet.cli.cluster import nodes_cmd  # noqa: E402  (every node of the cluster)
+
+get_group.add_command(nodes_cmd)

@@ -25,12 +25,17 @@ from kubelet.node.install import DEFAULT_CNI_BIN_DIR, DEFAULT_VENV, InstallError
 @click.option("--node-name", default="", help="nodeName written into /etc/nodelet/config.yaml")
 @click.option("--node-ip", default="", help="nodeIP written into /etc/nodelet/config.yaml")
 @click.option("--pod-cidr", default="", help="podCIDR written into /etc/nodelet/config.yaml")
-@click.option("--cluster-dir", default="", help="clusterDir written into /etc/nodelet/config.yaml")
+@click.option("--etcd-endpoints", default="", help="etcdEndpoints (comma-separated URLs) written into /etc/nodelet/config.yaml")
+@click.option("--etcd-ca-file", default="", help="etcdCAFile written into /etc/nodelet/config.yaml")
+@click.option("--etcd-cert-file", default="", help="etcdCertFile written into /etc/nodelet/config.yaml")
+@click.option("--etcd-key-file", default="", help="etcdKeyFile written into /etc/nodelet/config.yaml")
+@click.option("--cluster-cidr", default="", help="clusterCIDR written into /etc/nodelet/config.yaml")
 @click.option("--cgroup-driver", type=click.Choice(("cgroupfs", "systemd")), default="cgroupfs", show_default=True,
               help="cgroupDriver written into /etc/nodelet/config.yaml; containerd's SystemdCgroup is written to match")
 def install_cmd(uninstall: bool, root: str, source: str | None, venv: str, python: str, system_site_packages: bool, no_apt: bool,
                 no_activate: bool, dry_run: bool, cni_bin_dir: str, manifest_dir: str, node_name: str, node_ip: str,
-                pod_cidr: str, cluster_dir: str, cgroup_driver: str) -> None:
+                pod_cidr: str, etcd_endpoints: str, etcd_ca_file: str, etcd_cert_file: str, etcd_key_file: str,
+                cluster_cidr: str, cgroup_driver: str) -> None:
     """Install nodelet as a systemd service (apt packages, venv, CNI plugin, units, config); re-running changes nothing."""
     if os.geteuid() != 0 and Path(root).resolve() == Path("/") and not dry_run:
         raise click.UsageError("run as root (or pass --root DIR / --dry-run)")
@@ -38,7 +43,8 @@ def install_cmd(uninstall: bool, root: str, source: str | None, venv: str, pytho
         source=Path(source).resolve() if source else default_source(), root=Path(root).resolve(), venv=venv, python=python,
         system_site_packages=system_site_packages, apt=not no_apt, activate=not no_activate, dry_run=dry_run,
         cni_bin_dir=cni_bin_dir, manifest_dir=manifest_dir, node_name=node_name, node_ip=node_ip, pod_cidr=pod_cidr,
-        cluster_dir=cluster_dir, cgroup_driver=cgroup_driver,
+        etcd_endpoints=etcd_endpoints, etcd_ca_file=etcd_ca_file, etcd_cert_file=etcd_cert_file,
+        etcd_key_file=etcd_key_file, cluster_cidr=cluster_cidr, cgroup_driver=cgroup_driver,
     )
     from kubelet.node.progress import SILENT, Progress
 

@@ -67,9 +67,11 @@ def run_cmd(config_path: str | None, verbose: int, **flags: Any) -> None:
     except KeyboardInterrupt:
         pass
     except Exception as err:  # one line, not a traceback, for what the user can fix
+        from kubelet.node.etcd import ConfigError as EtcdConfigError
+        from kubelet.node.etcd import EtcdError
         from kubelet.server.api import LocalAPIError
 
-        if isinstance(err, LocalAPIError):
+        if isinstance(err, (LocalAPIError, EtcdConfigError)) or (isinstance(err, EtcdError) and not err.retryable):
             click.echo(f"nodelet: {err}", err=True)
             sys.exit(1)
         raise
@@ -90,6 +92,8 @@ cli.add_command(top_group)
 cli.add_command(net_cmd)
 cli.add_command(completion_cmd)
 cli.add_command(kubeconfig_cmd)
+from kubelet.cli.cluster import cluster_group  # noqa: E402
+cli.add_command(cluster_group)
 
 
 def main() -> None:

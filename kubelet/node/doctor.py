@@ -13,7 +13,7 @@ import shutil
 import stat
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -71,6 +71,9 @@ class HostFacts:
     manifest_files_world_writable: tuple[str, ...] = ()
     disks: tuple[DiskFacts, ...] = ()
     clock_synchronized: bool | None = True  # None: unknown
+    # cluster mode: the daemon's /api/v1/extra/cluster (or a direct probe of etcd: {"connected", "lastError",
+    # "endpoints"}); None: single node
+    cluster: Mapping[str, Any] | None = None
     wall_time: float = 0.0
     agent_cgroup_driver: str = "cgroupfs"  # the agent's cgroupDriver
     resolv_conf: str = "/etc/resolv.conf"  # the file pods' DNS starts from ("" = none)
@@ -304,15 +307,32 @@ def check_clock(f: HostFacts) -> Check:
     return Check(name="clock", status=PASS, message="synchronized (adjtimex)")
 
 
-CHECKS: tuple[Callable[[HostFacts], Check], ...] = (
+def check_etcd(f: HostFacts) -> Check | None:
+    """Cluster mode only: is etcd reachable, and is the cluster data clean?"""
+    c = f.cluster
+    if c is None:
+        return None
+    if not c.get("connected"):
+        return Check(name="etcd", status=FAIL,
+                     message=f"etcd unreachable ({', '.join(c.get('endpoints') or [])}): {c.get('lastError') or 'not connected'}; "
+                             "pods and rules keep their last known state",
+                     fix="start etcd / check etcdEndpoints, the network and etcdCAFile/etcdCertFile/etcdKeyFile")
+    errors = list(c.get("errors") or [])
+    if errors:
+        return Check(name="etcd", status=WARN, message=f"{len(errors)} problem(s) in the cluster data, first: {errors[0]}",
+                     fix="`nodelet cluster status` lists them; fix or delete the keys named")
+    return Check(name="etcd", status=PASS, message=c.get("detail") or f"connected to {c.get('endpoint', '?')}")
+
+
+CHECKS: tuple[Callable[[HostFacts], Check | None], ...] = (
     check_runtime, check_cgroups, check_ip_forward, check_br_netfilter, check_iptables_backend, check_cni_config,
     check_pod_cidr_routes, check_sandbox_image, check_oom_score_adj, check_manifest_dir, check_disk, check_clock,
-    check_dns,
+    check_dns, check_etcd,
 )
 
 
 def compute_checks(f: HostFacts) -> list[Check]:
-    return [check(f) for check in CHECKS]
+    return [c for c in (check(f) for check in CHECKS) if c is not None]
 
 
 def render_checks(checks: Sequence[Check], *, colour: Callable[[str, str], str] = lambda s, _: s) -> str:

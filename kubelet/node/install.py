@@ -76,8 +76,13 @@ class InstallOptions:
     node_name: str = ""
     node_ip: str = ""
     pod_cidr: str = ""
-    cluster_dir: str = ""
     cgroup_driver: str = "cgroupfs"  # the agent's cgroupDriver; containerd's SystemdCgroup is written to match
+    # cluster mode: etcd client URLs (comma-separated), TLS files, the cluster's pod network
+    etcd_endpoints: str = ""
+    etcd_ca_file: str = ""
+    etcd_cert_file: str = ""
+    etcd_key_file: str = ""
+    cluster_cidr: str = ""
 
     def at(self, path: str) -> Path:
         """`path` (absolute, as on the target system) under the install root."""
@@ -137,7 +142,15 @@ def render_config_yaml(opts: InstallOptions) -> str:
         ("nodeName", opts.node_name, "node1"),
         ("nodeIP", opts.node_ip, "192.168.56.11"),
         ("podCIDR", opts.pod_cidr, "10.244.1.0/24"),
-        ("clusterDir", opts.cluster_dir, "/vagrant/cluster"),
+    ):
+        lines.append(f"{key}: {value}" if value else f"# {key}: {example}")
+    urls = [u.strip() for u in opts.etcd_endpoints.split(",") if u.strip()]
+    lines.append(f"etcdEndpoints: [{', '.join(urls)}]" if urls else "# etcdEndpoints: [https://192.168.56.11:2379]")
+    for key, value, example in (
+        ("etcdCAFile", opts.etcd_ca_file, "/etc/nodelet/etcd/ca.pem"),
+        ("etcdCertFile", opts.etcd_cert_file, "/etc/nodelet/etcd/client.pem"),
+        ("etcdKeyFile", opts.etcd_key_file, "/etc/nodelet/etcd/client-key.pem"),
+        ("clusterCIDR", opts.cluster_cidr, "10.244.0.0/16"),
     ):
         lines.append(f"{key}: {value}" if value else f"# {key}: {example}")
     return "\n".join(lines) + "\n"
@@ -558,8 +571,12 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--node-name", default="")
     ap.add_argument("--node-ip", default="")
     ap.add_argument("--pod-cidr", default="")
-    ap.add_argument("--cluster-dir", default="")
     ap.add_argument("--cgroup-driver", choices=("cgroupfs", "systemd"), default="cgroupfs")
+    ap.add_argument("--etcd-endpoints", default="", help="comma-separated etcd client URLs (cluster mode)")
+    ap.add_argument("--etcd-ca-file", default="")
+    ap.add_argument("--etcd-cert-file", default="")
+    ap.add_argument("--etcd-key-file", default="")
+    ap.add_argument("--cluster-cidr", default="")
 
 
 def options_from_args(ns: argparse.Namespace) -> InstallOptions:
@@ -577,8 +594,9 @@ def options_from_args(ns: argparse.Namespace) -> InstallOptions:
         node_name=ns.node_name,
         node_ip=ns.node_ip,
         pod_cidr=ns.pod_cidr,
-        cluster_dir=ns.cluster_dir,
         cgroup_driver=ns.cgroup_driver,
+        etcd_endpoints=ns.etcd_endpoints, etcd_ca_file=ns.etcd_ca_file, etcd_cert_file=ns.etcd_cert_file,
+        etcd_key_file=ns.etcd_key_file, cluster_cidr=ns.cluster_cidr,
     )
 
 

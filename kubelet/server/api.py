@@ -314,8 +314,8 @@ def _list(kind: str, items: list[dict[str, Any]]) -> dict[str, Any]:
 
 async def _healthz(view: AgentView) -> Response:
     ok, reason = await _call(view.health)
-    if ok:
-        return Response(status=200, body=b"ok", content_type=TEXT_TYPE)
+    if ok:  # a detail besides "ok" (cluster mode: etcd's state) goes on the next line; the status says healthy
+        return Response(status=200, body=b"ok" if reason in ("", "ok") else f"ok\n{reason}".encode(), content_type=TEXT_TYPE)
     return Response(status=500, body=(reason or "unhealthy").encode(), content_type=TEXT_TYPE)
 
 

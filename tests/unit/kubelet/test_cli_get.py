@@ -200,7 +200,7 @@ def test_bad_selector_from_the_server_is_exit_1(server: str) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["pods", "-o", "table"], ["pods", "--bogus"], ["nodes"], ["pods", "x", "-A"], ["pods", "x", "-l", "a=b"], ["pods", "-n"]],
+    [["pods", "-o", "table"], ["pods", "--bogus"], ["deployments"], ["pods", "x", "-A"], ["pods", "x", "-l", "a=b"], ["pods", "-n"]],
 )
 def test_usage_errors_exit_2(server: str, args: list[str]) -> None:
     code, out, err = run(server, *args) if args[-1] != "-n" else _run_raw(args)
@@ -216,7 +216,7 @@ def _run_raw(args: list[str]) -> tuple[int, str, str]:
 
 def test_group_is_named_get() -> None:
     assert isinstance(get_group, click.Group) and get_group.name == "get"
-    assert set(get_group.commands) == {"pods", "events", "services", "endpoints"}
+    assert set(get_group.commands) == {"pods", "events", "services", "endpoints", "nodes"}
 
 
 def test_wired_into_the_nodelet_command(server: str) -> None:

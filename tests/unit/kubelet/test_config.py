@@ -29,8 +29,9 @@ def test_defaults() -> None:
     assert (c.file_check_frequency, c.sync_frequency, c.max_pods) == (20.0, 60.0, 110)
     assert (c.api_socket, c.cni_conf_dir, c.cni_bin_dir) == ("/run/nodelet/nodelet.sock", "/etc/cni/net.d",
                                                              "/opt/cni/bin")
-    assert (c.proxy_mode, c.service_cidr, c.node_port_range, c.cluster_dir) == ("iptables", "10.96.0.0/12",
-                                                                                (30000, 32767), "")
+    assert (c.proxy_mode, c.service_cidr, c.node_port_range) == ("iptables", "10.96.0.0/12", (30000, 32767))
+    assert (c.etcd_endpoints, c.etcd_prefix, c.cluster_cidr, c.node_cidr_mask_size, c.node_lease_duration_seconds) == \
+        ((), "/nodelet", "", 24, 10)
     assert (c.container_log_max_size, c.container_log_max_files) == (10 * 2**20, 5)
     assert (c.image_gc_high_threshold_percent, c.image_gc_low_threshold_percent) == (85, 80)
 
@@ -51,7 +52,14 @@ syncFrequency: 500ms
 maxPods: 20
 proxyMode: nftables
 nodePortRange: 31000-31999
-clusterDir: /srv/cluster
+etcdEndpoints: [https://10.0.0.1:2379, "https://etcd2.example:2379"]
+etcdCAFile: /etc/nodelet/etcd/ca.pem
+etcdCertFile: /etc/nodelet/etcd/client.pem
+etcdKeyFile: /etc/nodelet/etcd/client-key.pem
+etcdPrefix: /corp/nodelet/
+clusterCIDR: 10.244.0.0/16
+nodeCIDRMaskSize: 25
+nodeLeaseDurationSeconds: 6
 containerLogMaxSize: 1Gi
 containerLogMaxFiles: 2
 imageGCHighThresholdPercent: 95
@@ -63,8 +71,12 @@ imageGCLowThresholdPercent: 90
     assert (c.node_name, c.pod_cidr, c.cluster_dns) == ("worker-1.example", "10.244.1.0/24", ("10.96.0.10", "fd00::a"))
     assert (c.cluster_domain, c.healthz_port, c.file_check_frequency, c.sync_frequency) == ("corp.local", 0, 90.0,
                                                                                             0.5)
-    assert (c.max_pods, c.proxy_mode, c.node_port_range, c.cluster_dir) == (20, "nftables", (31000, 31999),
-                                                                            "/srv/cluster")
+    assert (c.max_pods, c.proxy_mode, c.node_port_range) == (20, "nftables", (31000, 31999))
+    assert c.etcd_endpoints == ("https://10.0.0.1:2379", "https://etcd2.example:2379")
+    assert (c.etcd_ca_file, c.etcd_cert_file, c.etcd_key_file) == ("/etc/nodelet/etcd/ca.pem", "/etc/nodelet/etcd/client.pem",
+                                                                   "/etc/nodelet/etcd/client-key.pem")
+    assert (c.etcd_prefix, c.cluster_cidr, c.node_cidr_mask_size, c.node_lease_duration_seconds) == \
+        ("/corp/nodelet", "10.244.0.0/16", 25, 6)
     assert (c.container_log_max_size, c.container_log_max_files) == (2**30, 2)
     assert (c.image_gc_high_threshold_percent, c.image_gc_low_threshold_percent) == (95, 90)
 
@@ -290,3 +302,20 @@ enableProfilingHandler enableDebugFlagsHandler seccompDefault memoryThrottlingFa
 registerWithTaints registerNode tracing localStorageCapacityIsolation containerRuntimeEndpoint imageServiceEndpoint
 failCgroupV1 userNamespaces
 """.split())
+@pytest.mark.parametrize("overrides,key,reason", [
+    ({"etcdEndpoints": "127.0.0.1:2379"}, "etcdEndpoints", 'item 0: must be a URL such as "https://10.0.0.1:2379", not "127.0.0.1:2379"'),
+    ({"etcdPrefix": "nodelet"}, "etcdPrefix", 'must be an absolute key prefix such as "/nodelet", not "nodelet"'),
+    ({"etcdCertFile": "/c.pem"}, "etcdKeyFile", "etcdCertFile and etcdKeyFile go together: set both or neither"),
+    ({"clusterCIDR": "10.244.0.0/16", "nodeCIDRMaskSize": "12"}, "nodeCIDRMaskSize", "/12 is larger than clusterCIDR 10.244.0.0/16"),
+    ({"clusterCIDR": "10.244.0.0/16", "podCIDR": "10.1.0.0/24"}, "podCIDR", "10.1.0.0/24 is not inside clusterCIDR 10.244.0.0/16"),
+    ({"nodeLeaseDurationSeconds": "1"}, "nodeLeaseDurationSeconds", "must be between 2 and 3600, inclusive, not 1"),
+])
+def test_cluster_keys_are_validated(overrides: dict, key: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_config(None, overrides)
+    assert (e.value.key, e.value.reason) == (key, reason)
+
+
+def test_cluster_dir_is_gone() -> None:
+    with pytest.raises(ConfigError, match="clusterDir: unknown key"):
+        load_config(None, {"clusterDir": "/vagrant/cluster"})

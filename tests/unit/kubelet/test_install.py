@@ -30,7 +30,9 @@ def test_files_owned_and_venv_substituted(tmp_path: Path) -> None:
 def test_config_yaml_carries_the_node_settings(tmp_path: Path) -> None:
     import yaml
 
-    text = render_config_yaml(opts(tmp_path, node_name="node2", node_ip="192.168.56.12", pod_cidr="10.244.2.0/24", cluster_dir="/vagrant/c"))
+    text = render_config_yaml(opts(tmp_path, node_name="node2", node_ip="192.168.56.12", pod_cidr="10.244.2.0/24",
+                                   etcd_endpoints="https://192.168.56.11:2379,https://192.168.56.12:2379", cluster_cidr="10.244.0.0/16",
+                                   etcd_ca_file="/etc/nodelet/etcd/ca.pem"))
     cfg = yaml.safe_load(text)
     assert cfg["kind"] == "NodeletConfiguration" and cfg["nodeName"] == "node2" and cfg["podCIDR"] == "10.244.2.0/24"
     assert "podCIDR" not in yaml.safe_load(render_config_yaml(opts(tmp_path)))  # unset: a commented example only
@@ -39,7 +41,8 @@ def test_config_yaml_carries_the_node_settings(tmp_path: Path) -> None:
     p = tmp_path / "config.yaml"
     p.write_text(text)
     c = load_config(str(p), {})
-    assert c.node_ip == "192.168.56.12" and c.cluster_dir == "/vagrant/c"
+    assert c.node_ip == "192.168.56.12" and c.cluster_cidr == "10.244.0.0/16" and c.etcd_ca_file == "/etc/nodelet/etcd/ca.pem"
+    assert c.etcd_endpoints == ("https://192.168.56.11:2379", "https://192.168.56.12:2379")
 
 
 def test_write_keep_adopt_and_uninstall(tmp_path: Path) -> None:
