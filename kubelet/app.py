@@ -198,8 +198,9 @@ class AgentAPIView:
 
 
 class KubeAPIView:
-    """What the Kubernetes API (kubelet/server/apiserver) shows, read from the agent. In cluster mode the lead
-    re-points nodes()/pods()/endpoint_slices() to the cluster store."""
+    """What the Kubernetes API (kubelet/server/apiserver) shows, read from the agent. In cluster mode nodes(),
+    services() and endpoint_slices() come from the cluster store (every live node's); pods() stay this node's (the
+    ones logs/exec/port-forward can reach; `nodelet cluster pods` lists every node's mirror pods)."""
 
     def __init__(self, app: "NodeletApp") -> None:
         self.app = app
@@ -227,6 +228,8 @@ class KubeAPIView:
         return [compute_event_v1(e) for e in self.events()]
 
     def nodes(self) -> list[dict[str, Any]]:
+        if self.app.cluster is not None and self.app.cluster.nodes():
+            return list(self.app.cluster.nodes())
         import time as _time
 
         from kubelet.lifecycle.nodestatus import NodeHealth, collect_node_facts, compute_node_object
@@ -270,11 +273,15 @@ class KubeAPIView:
         return self._created[source]
 
     def services(self) -> list[dict[str, Any]]:
+        if self.app.cluster is not None:  # cluster-wide, with the ClusterIPs allocated in etcd
+            return [dict(d.doc) for d in self.app.cluster.services()]
         return self._others("Service")
 
     def endpoint_slices(self) -> list[dict[str, Any]]:
         from kubelet.server.apiserver.objects import compute_endpoint_slices
 
+        if self.app.cluster is not None:  # every node's slices, as published under its lease
+            return self._others("EndpointSlice") + list(self.app.cluster.endpoint_slices())
         return self._others("EndpointSlice") + compute_endpoint_slices(self.services(), self.pods(), node_name=self.node_name)
 
     def configmaps(self) -> list[dict[str, Any]]:
