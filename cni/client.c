@@ -3,7 +3,8 @@
  * Forwards CNI_* env + stdin to the nodelet CNI server (unix socket) and prints its answer; ~1 ms instead of
  * the ~10 ms a Python interpreter needs just to start. When no server answers it execs the full Python plugin
  * (the fallback), so every command - DEL above all - works with the daemon down.
- * Wire format: see cni/server.py.  Build: cc -O2 -DSOCKET_PATH=... -DPYTHON=... -DPKG_PARENT=... -DMARKER=...
+ * VERSION is answered here (the reply is embedded at install time).
+ * Wire format: see cni/server.py.  Build: cc -O2 -DSOCKET_PATH=... -DPYTHON=... -DPKG_PARENT=... -DMARKER=... -DVERSION_REPLY=...
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -62,6 +63,11 @@ static int write_all(int fd, const char *p, size_t n) {
 
 int main(void) {
     (void)marker;
+    const char *command = getenv("CNI_COMMAND");
+    if (command && !strcmp(command, "VERSION")) { /* constant answer, embedded at install: no server, no Python */
+        fputs(VERSION_REPLY, stdout);
+        return 0;
+    }
     const char *path = getenv("NODELET_CNI_SOCKET");
     if (!path || !*path) path = SOCKET_PATH;
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
