@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, Callable, TypeVar
 
 from . import nat, netlink
-from .config import Attachment, ContainerId, Env, IPAddress, IPNetwork, NetConf, parse_version
+from .config import Attachment, ContainerId, Env, IPAddress, IPNetwork, NetConf, compute_container_mac, parse_version
 from .errors import CheckFailed, CNIError, IncompatibleVersion, InvalidConfig, NotAvailable
 from .ipam import Allocation, compute_allocations, parse_requested_ips
 from .store import DiskStore, LockBusy, Store
@@ -160,6 +160,7 @@ def release_ips(store: Store, owner: Attachment, ips: Sequence[IPAddress]) -> No
 async def cmd_add(env: Env, conf: NetConf, store: Store) -> dict[str, Any]:
     assert conf.ipam is not None
     owner = Attachment(container_id=env.container_id, ifname=env.ifname)
+    mac = compute_container_mac(env, conf)  # before anything is created: a bad MAC changes nothing
     ns_fd = netlink.open_netns(env.netns)
     allocs: list[Allocation] = []
     host_name = compute_host_veth_name(conf.name, env.container_id, env.ifname)
@@ -181,7 +182,7 @@ async def cmd_add(env: Env, conf: NetConf, store: Store) -> dict[str, Any]:
                     netlink.ensure_forwarding(a.address.version)
             host_mac, cont_mac = await netlink.create_veth(
                 ipr, host_name=host_name, peer_name=env.ifname, ns_fd=ns_fd, bridge=br, mtu=conf.mtu,
-                alias=render_alias(conf.name, owner), hairpin=conf.hairpin_mode)
+                alias=render_alias(conf.name, owner), hairpin=conf.hairpin_mode, peer_mac=mac or None)
             created = True
             _checkpoint("veth")
             async with netlink.in_netns(ns_fd, env.netns) as cipr:
@@ -238,8 +239,25 @@ async def cmd_del(env: Env, conf: NetConf, store: Store) -> None:
     finally:
         if masq_task is not None:
             await masq_task
+    if conf.ip_masq and released:
+        await _drop_masq_if_unused(conf, store)
     log.info("deleted net=%s container=%s ifname=%s released=%s", conf.name, env.container_id, env.ifname,
              ",".join(map(str, released)) or "-")
+
+
+async def _drop_masq_if_unused(conf: NetConf, store: Store) -> None:
+    """The network's last attachment is gone: remove its masquerade chain and set (and our table once empty).
+    Under the store lock, so no ADD allocates meanwhile (ADD allocates before it adds its set element); when
+    another request holds the lock, leave it to the next DEL or GC instead of waiting in the event loop."""
+    try:
+        with store.lock(wait=False):
+            if store.reserved():
+                return
+            removed = await nat.apply_gc(network=conf.name, valid=())
+            log.info("last attachment gone, masquerade objects removed net=%s stale_elements=%d", conf.name,
+                     len(removed))
+    except LockBusy:
+        return
 
 
 async def cmd_check(env: Env, conf: NetConf, store: Store) -> None:
