@@ -8,7 +8,7 @@ if [ "$(id -u)" != 0 ]; then
   echo "test.sh: run as root (the integration tests use containerd, network namespaces and iptables)" >&2
   exit 2
 fi
-PACKAGES=(containerd runc iptables nftables conntrack iproute2 busybox-static containernetworking-plugins
+PACKAGES=(containerd runc iptables nftables conntrack iproute2 busybox-static containernetworking-plugins podman
           gcc libc6-dev procps psmisc ruby systemd openssl)
 missing=()
 for p in "${PACKAGES[@]}"; do
