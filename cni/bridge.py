@@ -7,43 +7,24 @@ allocation, veth and masquerade element that is not a valid attachment.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import ipaddress
 import logging
 import os
-import re
 import signal
 from collections.abc import Sequence
 from typing import Any, Callable, TypeVar
 
 from . import nat, netlink
-from .config import Attachment, ContainerId, Env, IPAddress, IPNetwork, NetConf, compute_container_mac, parse_version
+from .config import Attachment, Env, IPAddress, IPNetwork, NetConf, compute_container_mac, parse_version
 from .errors import CheckFailed, CNIError, IncompatibleVersion, InvalidConfig, NotAvailable
 from .ipam import Allocation, compute_allocations, parse_requested_ips
-from .store import DiskStore, LockBusy, Store
+from .naming import HOST_VETH_RE as _HOST_VETH_RE
+from .naming import compute_host_veth_name, parse_alias, render_alias
+from .store import DiskStore, LockBusy, Store, release_owner
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-_HOST_VETH_RE = re.compile(r"^veth[0-9a-f]{8}$")
 STOP_AT_ENV = "NODELET_CNI_TEST_STOP_AT"  # test hook: SIGSTOP ourselves at a named ADD step (crash tests)
-
-
-def compute_host_veth_name(network: str, container_id: str, ifname: str) -> str:
-    """`veth` + 8 hex like the reference, but derived from the attachment so DEL/GC can find it."""
-    return "veth" + hashlib.sha256(f"{network}/{container_id}/{ifname}".encode()).hexdigest()[:8]
-
-
-def render_alias(network: str, owner: Attachment) -> str:
-    return f"nodelet-cni net={network} id={owner.container_id} if={owner.ifname}"
-
-
-def parse_alias(alias: str) -> tuple[str, Attachment] | None:
-    if not alias.startswith("nodelet-cni "):
-        return None
-    parts = dict(p.split("=", 1) for p in alias.split()[1:] if "=" in p)
-    if "net" not in parts or "id" not in parts:
-        return None
-    return parts["net"], Attachment(container_id=ContainerId(parts["id"]), ifname=parts.get("if", ""))
 
 
 def _checkpoint(step: str) -> None:
@@ -140,11 +121,7 @@ def allocate(conf: NetConf, env: Env, store: Store, *, wait: bool = True) -> lis
 
 def release(store: Store, owner: Attachment, *, wait: bool = True) -> list[IPAddress]:
     """Release every address owned by `owner` (DEL)."""
-    with store.lock(wait):
-        gone = [ip for ip, o in store.list().items() if o == owner]
-        for ip in gone:
-            store.release(ip)
-    return gone
+    return release_owner(store, owner, wait=wait)
 
 
 def release_ips(store: Store, owner: Attachment, ips: Sequence[IPAddress]) -> None:

@@ -43,6 +43,13 @@ static void fallback(const char *stdin_data, size_t stdin_len) {
         if (fd >= 0 && write(fd, stdin_data, stdin_len) == (ssize_t)stdin_len && lseek(fd, 0, SEEK_SET) == 0)
             dup2(fd, 0);
     }
+    const char *command = getenv("CNI_COMMAND");
+    if (command && !strcmp(command, "DEL")) { /* import-light DEL: no site, no asyncio, no pyroute2 */
+        char *argv[] = {PYTHON, "-I", "-S", "-c",
+                        "import sys; sys.path.append(" PKG_PARENT_PY "); from cni.lightdel import main; main("
+                        PKG_PARENT_PY ")", NULL};
+        execv(PYTHON, argv);
+    }
     char *argv[] = {PYTHON, "-I", "-c",
                     "import sys; sys.path.append(" PKG_PARENT_PY "); from cni.__main__ import main; main()", NULL};
     execv(PYTHON, argv);

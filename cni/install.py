@@ -38,6 +38,10 @@ VERSION_REPLY = {version_reply!r}
 
 
 def fallback(stdin):
+    if posix.environ.get(b"CNI_COMMAND") == b"DEL":  # import-light DEL: no site, no asyncio, no pyroute2
+        sys.path.append(PKG_PARENT)
+        from cni.lightdel import main as light_del
+        return light_del(PKG_PARENT, stdin)
     import site
     site.main()  # -S skipped it: now make site-packages (pyroute2, an editable nodelet) importable
     if PKG_PARENT not in sys.path:
