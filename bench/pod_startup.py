@@ -34,7 +34,7 @@ from kubelet.types import LABEL_MANAGED_BY  # noqa: E402
 
 
 def manifest(name: str, *, probe: bool = False) -> str:
-    text = f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  terminationGracePeriodSeconds: 0\n  containers:\n  - {{name: c, image: {BUSYBOX}, command: [sleep, '3600']}}\n"
+    text = f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  terminationGracePeriodSeconds: 0\n  containers:\n  - name: c\n    image: {BUSYBOX}\n    command: [sleep, '3600']\n"
     if probe:
         text += "    readinessProbe: {exec: {command: ['true']}, periodSeconds: 10}\n"
     return text
@@ -88,8 +88,14 @@ async def direct(client: cri.RuntimeClient, n: int, logs: Path) -> tuple[float, 
 
 async def direct_teardown(client: cri.RuntimeClient, sids: list[str]) -> float:
     async def one(sid: str) -> None:
-        await client.stop_pod_sandbox(sid)
-        await client.remove_pod_sandbox(sid)
+        for attempt in range(3):  # 110 concurrent stops: containerd now and then resets a stream (RST_STREAM)
+            try:
+                await client.stop_pod_sandbox(sid)
+                await client.remove_pod_sandbox(sid)
+                return
+            except cri.CRIError:
+                if attempt == 2:
+                    raise
 
     t0 = time.perf_counter()
     await asyncio.gather(*(one(s) for s in sids))
@@ -99,6 +105,9 @@ async def direct_teardown(client: cri.RuntimeClient, sids: list[str]) -> float:
 async def main(n: int, idle: float, repeat: int) -> None:
     instance = await asyncio.to_thread(start_test_runtime)
     client = cri.RuntimeClient(instance.endpoint)
+    for s in await client.list_pod_sandboxes(labels={"bench": "direct"}):  # an interrupted earlier run's
+        await client.stop_pod_sandbox(s.id)
+        await client.remove_pod_sandbox(s.id)
     base = Path(tempfile.mkdtemp(prefix="nodelet-bench-"))
     agent = AgentProcess(base, endpoint=instance.endpoint, node_name=f"bench-{uuid.uuid4().hex[:6]}", runtime=instance)
     await asyncio.to_thread(agent.start)
