@@ -121,7 +121,8 @@ def backoff_ok(delay: float, attempt: int) -> bool:
     return delay in (f(attempt), f(attempt + 1))
 
 
-def check(agent: AgentProcess, endpoint: str, names: list[str], node: str, root: Path) -> dict[str, list[str]]:
+def check(agent: AgentProcess, endpoint: str, names: list[str], node: str, root: Path,
+          recreated: set[str] | None = None) -> dict[str, list[str]]:
     """Every invariant; {check: [problems]} (empty lists when all is well)."""
     problems: dict[str, list[str]] = {k: [] for k in ("duplicates", "lost", "restarts", "backoff", "ips", "links",
                                                       "nat")}
@@ -148,11 +149,13 @@ def check(agent: AgentProcess, endpoint: str, names: list[str], node: str, root:
                 pod_ips.add(pod["status"]["podIP"])
         for c in (r or {}).get("containers", []):
             cname = c.labels.get(LABEL_CONTAINER_NAME, "")
+            if name in (recreated or set()):
+                continue  # deleted and re-added under the same UID mid-teardown: a restart is legitimate
             if kind in ("sleeper", "probed", "hostnet", "pair", "init") and cname in ("main", "side") \
                     and c.attempt > 0:
                 problems["restarts"].append(f"{name}/{cname}: attempt {c.attempt}")
         for cs in pod["status"].get("containerStatuses", []):
-            if kind != "crash" and cs.get("restartCount", 0) > 0:
+            if kind != "crash" and name not in (recreated or set()) and cs.get("restartCount", 0) > 0:
                 problems["restarts"].append(f"{name}/{cs['name']}: restartCount {cs['restartCount']}")
         if kind == "crash":
             state = json.loads((root / "state" / "backoff.json").read_text()) \
@@ -196,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         agent = AgentProcess(base, endpoint=containerd.endpoint, node_name=node, runtime=containerd,
                              extra={"cniGCPeriod": "30s"})
         root = Path(agent.config["rootDir"])
+        recreated: set[str] = set()
 
         def record(problems: dict[str, list[str]], when: str) -> None:
             for k, v in problems.items():
@@ -208,11 +212,12 @@ def main(argv: list[str] | None = None) -> int:
             for name, text in pods.items():
                 agent.write(f"{name}.yaml", text)
             wait_until(lambda: settled(agent, names, node), timeout=opts.settle_timeout, what="pods settled")
-            record(check(agent, containerd.endpoint, names, node, root), "initial")
+            record(check(agent, containerd.endpoint, names, node, root, recreated), "initial")
             for cycle in range(opts.cycles):
                 point = rnd.choice(["startup", "steady", "teardown"])
                 if point == "teardown":  # kill while a pod goes (CNI DEL) or comes back (CNI ADD)
                     victim = rnd.choice([n for n in names if kind_of(n) in ("sleeper", "pair", "probed")])
+                    recreated.add(victim)
                     (agent.manifests / f"{victim}.yaml").unlink()
                     time.sleep(rnd.uniform(0.0, 1.5))
                     agent.kill9()
@@ -230,12 +235,12 @@ def main(argv: list[str] | None = None) -> int:
                     agent.start()
                 wait_until(lambda: settled(agent, names, node), timeout=opts.settle_timeout,
                            what=f"pods settled after cycle {cycle} ({point})")
-                record(check(agent, containerd.endpoint, names, node, root), f"cycle {cycle} ({point})")
+                record(check(agent, containerd.endpoint, names, node, root, recreated), f"cycle {cycle} ({point})")
             containerd.stop(kill=True)
             containerd.start()
             wait_until(lambda: settled(agent, names, node), timeout=opts.settle_timeout,
                        what="pods settled after containerd kill -9")
-            record(check(agent, containerd.endpoint, names, node, root), "after containerd kill -9")
+            record(check(agent, containerd.endpoint, names, node, root, recreated), "after containerd kill -9")
         finally:
             for f in agent.manifests.glob("*.yaml"):
                 f.unlink()

@@ -199,13 +199,16 @@ async def _rollback(conf: NetConf, store: Store, owner: Attachment, host_name: s
 
 async def cmd_del(env: Env, conf: NetConf, store: Store) -> None:
     owner = Attachment(container_id=env.container_id, ifname=env.ifname)
-    released = await _locked(release, store, owner)
+    # The addresses are released last: killed half-way (the daemon's server dies with the agent), the
+    # runtime's retry still finds them owned by this attachment and removes their NAT elements (found by
+    # bench/chaos.py: released first, a kill before the nft run leaked the element for good).
+    mine = [ip for ip, o in store.list().items() if o == owner]
     host_name = compute_host_veth_name(conf.name, env.container_id, env.ifname)
     masq_task = None
     if conf.ip_masq:  # nft runs while the kernel tears the veth down
         # prevResult's addresses too (an allocation lost in a crash), unless now handed to someone else
         current = store.reserved()
-        addresses = [*released, *(ip for ip in _prev_ips(conf) if ip not in current)]
+        addresses = [*mine, *(ip for ip in _prev_ips(conf) if ip not in current)]
         masq_task = asyncio.ensure_future(nat.apply_del(network=conf.name, addresses=addresses))
     try:
         async with netlink.host() as ipr:
@@ -216,6 +219,7 @@ async def cmd_del(env: Env, conf: NetConf, store: Store) -> None:
     finally:
         if masq_task is not None:
             await masq_task
+    released = await _locked(release, store, owner)
     if conf.ip_masq and released:
         await _drop_masq_if_unused(conf, store)
     log.info("deleted net=%s container=%s ifname=%s released=%s", conf.name, env.container_id, env.ifname,
@@ -224,17 +228,28 @@ async def cmd_del(env: Env, conf: NetConf, store: Store) -> None:
 
 async def _drop_masq_if_unused(conf: NetConf, store: Store) -> None:
     """The network's last attachment is gone: remove its masquerade chain and set (and our table once empty).
-    Under the store lock, so no ADD allocates meanwhile (ADD allocates before it adds its set element); when
-    another request holds the lock, leave it to the next DEL or GC instead of waiting in the event loop."""
-    try:
-        with store.lock(wait=False):
-            if store.reserved():
-                return
-            removed = await nat.apply_gc(network=conf.name, valid=())
-            log.info("last attachment gone, masquerade objects removed net=%s stale_elements=%d", conf.name,
-                     len(removed))
-    except LockBusy:
+    Under the store lock, so no ADD allocates meanwhile (ADD allocates before it adds its set element). When
+    another request holds the lock (concurrent DELs: that one may have checked before our release), wait for it
+    in a thread, never in the event loop; a lock that stays busy leaves it to GC."""
+    if store.reserved():
         return
+    lock = store.lock(wait=False)
+    try:
+        try:
+            lock.__enter__()
+        except LockBusy:
+            lock = store.lock(wait=True)
+            await asyncio.to_thread(lock.__enter__)
+    except CNIError:  # still busy after the store's lock timeout: GC finishes the job
+        return
+    try:
+        if store.reserved():
+            return
+        removed = await nat.apply_gc(network=conf.name, valid=())
+        log.info("last attachment gone, masquerade objects removed net=%s stale_elements=%d", conf.name,
+                 len(removed))
+    finally:
+        lock.__exit__(None, None, None)
 
 
 async def cmd_check(env: Env, conf: NetConf, store: Store) -> None:

@@ -117,28 +117,29 @@ def run_del(environ: Mapping[str, str], stdin: bytes) -> None:
     conf = parse_netconf(stdin, command="DEL")
     store = DiskStore(conf.store_dir)
     owner = Attachment(container_id=env.container_id, ifname=env.ifname)
-    released = release_owner(store, owner)
+    mine = [ip for ip, o in store.list().items() if o == owner]  # released last, as bridge.cmd_del
     if conf.ip_masq:
         from .nat import render_del
 
         current = store.reserved()
-        script = render_del(network=conf.name, addresses=[*released, *(ip for ip in _prev_ips(conf.prev_result)
-                                                                         if ip not in current)])
+        script = render_del(network=conf.name, addresses=[*mine, *(ip for ip in _prev_ips(conf.prev_result)
+                                                                     if ip not in current)])
         if script:
             run_nft(script)
     delete_host_veth(compute_host_veth_name(conf.name, env.container_id, env.ifname))
+    released = release_owner(store, owner)
     if conf.ip_masq and released:
         drop_masq_if_unused(conf.name, store)
 
 
 def drop_masq_if_unused(network: str, store: DiskStore) -> None:
     """As bridge._drop_masq_if_unused: the last attachment gone, the network's chain/set (and our table once
-    empty) go, under the store lock so no ADD allocates meanwhile; a busy lock leaves it to the next DEL/GC."""
+    empty) go, under the store lock so no ADD allocates meanwhile."""
     from .nat import TABLE, compute_gc, nft_path
     from .store import LockBusy
 
     try:
-        with store.lock(wait=False):
+        with store.lock(wait=True):  # our own process: waiting here blocks no one
             if store.reserved():
                 return
             for version, fam in ((4, "ip"), (6, "ip6")):
@@ -148,7 +149,7 @@ def drop_masq_if_unused(network: str, store: DiskStore) -> None:
                 script, _ = compute_gc(json.loads(p.stdout), network=network, version=version, valid=())
                 if script:
                     run_nft(script)
-    except LockBusy:
+    except (LockBusy, CNIError):  # still busy after the lock timeout: GC finishes the job
         return
 
 
