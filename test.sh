@@ -10,6 +10,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 PACKAGES=(containerd runc iptables nftables conntrack iproute2 busybox-static containernetworking-plugins
           gcc libc6-dev procps psmisc ruby systemd openssl
+          podman  # a second real CNI client (tests/integration/cni/test_podman.py)
           etcd-server etcd-client  # cluster mode tests run their own etcd members on loopback
           prometheus)  # prometheus: tests/e2e/test_dropin.py scrapes the agent with the real server
 missing=()

@@ -7,43 +7,24 @@ allocation, veth and masquerade element that is not a valid attachment.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import ipaddress
 import logging
 import os
-import re
 import signal
 from collections.abc import Sequence
 from typing import Any, Callable, TypeVar
 
 from . import nat, netlink
-from .config import Attachment, ContainerId, Env, IPAddress, IPNetwork, NetConf, parse_version
+from .config import Attachment, Env, IPAddress, IPNetwork, NetConf, compute_container_mac, parse_version
 from .errors import CheckFailed, CNIError, IncompatibleVersion, InvalidConfig, NotAvailable
 from .ipam import Allocation, compute_allocations, parse_requested_ips
-from .store import DiskStore, LockBusy, Store
+from .naming import HOST_VETH_RE as _HOST_VETH_RE
+from .naming import compute_host_veth_name, parse_alias, render_alias
+from .store import DiskStore, LockBusy, Store, release_owner
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-_HOST_VETH_RE = re.compile(r"^veth[0-9a-f]{8}$")
 STOP_AT_ENV = "NODELET_CNI_TEST_STOP_AT"  # test hook: SIGSTOP ourselves at a named ADD step (crash tests)
-
-
-def compute_host_veth_name(network: str, container_id: str, ifname: str) -> str:
-    """`veth` + 8 hex like the reference, but derived from the attachment so DEL/GC can find it."""
-    return "veth" + hashlib.sha256(f"{network}/{container_id}/{ifname}".encode()).hexdigest()[:8]
-
-
-def render_alias(network: str, owner: Attachment) -> str:
-    return f"nodelet-cni net={network} id={owner.container_id} if={owner.ifname}"
-
-
-def parse_alias(alias: str) -> tuple[str, Attachment] | None:
-    if not alias.startswith("nodelet-cni "):
-        return None
-    parts = dict(p.split("=", 1) for p in alias.split()[1:] if "=" in p)
-    if "net" not in parts or "id" not in parts:
-        return None
-    return parts["net"], Attachment(container_id=ContainerId(parts["id"]), ifname=parts.get("if", ""))
 
 
 def _checkpoint(step: str) -> None:
@@ -140,11 +121,7 @@ def allocate(conf: NetConf, env: Env, store: Store, *, wait: bool = True) -> lis
 
 def release(store: Store, owner: Attachment, *, wait: bool = True) -> list[IPAddress]:
     """Release every address owned by `owner` (DEL)."""
-    with store.lock(wait):
-        gone = [ip for ip, o in store.list().items() if o == owner]
-        for ip in gone:
-            store.release(ip)
-    return gone
+    return release_owner(store, owner, wait=wait)
 
 
 def release_ips(store: Store, owner: Attachment, ips: Sequence[IPAddress]) -> None:
@@ -160,6 +137,7 @@ def release_ips(store: Store, owner: Attachment, ips: Sequence[IPAddress]) -> No
 async def cmd_add(env: Env, conf: NetConf, store: Store) -> dict[str, Any]:
     assert conf.ipam is not None
     owner = Attachment(container_id=env.container_id, ifname=env.ifname)
+    mac = compute_container_mac(env, conf)  # before anything is created: a bad MAC changes nothing
     ns_fd = netlink.open_netns(env.netns)
     allocs: list[Allocation] = []
     host_name = compute_host_veth_name(conf.name, env.container_id, env.ifname)
@@ -181,7 +159,7 @@ async def cmd_add(env: Env, conf: NetConf, store: Store) -> dict[str, Any]:
                     netlink.ensure_forwarding(a.address.version)
             host_mac, cont_mac = await netlink.create_veth(
                 ipr, host_name=host_name, peer_name=env.ifname, ns_fd=ns_fd, bridge=br, mtu=conf.mtu,
-                alias=render_alias(conf.name, owner), hairpin=conf.hairpin_mode)
+                alias=render_alias(conf.name, owner), hairpin=conf.hairpin_mode, peer_mac=mac or None)
             created = True
             _checkpoint("veth")
             async with netlink.in_netns(ns_fd, env.netns) as cipr:
@@ -221,13 +199,16 @@ async def _rollback(conf: NetConf, store: Store, owner: Attachment, host_name: s
 
 async def cmd_del(env: Env, conf: NetConf, store: Store) -> None:
     owner = Attachment(container_id=env.container_id, ifname=env.ifname)
-    released = await _locked(release, store, owner)
+    # The addresses are released last: killed half-way (the daemon's server dies with the agent), the
+    # runtime's retry still finds them owned by this attachment and removes their NAT elements (found by
+    # bench/chaos.py: released first, a kill before the nft run leaked the element for good).
+    mine = [ip for ip, o in store.list().items() if o == owner]
     host_name = compute_host_veth_name(conf.name, env.container_id, env.ifname)
     masq_task = None
     if conf.ip_masq:  # nft runs while the kernel tears the veth down
         # prevResult's addresses too (an allocation lost in a crash), unless now handed to someone else
         current = store.reserved()
-        addresses = [*released, *(ip for ip in _prev_ips(conf) if ip not in current)]
+        addresses = [*mine, *(ip for ip in _prev_ips(conf) if ip not in current)]
         masq_task = asyncio.ensure_future(nat.apply_del(network=conf.name, addresses=addresses))
     try:
         async with netlink.host() as ipr:
@@ -238,8 +219,37 @@ async def cmd_del(env: Env, conf: NetConf, store: Store) -> None:
     finally:
         if masq_task is not None:
             await masq_task
+    released = await _locked(release, store, owner)
+    if conf.ip_masq and released:
+        await _drop_masq_if_unused(conf, store)
     log.info("deleted net=%s container=%s ifname=%s released=%s", conf.name, env.container_id, env.ifname,
              ",".join(map(str, released)) or "-")
+
+
+async def _drop_masq_if_unused(conf: NetConf, store: Store) -> None:
+    """The network's last attachment is gone: remove its masquerade chain and set (and our table once empty).
+    Under the store lock, so no ADD allocates meanwhile (ADD allocates before it adds its set element). When
+    another request holds the lock (concurrent DELs: that one may have checked before our release), wait for it
+    in a thread, never in the event loop; a lock that stays busy leaves it to GC."""
+    if store.reserved():
+        return
+    lock = store.lock(wait=False)
+    try:
+        try:
+            lock.__enter__()
+        except LockBusy:
+            lock = store.lock(wait=True)
+            await asyncio.to_thread(lock.__enter__)
+    except CNIError:  # still busy after the store's lock timeout: GC finishes the job
+        return
+    try:
+        if store.reserved():
+            return
+        removed = await nat.apply_gc(network=conf.name, valid=())
+        log.info("last attachment gone, masquerade objects removed net=%s stale_elements=%d", conf.name,
+                 len(removed))
+    finally:
+        lock.__exit__(None, None, None)
 
 
 async def cmd_check(env: Env, conf: NetConf, store: Store) -> None:

@@ -3,7 +3,8 @@
  * Forwards CNI_* env + stdin to the nodelet CNI server (unix socket) and prints its answer; ~1 ms instead of
  * the ~10 ms a Python interpreter needs just to start. When no server answers it execs the full Python plugin
  * (the fallback), so every command - DEL above all - works with the daemon down.
- * Wire format: see cni/server.py.  Build: cc -O2 -DSOCKET_PATH=... -DPYTHON=... -DPKG_PARENT=... -DMARKER=...
+ * VERSION is answered here (the reply is embedded at install time).
+ * Wire format: see cni/server.py.  Build: cc -O2 -DSOCKET_PATH=... -DPYTHON=... -DPKG_PARENT=... -DMARKER=... -DVERSION_REPLY=...
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -42,6 +43,13 @@ static void fallback(const char *stdin_data, size_t stdin_len) {
         if (fd >= 0 && write(fd, stdin_data, stdin_len) == (ssize_t)stdin_len && lseek(fd, 0, SEEK_SET) == 0)
             dup2(fd, 0);
     }
+    const char *command = getenv("CNI_COMMAND");
+    if (command && !strcmp(command, "DEL")) { /* import-light DEL: no site, no asyncio, no pyroute2 */
+        char *argv[] = {PYTHON, "-I", "-S", "-c",
+                        "import sys; sys.path.append(" PKG_PARENT_PY "); from cni.lightdel import main; main("
+                        PKG_PARENT_PY ")", NULL};
+        execv(PYTHON, argv);
+    }
     char *argv[] = {PYTHON, "-I", "-c",
                     "import sys; sys.path.append(" PKG_PARENT_PY "); from cni.__main__ import main; main()", NULL};
     execv(PYTHON, argv);
@@ -62,6 +70,11 @@ static int write_all(int fd, const char *p, size_t n) {
 
 int main(void) {
     (void)marker;
+    const char *command = getenv("CNI_COMMAND");
+    if (command && !strcmp(command, "VERSION")) { /* constant answer, embedded at install: no server, no Python */
+        fputs(VERSION_REPLY, stdout);
+        return 0;
+    }
     const char *path = getenv("NODELET_CNI_SOCKET");
     if (!path || !*path) path = SOCKET_PATH;
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

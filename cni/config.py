@@ -58,7 +58,7 @@ _REQUIRED_ENV = {
     "STATUS": ("CNI_PATH",),
     "VERSION": (),
 }
-_KNOWN_ARGS = {"IgnoreUnknown", "IP", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID",
+_KNOWN_ARGS = {"IgnoreUnknown", "IP", "MAC", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID",
                "K8S_POD_UID"}
 
 
@@ -160,6 +160,7 @@ class NetConf:
     ipam: IpamConf | None = None
     dns: Mapping[str, Any] = field(default_factory=dict)
     runtime_ips: tuple[str, ...] = ()
+    runtime_mac: str = ""  # runtimeConfig.mac (the `mac` capability), normalised; "" when not asked for
     prev_result: Mapping[str, Any] | None = None
     valid_attachments: tuple[Attachment, ...] | None = None
 
@@ -278,6 +279,28 @@ def parse_route(raw: Any, where: str) -> Route:
     return Route(dst=dst, gw=gw)
 
 
+_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$")
+
+
+def parse_mac(text: str, where: str) -> str:
+    """A unicast Ethernet MAC, normalised to lower-case colon form; InvalidConfig naming `where` otherwise."""
+    if not _MAC_RE.match(text):
+        raise InvalidConfig(f"{where}: {text!r} is not a MAC address (expected 6 hex bytes like 0a:58:0a:f4:00:02)")
+    mac = text.replace("-", ":").lower()
+    if int(mac[:2], 16) & 1:
+        raise InvalidConfig(f"{where}: {text!r} is a multicast address; a container interface needs a unicast MAC")
+    return mac
+
+
+def compute_container_mac(env: Env, conf: NetConf) -> str:
+    """The MAC asked for the container interface: runtimeConfig.mac (the `mac` capability) over CNI_ARGS MAC=,
+    as the reference bridge plugin; "" for a random one."""
+    if conf.runtime_mac:
+        return conf.runtime_mac
+    mac = env.args.get("MAC", "")
+    return parse_mac(mac, "CNI_ARGS MAC") if mac else ""
+
+
 def parse_netconf(stdin: bytes, *, command: str = "ADD") -> NetConf:
     """stdin config → NetConf. `command` decides what is required (ipam for ADD/CHECK, not for DEL/GC/STATUS)."""
     try:
@@ -321,6 +344,10 @@ def parse_netconf(stdin: bytes, *, command: str = "ADD") -> NetConf:
         ips = list(ips) + list(args["cni"].get("ips", []) or [])
     if not isinstance(ips, list) or not all(isinstance(i, str) for i in ips):
         raise InvalidConfig(f"runtimeConfig.ips: expected a list of IP strings, got {ips!r}")
+    mac = rc.get("mac", "") or ""
+    if not isinstance(mac, str):
+        raise InvalidConfig(f"runtimeConfig.mac: expected a MAC address string, got {mac!r}")
+    mac = parse_mac(mac, "runtimeConfig.mac") if mac else ""
     prev = raw.get("prevResult")
     if prev is not None and not isinstance(prev, Mapping):
         raise InvalidConfig(f"prevResult: expected an object, got {prev!r}")
@@ -353,7 +380,7 @@ def parse_netconf(stdin: bytes, *, command: str = "ADD") -> NetConf:
                    is_gateway=_bool(raw, "isGateway") or is_default_gateway, is_default_gateway=is_default_gateway,
                    force_address=_bool(raw, "forceAddress"), ip_masq=_bool(raw, "ipMasq"),
                    ip_masq_exempt=tuple(exempt), hairpin_mode=_bool(raw, "hairpinMode"), promisc_mode=_bool(raw, "promiscMode"), mtu=mtu,
-                   ipam=ipam, dns=dns, runtime_ips=tuple(ips), prev_result=prev, valid_attachments=valid)
+                   ipam=ipam, dns=dns, runtime_ips=tuple(ips), runtime_mac=mac, prev_result=prev, valid_attachments=valid)
 
 
 # --- conflist for the runtime --------------------------------------------------------------------------------
@@ -385,6 +412,7 @@ def render_conflist(*, pod_cidr: str, bridge: str = DEFAULT_BRIDGE, name: str = 
     plugins: list[dict[str, Any]] = [plugin]
     if portmap:
         plugins.append({"type": "portmap", "capabilities": {"portMappings": True}})
+    plugin["capabilities"] = {"mac": True}  # a runtime may pass runtimeConfig.mac (podman --mac-address does)
     conflist = {"cniVersion": cni_version, "name": name, "plugins": plugins}
     parse_netconf(json.dumps({"cniVersion": cni_version, "name": name, **plugin}).encode())  # validate
     return conflist

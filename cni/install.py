@@ -35,9 +35,14 @@ _TEMPLATE = '''#!{interpreter} -IS
 import posix, sys
 SOCKET = {socket_path!r}
 PKG_PARENT = {package_parent!r}
+VERSION_REPLY = {version_reply!r}
 
 
 def fallback(stdin):
+    if posix.environ.get(b"CNI_COMMAND") == b"DEL":  # import-light DEL: no site, no asyncio, no pyroute2
+        sys.path.append(PKG_PARENT)
+        from cni.lightdel import main as light_del
+        return light_del(PKG_PARENT, stdin)
     import site
     site.main()  # -S skipped it: now make site-packages (pyroute2, an editable nodelet) importable
     if PKG_PARENT not in sys.path:
@@ -52,6 +57,9 @@ def reply_error(code, msg):
 
 
 def client():
+    if posix.environ.get(b"CNI_COMMAND") == b"VERSION":  # constant: answered here, no server, no imports
+        sys.stdout.write(VERSION_REPLY)
+        sys.exit(0)
     import _socket
     s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     s.settimeout(120)  # a hung server must not hang the runtime forever
@@ -90,8 +98,16 @@ client()
 '''
 
 
+def render_version_reply() -> str:
+    """The VERSION answer both clients print without asking anyone (the same bytes `cni.__main__.handle` returns)."""
+    from .config import LATEST_VERSION, SUPPORTED_VERSIONS
+
+    return json.dumps({"cniVersion": LATEST_VERSION, "supportedVersions": list(SUPPORTED_VERSIONS)}, indent=4) + "\n"
+
+
 def render_client(*, interpreter: str, socket_path: str, package_parent: str) -> str:
-    return _TEMPLATE.format(interpreter=interpreter, socket_path=socket_path, package_parent=package_parent)
+    return _TEMPLATE.format(interpreter=interpreter, socket_path=socket_path, package_parent=package_parent,
+                            version_reply=render_version_reply())
 
 
 def package_parent() -> str:
@@ -104,13 +120,14 @@ def find_compiler() -> str | None:
 
 def compute_marker(*, interpreter: str, socket_path: str, package_parent: str) -> str:
     h = hashlib.sha256(CLIENT_SOURCE.read_bytes())
-    h.update(f"{interpreter}\0{socket_path}\0{package_parent}".encode())
+    h.update(f"{interpreter}\0{socket_path}\0{package_parent}\0{render_version_reply()}".encode())
     return f"nodelet-cni-client:{h.hexdigest()[:16]}"
 
 
 def _compile(out: str, *, compiler: str, interpreter: str, socket_path: str, parent: str, marker: str) -> None:
     defines = {"SOCKET_PATH": json.dumps(socket_path), "PYTHON": json.dumps(interpreter),
-               "PKG_PARENT_PY": json.dumps(repr(parent)), "MARKER": json.dumps(marker)}
+               "PKG_PARENT_PY": json.dumps(repr(parent)), "MARKER": json.dumps(marker),
+               "VERSION_REPLY": json.dumps(render_version_reply())}
     cmd = [compiler, "-O2", "-Wall", "-o", out, str(CLIENT_SOURCE), *(f"-D{k}={v}" for k, v in defines.items())]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if p.returncode != 0:

@@ -11,7 +11,6 @@ modified; nft's own nat hook works next to iptables-nft and iptables-legacy alik
 """
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import ipaddress
 import json
@@ -151,6 +150,8 @@ def nft_path() -> str:
 
 
 async def run_nft(script: str, *args: str) -> bytes:
+    import asyncio  # here, not at the top: the no-server DEL path renders with this module but never awaits
+
     proc = await asyncio.create_subprocess_exec(
         nft_path(), *args, "-f", "-", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)
@@ -162,6 +163,8 @@ async def run_nft(script: str, *args: str) -> bytes:
 
 
 async def _list(*what: str) -> dict[str, Any] | None:
+    import asyncio
+
     proc = await asyncio.create_subprocess_exec(
         nft_path(), "-j", "list", *what, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()

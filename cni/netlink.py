@@ -228,10 +228,11 @@ def random_mac() -> str:
 
 
 async def create_veth(ipr: AsyncIPRoute, *, host_name: str, peer_name: str, ns_fd: int, bridge: LinkInfo,
-                      mtu: int, alias: str, hairpin: bool) -> tuple[str, str]:
+                      mtu: int, alias: str, hairpin: bool, peer_mac: str | None = None) -> tuple[str, str]:
     """veth pair whose peer is created directly inside the container netns, host end on the bridge and up,
-    labelled with `alias` (and hairpin on). Returns (host mac, container mac)."""
-    host_mac, peer_mac = random_mac(), random_mac()
+    labelled with `alias` (and hairpin on); the peer gets `peer_mac` (else a random one). Returns (host mac,
+    container mac)."""
+    host_mac, peer_mac = random_mac(), peer_mac or random_mac()
     peer: dict[str, object] = {"ifname": peer_name, "net_ns_fd": ns_fd, "address": peer_mac}
     kw: dict[str, object] = {"ifname": host_name, "kind": "veth", "peer": peer, "master": bridge.index,
                              "state": "up", "address": host_mac}

@@ -40,6 +40,15 @@ class Store(Protocol):
     def cleanup_temp(self) -> int: ...
 
 
+def release_owner(store: Store, owner: Attachment, *, wait: bool = True) -> list[IPAddress]:
+    """Release every address owned by `owner` (DEL), under the store lock."""
+    with store.lock(wait):
+        gone = [ip for ip, o in store.list().items() if o == owner]
+        for ip in gone:
+            store.release(ip)
+    return gone
+
+
 def parse_owner(data: bytes) -> Attachment | None:
     try:
         text = data.decode()

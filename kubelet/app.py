@@ -363,6 +363,8 @@ class NodeletApp:
         self.kube_api_view = KubeAPIView(self)
         self.kube_api: Any = None  # kubelet.server.apiserver.ApiServer while running
         self.cni_socket = str(Path(config.api_socket).parent / "cni.sock")
+        self.cni_plugin_conf: dict[str, Any] = {}  # our conflist's nodelet-cni entry (for the daemon's own CNI GC)
+        self.cni_gc: Any = None  # kubelet.node.podnet.CNIGarbageCollector when podCIDR is set
         self.proxier: Any = None  # proxy.Proxier when proxyMode is not none
         self._proxy_errors: set[str] = set()
         self.cluster: Any = None  # kubelet.node.cluster.ClusterMember when etcdEndpoints is set
@@ -476,6 +478,7 @@ class NodeletApp:
                 try:
                     self.ensure_pod_network()
                     coros["cni-server"] = self._cni_server
+                    coros["cni-gc"] = self._cni_gc()
                 except Exception as err:  # pod networking is broken, hostNetwork pods can still run: say so, go on
                     log.error("pod network setup failed podCIDR=%s err=%s", self.config.pod_cidr, err)
                     self.agent.recorder.node(reason="NetworkSetupFailed", message=f"pod network setup failed: {err}", type="Warning")
@@ -627,12 +630,29 @@ class NodeletApp:
         from cni.config import ensure_conflist, render_conflist
         from cni.install import ensure_plugin_installed
 
+        from kubelet.node.podnet import compute_cni_network
+
         plugin = ensure_plugin_installed(self.config.cni_bin_dir, socket_path=self.cni_socket)
         mtu = default_route_mtu()
+        net = compute_cni_network(root_dir=self.config.root_dir)  # per agent: name, IPAM dir
         conflist = render_conflist(pod_cidr=self.config.pod_cidr, bridge=self.config.cni_bridge, mtu=mtu if mtu and mtu < 1500 else 0,
+                                   name=net.name, data_dir=net.data_dir,
                                    ip_masq_exempt=(self.config.cluster_cidr,) if self.config.cluster_cidr else ())
         conf = ensure_conflist(self.config.cni_conf_dir, conflist)
-        log.info("pod network configured podCIDR=%s conflist=%s plugin=%s", self.config.pod_cidr, conf, plugin)
+        self.cni_plugin_conf = {**conflist["plugins"][0], "cniVersion": "1.1.0", "name": conflist["name"]}
+        log.info("pod network configured podCIDR=%s network=%s conflist=%s plugin=%s", self.config.pod_cidr, net.name, conf, plugin)
+
+    def _cni_gc(self) -> Callable[[], Coroutine[Any, Any, Any]]:
+        """CNI GC in-process at start and every few minutes (containerd 1.6 never calls it), valid set = the runtime's sandboxes."""
+        from kubelet.node.podnet import CNIGarbageCollector
+
+        async def sandbox_ids() -> list[str]:
+            return [s.id for s in await self.agent.client.list_pod_sandboxes()]
+
+        self.cni_gc = CNIGarbageCollector(plugin_conf=self.cni_plugin_conf, list_sandbox_ids=sandbox_ids,
+                                          interval=self.config.cni_gc_period)
+        self.extras["cniGC"] = lambda: self.cni_gc.last_result
+        return self.cni_gc.run
 
     async def _cni_server(self) -> None:
         """Serve CNI requests in-process (warm netlink), so a pod's network costs milliseconds, not an interpreter."""

@@ -65,6 +65,7 @@ class NodeletConfig:
     cni_conf_dir: str = "/etc/cni/net.d"
     cni_bin_dir: str = "/opt/cni/bin"
     cni_bridge: str = "nodelet0"
+    cni_gc_period: float = 300.0  # seconds
     proxy_mode: str = "iptables"  # iptables | nftables | none
     service_cidr: str = "10.96.0.0/12"
     node_port_range: tuple[int, int] = (30000, 32767)
@@ -404,6 +405,7 @@ _KEYS: tuple[tuple[str, Callable[[Any, bool], Any], str, str, str], ...] = (
     ("cniConfDir", _abs_path, "path", "/etc/cni/net.d", "CNI network configuration directory"),
     ("cniBinDir", _abs_path, "path", "/opt/cni/bin", "CNI plugin binaries"),
     ("cniBridge", _ifname, "string", "nodelet0", "the Linux bridge nodelet-cni attaches pods to (with podCIDR)"),
+    ("cniGCPeriod", _duration, "duration", "5m", "CNI GC of leaked IPs/veths/NAT entries (also at start)"),
     ("proxyMode", _enum("iptables", "nftables", "none"), "mode", "iptables",
      "service proxy backend: iptables, nftables or none"),
     ("serviceCIDR", _cidr(optional=False), "CIDR", "10.96.0.0/12", "service ClusterIP range"),
@@ -440,7 +442,7 @@ _KEYS: tuple[tuple[str, Callable[[Any, bool], Any], str, str, str], ...] = (
 
 def _attr(key: str) -> str:
     special = {"etcdCAFile": "etcd_ca_file", "clusterCIDR": "cluster_cidr", "nodeCIDRMaskSize": "node_cidr_mask_size",
-               "podCIDR": "pod_cidr", "nodeIP": "node_ip", "clusterDNS": "cluster_dns", "serviceCIDR": "service_cidr",
+               "podCIDR": "pod_cidr", "nodeIP": "node_ip", "clusterDNS": "cluster_dns", "serviceCIDR": "service_cidr", "cniGCPeriod": "cni_gc_period",
                "imageGCHighThresholdPercent": "image_gc_high_threshold_percent",
                "imageGCLowThresholdPercent": "image_gc_low_threshold_percent"}
     return special.get(key) or re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()

@@ -297,7 +297,9 @@ class KubeRuntime:
         if latest is not None and latest.exited:
             # A restart of a container that ran: count it for CrashLoopBackOff, from its FinishedAt.
             finished = latest.finished_at / 1e9 if latest.finished_at else self.clock.now()
-            self.backoff.next(backoff_key(pod, c), finished)
+            # keyed by the exited container: an agent killed after saving this sees the same exit again on
+            # restart and must not count it twice
+            self.backoff.next(backoff_key(pod, c), finished, event_id=latest.id)
         image = await self._ensure_image(pod, c, result)
         if image is None:
             return

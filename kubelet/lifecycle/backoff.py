@@ -2,6 +2,10 @@
 
 The first restart is immediate (no entry yet); each later one waits the current delay measured from the
 container's last FinishedAt. State is saved (atomically) so a restarted agent keeps its backoff.
+
+`next(..., event_id=...)` counts one event once: the entry remembers the id of the event (the exited container's
+id) that last moved it, so an agent killed after saving but before acting, which sees the same exit again on
+restart, does not double the delay a second time.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ MAX = 300.0
 class _Entry:
     delay: float
     last_update: float  # wall-clock seconds of the event that set `delay`
+    event: str = ""  # id of that event ("" when the caller gave none)
 
 
 class Backoff:
@@ -47,14 +52,18 @@ class Backoff:
         left = e.delay - (self.clock.now() - event_time)
         return max(0.0, left)
 
-    def next(self, key: str, event_time: float) -> None:
-        """Record a restart caused by an event at event_time: start at `initial`, else double up to `maximum`."""
+    def next(self, key: str, event_time: float, *, event_id: str = "") -> None:
+        """Record a restart caused by an event at event_time: start at `initial`, else double up to `maximum`.
+        With `event_id`, an event already counted (same id as the one that last moved the entry) is a no-op."""
         e = self._entries.get(key)
+        if e is not None and event_id and e.event == event_id and not self._expired(e, event_time):
+            return
         if e is None or self._expired(e, event_time):
-            self._entries[key] = _Entry(delay=self.initial, last_update=event_time)
+            self._entries[key] = _Entry(delay=self.initial, last_update=event_time, event=event_id)
         else:
             e.delay = min(e.delay * 2, self.maximum)
             e.last_update = event_time
+            e.event = event_id
         self._save()
 
     def _expired(self, e: _Entry, event_time: float) -> bool:
@@ -78,7 +87,8 @@ class Backoff:
         assert self.path is not None
         try:
             data = json.loads(self.path.read_text())
-            self._entries = {k: _Entry(delay=float(v["delay"]), last_update=float(v["lastUpdate"])) for k, v in data.items()}
+            self._entries = {k: _Entry(delay=float(v["delay"]), last_update=float(v["lastUpdate"]),
+                                       event=str(v.get("event", ""))) for k, v in data.items()}
         except FileNotFoundError:
             pass
         except (OSError, ValueError, KeyError, TypeError) as err:
@@ -87,5 +97,5 @@ class Backoff:
     def _save(self) -> None:
         if self.path is None:
             return
-        data = json.dumps({k: {"delay": e.delay, "lastUpdate": e.last_update} for k, e in self._entries.items()})
+        data = json.dumps({k: {"delay": e.delay, "lastUpdate": e.last_update, "event": e.event} for k, e in self._entries.items()})
         write_atomic(self.path, data, fsync=False, mkdir=True)

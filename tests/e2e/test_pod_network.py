@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kubelet.node.podnet import compute_cni_network
 from kubelet.node.runtime.testing import TEST_BRIDGE, TEST_POD_SUBNET
 from kubelet.testing import BUSYBOX, AgentProcess, cstatus, exec_in, runtime_pods, wait_until
 
@@ -55,7 +56,8 @@ def test_two_pods_reach_each_other_and_the_host(containerd, tmp_path: Path) -> N
         routes = exec_in(containerd.endpoint, a_cid, ["ip", "route"]).stdout.decode()
         assert f"default via {gw} dev eth0" in routes, routes
         # allocation files exist while the pods run, one per IP, under the network's data dir
-        alloc = Path("/var/lib/cni/networks/nodelet")
+        net_conf = compute_cni_network(root_dir=agent.config["rootDir"])  # per agent, never the host's default
+        alloc = Path(str(net_conf.data_dir)) / net_conf.name
         assert (alloc / a_ip).exists() and (alloc / b_ip).exists()
         bridge_ifaces = Path(f"/sys/class/net/{TEST_BRIDGE}/brif")
         assert len([p for p in bridge_ifaces.iterdir() if p.name.startswith("veth")]) >= 2

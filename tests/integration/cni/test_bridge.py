@@ -316,3 +316,39 @@ def test_stale_del_never_touches_the_next_owner_of_an_address(served: CniHarness
         ok(served.call("DEL", conf={**conf, "prevResult": r_old}, container_id="old", netns=old))
         assert 'comment "id=new if=eth0"' in served.masq_elements()
         assert served.allocations() == ["10.88.0.2"] and len(served.veths()) == 1
+
+
+def test_mac_from_cni_args_and_runtime_config(served: CniHarness) -> None:
+    """podman --mac-address passes CNI_ARGS MAC= (and runtimeConfig.mac with the `mac` capability): honoured,
+    runtimeConfig first like the reference; a bad MAC is refused before anything is created."""
+    with netns("m1") as m1, netns("m2") as m2, netns("m3") as m3:
+        r = ok(served.call("ADD", container_id="m1", netns=m1, args="IgnoreUnknown=1;MAC=0A:58:0A:58:00:99"))
+        assert r["interfaces"][2]["mac"] == "0a:58:0a:58:00:99"
+        assert "link/ether 0a:58:0a:58:00:99" in run_in(m1, "ip", "-o", "link", "show", "eth0").stdout
+        r = ok(served.call("ADD", conf=served.conf(runtimeConfig={"mac": "0a:58:0a:58:00:9a"}), container_id="m2",
+                           netns=m2, args="MAC=0a:58:0a:58:00:9b"))
+        assert r["interfaces"][2]["mac"] == "0a:58:0a:58:00:9a"
+        assert "link/ether 0a:58:0a:58:00:9a" in run_in(m2, "ip", "-o", "link", "show", "eth0").stdout
+        e = err(served.call("ADD", container_id="m3", netns=m3, args="MAC=01:00:5e:00:00:01"))
+        assert e["code"] == 7 and "multicast" in e["msg"]
+        e = err(served.call("ADD", container_id="m3", netns=m3, args="MAC=zz"))
+        assert e["code"] == 7 and "CNI_ARGS MAC" in e["msg"]
+        assert len(served.allocations()) == 2 and len(served.veths()) == 2
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["server", "fallback"])
+def test_masquerade_objects_go_with_the_last_attachment(served: CniHarness, fast: bool) -> None:
+    conf = served.conf(ipMasq=True)
+    with netns("a") as a, netns("b") as b:
+        ok(served.call("ADD", conf=conf, container_id="a", netns=a, fast=fast))
+        ok(served.call("ADD", conf=conf, container_id="b", netns=b, fast=fast))
+        assert "masq-" in served.masq_elements()
+        ok(served.call("DEL", conf=conf, container_id="a", netns=a, fast=fast))
+        table = served.masq_elements()
+        assert "id=b" in table and "masq-" in table  # b still uses them
+        ok(served.call("DEL", conf=conf, container_id="b", netns=b, fast=fast))
+        assert served.masq_elements() == ""  # chain, set and our (now empty) table are gone
+        # and the network works again from scratch
+        ok(served.call("ADD", conf=conf, container_id="c", netns=a, fast=fast))
+        assert "id=c" in served.masq_elements() and "masq-" in served.masq_elements()
+        ok(served.call("DEL", conf=conf, container_id="c", netns=a, fast=fast))

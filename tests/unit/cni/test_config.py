@@ -146,3 +146,23 @@ def test_ensure_conflist_atomic_idempotent_and_polite(tmp_path) -> None:  # type
     (tmp_path / "00-aaa.conflist").write_text("{}")
     p2 = ensure_conflist(tmp_path, c)
     assert p2.name < "00-aaa.conflist" and not p.exists() and other.exists()
+
+
+def test_container_mac_runtime_config_over_cni_args() -> None:
+    import json as _json
+
+    from cni.config import Env, compute_container_mac, parse_netconf
+    from cni.errors import InvalidConfig
+
+    base = {"cniVersion": "1.0.0", "name": "n", "type": "nodelet-cni",
+            "ipam": {"type": "host-local", "subnet": "10.1.0.0/24"}}
+    plain = parse_netconf(_json.dumps(base).encode())
+    with_rc = parse_netconf(_json.dumps({**base, "runtimeConfig": {"mac": "0A-58-00-00-00-01"}}).encode())
+    env = Env(command="ADD", args={"MAC": "0a:58:00:00:00:02"})
+    assert compute_container_mac(Env(command="ADD"), plain) == ""
+    assert compute_container_mac(env, plain) == "0a:58:00:00:00:02"
+    assert compute_container_mac(env, with_rc) == "0a:58:00:00:00:01"
+    with pytest.raises(InvalidConfig, match="runtimeConfig.mac"):
+        parse_netconf(_json.dumps({**base, "runtimeConfig": {"mac": "03:00:00:00:00:01"}}).encode())
+    with pytest.raises(InvalidConfig, match="CNI_ARGS MAC"):
+        compute_container_mac(Env(command="ADD", args={"MAC": "0a:58:00:00:00"}), plain)

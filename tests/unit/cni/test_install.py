@@ -107,3 +107,17 @@ async def test_server_vanishing_mid_request(tmp_path, kind) -> None:  # type: ig
     finally:
         server.close()
         await server.wait_closed()
+
+
+@pytest.mark.parametrize("kind", ["python", "c"])
+def test_version_is_answered_by_the_client_itself(tmp_path, kind) -> None:  # type: ignore[no-untyped-def]
+    """No server and no Python plugin: VERSION (which podman runs for every network) costs a client start only.
+    The C client is installed with an interpreter that does not exist, so falling back would fail."""
+    from cni.__main__ import handle
+
+    interp = "/nonexistent/python3" if kind == "c" else None
+    client = str(ensure_plugin_installed(tmp_path / "bin", socket_path=str(tmp_path / "none.sock"), client=kind,
+                                         interpreter=interp))
+    r = _exec(client, {"CNI_COMMAND": "VERSION"}, b'{"cniVersion": "1.0.0"}')
+    code, out = asyncio.run(handle({"CNI_COMMAND": "VERSION"}, b"{}"))
+    assert (r.returncode, r.stdout) == (code, out) == (0, out), r.stderr

@@ -53,3 +53,30 @@ def test_corrupt_state_is_reported_not_fatal(tmp_path: Path, caplog) -> None:  #
     b = Backoff(clock=FakeClock(), path=path)
     assert b.delay("x") == 0
     assert "backoff state unreadable" in caplog.text
+
+
+def test_one_exit_counts_once_even_across_a_restart(tmp_path: Path) -> None:
+    """Killed after backoff.json is saved but before the container is created: the next agent sees the same
+    exit (same container id) and must not double the delay again."""
+    clock = FakeClock()
+    path = tmp_path / "backoff.json"
+    b = Backoff(clock=clock, path=path)
+    finished = clock.now()
+    b.next("k", finished, event_id="c1")
+    b.next("k", finished, event_id="c2")
+    assert b.delay("k") == 20
+    again = Backoff(clock=clock, path=path)  # the restarted agent, same exit of c2
+    again.next("k", finished, event_id="c2")
+    assert again.delay("k") == 20
+    again.next("k", finished + 30, event_id="c3")  # a new exit still doubles
+    assert again.delay("k") == 40
+    assert Backoff(clock=clock, path=path).delay("k") == 40
+
+
+def test_first_exit_counted_once_across_a_restart(tmp_path: Path) -> None:
+    clock = FakeClock()
+    path = tmp_path / "backoff.json"
+    Backoff(clock=clock, path=path).next("k", clock.now(), event_id="c1")
+    again = Backoff(clock=clock, path=path)
+    again.next("k", clock.now(), event_id="c1")
+    assert again.delay("k") == 10
