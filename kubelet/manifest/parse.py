@@ -194,7 +194,11 @@ def _too_deep_line(text: str, limit: int) -> int:
                     return event.start_mark.line + 1
             elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
                 depth -= 1
-    except yaml.YAMLError:
+    except yaml.YAMLError as e:
+        # PyYAML >= 6.0.4 has a nesting limit of its own in the parser: the same input, the same answer as ours
+        mark = getattr(e, "problem_mark", None)
+        if "nesting depth" in str(getattr(e, "problem", "") or "") and mark is not None:
+            return int(mark.line) + 1
         return 0
     return 0
 
