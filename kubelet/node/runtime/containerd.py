@@ -302,6 +302,21 @@ class PrivateContainerd:
         self.start(timeout=timeout)
 
 
+    def shim_pids(self) -> list[int]:
+        """containerd-shim processes serving this instance (they name our socket in their command line)."""
+        sock = str(self.layout.socket).encode()
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if cmd and cmd[0].endswith(b"containerd-shim-runc-v2") and sock in cmd:
+                pids.append(int(entry.name))
+        return pids
+
 def _ctr(instance: PrivateContainerd, *args: str, namespace: str = "k8s.io", timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["ctr", "--address", str(instance.layout.socket), "--namespace", namespace, *args],
