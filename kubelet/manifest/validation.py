@@ -447,24 +447,29 @@ def _validate_env(c: _Checker, ctr: Mapping[str, Any], path: Path) -> None:
         if kind == "resourceFieldRef":
             _check_resource_field_ref(c, source.get(kind), vpath + (kind,), volume=False)
             continue
-        fpath = vpath + ("fieldRef",)
-        ref = c.mapping(source.get("fieldRef"), fpath)
-        if ref is None:
-            continue
-        c.unknown(ref, FIELD_REF_KEYS, fpath)
-        api_version = c.string(ref, "apiVersion", fpath)
-        if api_version and api_version != "v1":
-            c.add(fpath + ("apiVersion",), unsupported(api_version, ("v1",)))
-        field_path = c.required_string(ref, "fieldPath", fpath)
-        if not field_path:
-            continue
-        base, sub = parse_field_ref(field_path)
-        if sub is not None:
-            for msg in is_qualified_name(sub):
-                c.add(fpath + ("fieldPath",), invalid(field_path, msg))
-        elif field_path not in FIELD_REF_PATHS:
-            c.add(fpath + ("fieldPath",), unsupported(field_path, sorted(
-                FIELD_REF_PATHS + ("metadata.annotations['<key>']", "metadata.labels['<key>']"))))
+        check_field_ref(c, source.get("fieldRef"), vpath + ("fieldRef",), FIELD_REF_PATHS)
+
+
+def check_field_ref(c: _Checker, obj: Any, fpath: Path, allowed: tuple[str, ...]) -> None:
+    """An ObjectFieldSelector (env ``valueFrom.fieldRef`` or a downwardAPI item's): apiVersion v1, a ``fieldPath``
+    among ``allowed`` or one label/annotation by qualified name."""
+    ref = c.mapping(obj, fpath)
+    if ref is None:
+        return
+    c.unknown(ref, FIELD_REF_KEYS, fpath)
+    api_version = c.string(ref, "apiVersion", fpath)
+    if api_version and api_version != "v1":
+        c.add(fpath + ("apiVersion",), unsupported(api_version, ("v1",)))
+    field_path = c.required_string(ref, "fieldPath", fpath)
+    if not field_path:
+        return
+    _, sub = parse_field_ref(field_path)
+    if sub is not None:
+        for msg in is_qualified_name(sub):
+            c.add(fpath + ("fieldPath",), invalid(field_path, msg))
+    elif field_path not in allowed:
+        c.add(fpath + ("fieldPath",), unsupported(field_path, sorted(
+            allowed + ("metadata.annotations['<key>']", "metadata.labels['<key>']"))))
 
 
 def _check_resource_field_ref(c: _Checker, obj: Any, path: Path, *, volume: bool) -> None:

@@ -210,7 +210,7 @@ def _check_item_path(c: Any, item: Mapping[str, Any], ipath: Path, paths: set[st
 def _check_downward_api(c: Any, src: Mapping[str, Any], spath: Path, *, projected: bool) -> None:
     """``validateDownwardAPIVolumeSource``: items with a path and exactly one of fieldRef (the volume paths) and
     resourceFieldRef (containerName required), modes."""
-    from kubelet.manifest.validation import FIELD_REF_KEYS, _check_resource_field_ref, parse_field_ref
+    from kubelet.manifest.validation import _check_resource_field_ref, check_field_ref
     c.unknown(src, frozenset({"items"} if projected else {"items", "defaultMode"}), spath)
     if not projected:
         _check_mode(c, src, "defaultMode", spath)
@@ -227,24 +227,7 @@ def _check_downward_api(c: Any, src: Mapping[str, Any], spath: Path, *, projecte
         if refs[0] == "resourceFieldRef":
             _check_resource_field_ref(c, item["resourceFieldRef"], ipath + ("resourceFieldRef",), volume=True)
             continue
-        fpath = ipath + ("fieldRef",)
-        ref = c.mapping(item["fieldRef"], fpath)
-        if ref is None:
-            continue
-        c.unknown(ref, FIELD_REF_KEYS, fpath)
-        api_version = c.string(ref, "apiVersion", fpath)
-        if api_version and api_version != "v1":
-            c.add(fpath + ("apiVersion",), unsupported(api_version, ("v1",)))
-        field_path = c.required_string(ref, "fieldPath", fpath)
-        if not field_path:
-            continue
-        _, sub = parse_field_ref(field_path)
-        if sub is not None:
-            for msg in is_qualified_name(sub):
-                c.add(fpath + ("fieldPath",), invalid(field_path, msg))
-        elif field_path not in VOLUME_FIELD_REF_PATHS:
-            c.add(fpath + ("fieldPath",), unsupported(field_path, sorted(
-                VOLUME_FIELD_REF_PATHS + ("metadata.annotations['<key>']", "metadata.labels['<key>']"))))
+        check_field_ref(c, item["fieldRef"], ipath + ("fieldRef",), VOLUME_FIELD_REF_PATHS)
 
 
 def _check_projected(c: Any, obj: Any, spath: Path) -> None:
